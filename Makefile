@@ -1,0 +1,83 @@
+# Firedrill. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export FIREDRILL_CACHE ?= $(HOME)/.cache/firedrill
+CONTROLLER_GEN := go tool controller-gen
+KUBECONFIG_LOCAL := $(FIREDRILL_CACHE)/cluster/kubeconfig
+GO_TEST_FLAGS ?= -count=1
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+##@ Generation
+
+.PHONY: generate
+generate: ## Regenerate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: ## Regenerate CRDs and RBAC roles.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=firedrill-manager paths=./controllers/... paths=./cmd/manager/... output:rbac:artifacts:config=config/rbac/manager
+	$(CONTROLLER_GEN) rbac:roleName=firedrill-agent paths=./internal/agent/... output:rbac:artifacts:config=config/rbac/agent
+
+##@ Build
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build the pinned Kubernetes and etcd binaries from source (cached).
+	hack/k8s-binaries.sh >/dev/null
+
+.PHONY: deps
+deps: ## Install the Debian packages the cluster and tests need.
+	hack/deps.sh
+
+##@ Local cluster
+
+.PHONY: cluster-up
+cluster-up: deps k8s-binaries ## Bring up the single-node local cluster (idempotent).
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Tear the local cluster down, leaving nothing behind.
+	hack/cluster.sh down
+
+.PHONY: images
+images: ## Build the manager, agent and pause images and load them into the local cluster.
+	hack/images.sh
+
+.PHONY: deploy
+deploy: ## Apply config/default to the current kubeconfig's cluster.
+	hack/deploy.sh deploy
+
+.PHONY: undeploy
+undeploy: ## Remove Firedrill from the current kubeconfig's cluster.
+	hack/deploy.sh undeploy
+
+.PHONY: demo
+demo: cluster-up ## Local cluster, Firedrill deployed, a sample experiment and its conditions.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(MAKE) images deploy
+	KUBECONFIG=$(KUBECONFIG_LOCAL) hack/demo.sh
+
+##@ Tests
+
+.PHONY: test
+test: deps k8s-binaries test-unit test-integration test-e2e ## Everything: unit, integration, end to end.
+
+.PHONY: test-unit
+test-unit: ## Unit tests (pure logic and generated-output freshness).
+	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./controllers/... ./experiments/... ./cmd/... ./hack/...
+
+.PHONY: test-integration
+test-integration: k8s-binaries ## envtest integration tests on the source-built apiserver and etcd.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test $(GO_TEST_FLAGS) -tags integration ./test/integration/...
+
+.PHONY: test-e2e
+test-e2e: deps k8s-binaries ## End-to-end tests on the real local cluster (brought up and torn down).
+	go test $(GO_TEST_FLAGS) -timeout 30m -tags e2e ./test/e2e/...

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Applies Firedrill to the cluster of the current KUBECONFIG (or removes it).
+#   hack/deploy.sh deploy|undeploy
+# Against the local cluster (its kubeconfig) it applies config/local, whose images are never
+# pulled; against any other cluster, config/default.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CACHE="${FIREDRILL_CACHE:-$HOME/.cache/firedrill}"
+KUBECTL="$(hack/k8s-binaries.sh 2>/dev/null)/kubectl"
+overlay=config/default
+[[ "${KUBECONFIG:-}" == "$CACHE/cluster/kubeconfig" ]] && overlay=config/local
+k() { "$KUBECTL" "$@"; }
+
+case "${1:-}" in
+deploy)
+  t0=$(date +%s%3N)
+  k apply -k config/crd >/dev/null
+  k wait --for condition=Established --timeout=60s crd/experiments.chaos.firedrill.dev crd/gamedays.chaos.firedrill.dev >/dev/null
+  k apply -k "$overlay"
+  # A redeploy of the same tag must run the newly loaded image.
+  k -n firedrill-system rollout restart deployment/firedrill-manager daemonset/firedrill-agent >/dev/null
+  k -n firedrill-system rollout status deployment/firedrill-manager --timeout=120s
+  k -n firedrill-system rollout status daemonset/firedrill-agent --timeout=120s
+  echo "[deploy] Firedrill is running ($overlay) in $(( $(date +%s%3N) - t0 )) ms" >&2
+  ;;
+undeploy)
+  # Experiments and game days go first, while the manager still runs to remove their faults.
+  k delete experiments.chaos.firedrill.dev,gamedays.chaos.firedrill.dev --all-namespaces --all --ignore-not-found --timeout=120s 2>/dev/null || true
+  k delete -k "$overlay" --ignore-not-found --timeout=120s
+  ;;
+*) echo "usage: $0 deploy|undeploy" >&2; exit 2 ;;
+esac
