@@ -139,6 +139,7 @@ setup_network() {
   mkdir -p "$DIR"
   if [[ ! -f "$DIR/sysctl.saved" ]]; then
     for s in "${SYSCTLS[@]}"; do v=$(sysctl -n "$s" 2>/dev/null) && echo "$s=$v"; done >"$DIR/sysctl.saved"
+    nft list tables 2>/dev/null >"$DIR/nft-tables.saved" || true
   fi
   ip addr replace "$NODE_IP/32" dev lo
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -330,31 +331,42 @@ MSG
 
 # ---------------------------------------------------------------------------------------------
 
-stop_pid() { # name signal
-  local f="$DIR/pids/$1"
-  [[ -f $f ]] || return 0
-  local pid; pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -"${2:-TERM}" "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
+running() { [[ -e /proc/$1 && "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+
+# Stops components together: SIGTERM to all, up to 5 s for them to exit, then SIGKILL; returns
+# once every process is gone from the process table (reaped), not merely signalled.
+stop_pids() { # name...
+  local n p pids=()
+  for n in "$@"; do
+    [[ -f "$DIR/pids/$n" ]] || continue
+    pids+=("$(cat "$DIR/pids/$n")")
+    rm -f "$DIR/pids/$n"
+  done
+  [[ ${#pids[@]} -gt 0 ]] || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  local deadline=$((SECONDS + 5))
+  for p in "${pids[@]}"; do
+    while running "$p" && ((SECONDS < deadline)); do sleep 0.05; done
+    running "$p" && kill -KILL "$p" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 10))
+  for p in "${pids[@]}"; do
+    while [[ -e /proc/$p ]] && ((SECONDS < deadline)); do sleep 0.05; done
+    [[ -e /proc/$p ]] && log "warning: process $p has not been reaped"
+  done
+  return 0
 }
 
 down() {
   log "tearing down"
   # The kubelet first, so it does not restart what we are removing.
-  stop_pid kubelet
-  stop_pid kube-proxy
-  # Every container and sandbox: kill their tasks through containerd, then containerd itself.
-  if [[ -S "$CTR_SOCK" ]] && pid_alive containerd; then
-    local ids
-    ids=$(ctr --address "$CTR_SOCK" -n k8s.io tasks ls -q 2>/dev/null || true)
-    for id in $ids; do ctr --address "$CTR_SOCK" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-    for id in $ids; do ctr --address "$CTR_SOCK" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true; done
-  fi
-  for c in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop_pid "$c"; done
+  stop_pids kubelet kube-proxy
+  # Every container and sandbox process lives in the kubelet's pod cgroups: kill them there (one
+  # pass, where asking containerd task by task takes seconds), then containerd and its shims.
+  kill_cgroup_procs
+  stop_pids kube-scheduler kube-controller-manager kube-apiserver containerd
+  # etcd last: an apiserver whose etcd is gone spends its shutdown retrying it.
+  stop_pids etcd
   # Shims and container processes that outlived containerd.
   pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io -address $CTR_SOCK" 2>/dev/null || true
   kill_cgroup_procs
@@ -375,6 +387,7 @@ down() {
   for t in $(nft list tables 2>/dev/null | awk '$3 ~ /^kube-proxy$/ {print $2" "$3}' | tr ' ' ':'); do
     nft delete table "${t%%:*}" "${t##*:}" 2>/dev/null || true
   done
+  remove_empty_tables
   remove_cgroups
   if [[ -f "$DIR/sysctl.saved" ]]; then
     while IFS='=' read -r k v; do sysctl -qw "$k=$v" 2>/dev/null || true; done <"$DIR/sysctl.saved"
@@ -388,11 +401,23 @@ down() {
   log "down"
 }
 
+# iptables-nft creates the filter/nat/mangle tables on first use. Remove those that did not exist
+# before the cluster and now hold no rule.
+remove_empty_tables() {
+  [[ -f "$DIR/nft-tables.saved" ]] && command -v nft >/dev/null || return 0
+  local fam name
+  nft list tables 2>/dev/null | while read -r _ fam name; do
+    grep -qx "table $fam $name" "$DIR/nft-tables.saved" && continue
+    nft list table "$fam" "$name" 2>/dev/null | grep -qvE '^[[:space:]]*(table |chain |type |}|$)' && continue
+    nft delete table "$fam" "$name" 2>/dev/null || true
+  done
+}
+
 # Processes still in the kubelet's pod cgroups (a container whose shim died first).
 kill_cgroup_procs() {
   local f
   for f in $(find /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods* -name cgroup.procs 2>/dev/null); do
-    xargs -r kill -KILL <"$f" 2>/dev/null || true
+    { xargs -r kill -KILL <"$f"; } 2>/dev/null || true
   done
 }
 

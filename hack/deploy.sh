@@ -14,11 +14,18 @@ k() { "$KUBECTL" "$@"; }
 case "${1:-}" in
 deploy)
   t0=$(date +%s%3N)
+  if [[ $overlay == config/local ]]; then
+    for img in manager agent; do
+      ctr --address /run/firedrill/containerd/containerd.sock -n k8s.io images check "name==firedrill.dev/$img:dev" 2>/dev/null | grep -q "firedrill.dev/$img:dev" ||
+        { echo "[deploy] image firedrill.dev/$img:dev is not loaded in the local cluster: run make images" >&2; exit 1; }
+    done
+  fi
+  existed=$(k -n firedrill-system get deployment firedrill-manager --ignore-not-found -o name)
   k apply -k config/crd >/dev/null
   k wait --for condition=Established --timeout=60s crd/experiments.chaos.firedrill.dev crd/gamedays.chaos.firedrill.dev >/dev/null
   k apply -k "$overlay"
   # A redeploy of the same tag must run the newly loaded image.
-  k -n firedrill-system rollout restart deployment/firedrill-manager daemonset/firedrill-agent >/dev/null
+  [[ -n $existed ]] && k -n firedrill-system rollout restart deployment/firedrill-manager daemonset/firedrill-agent >/dev/null
   k -n firedrill-system rollout status deployment/firedrill-manager --timeout=120s
   k -n firedrill-system rollout status daemonset/firedrill-agent --timeout=120s
   echo "[deploy] Firedrill is running ($overlay) in $(( $(date +%s%3N) - t0 )) ms" >&2

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prints what the local cluster can leave on this host: its processes, mounts, network namespaces,
+# interfaces, addresses, routes, iptables/nftables state, pod cgroups and the sysctls it touches.
+# Two runs with nothing started in between print the same text; the e2e suite compares a run
+# before `cluster.sh up` with one after `cluster.sh down`.
+set -uo pipefail
+echo "## processes"; ps -eo comm= | grep -E '^(etcd|kube-|kubelet|containerd|pause|manager|agent|runc)' | sort | uniq -c
+echo "## mounts"; awk '{print $5, $9}' /proc/self/mountinfo | sort
+echo "## netns"; ip netns list 2>/dev/null; ls /run/netns 2>/dev/null
+echo "## links"; ip -o link | awk -F': ' '{print $2}' | sort
+echo "## addresses"; ip -o addr | awk '{print $2, $4}' | sort
+echo "## routes"; ip route show table all | sort
+echo "## iptables"; iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]//'
+echo "## ip6tables"; ip6tables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]//'
+echo "## nftables"; nft list tables 2>/dev/null
+echo "## cgroups"; find /sys/fs/cgroup -maxdepth 2 -type d -name 'kube*' | sort
+echo "## sysctls"; sysctl net.ipv4.ip_forward net.ipv4.conf.all.route_localnet vm.overcommit_memory \
+  vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes 2>/dev/null
+exit 0
