@@ -67,7 +67,7 @@ wait_for() { # description timeout-seconds command...
 
 status() {
   for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
-  BIN=$(bin_dir)
+  [[ -n ${BIN:-} ]] || BIN=$(bin_dir)
   kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True
 }
 

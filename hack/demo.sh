@@ -14,9 +14,9 @@ echo
 echo "== kubectl get chaos -n firedrill-demo"
 k get chaos -n firedrill-demo
 echo
+echo "== events"
+k -n firedrill-demo get events --field-selector involvedObject.kind=Experiment
+echo
 echo "== conditions of experiment/checkout-podkill"
 k -n firedrill-demo get experiment checkout-podkill \
   -o jsonpath='{range .status.conditions[*]}{.type}={.status} reason={.reason} message="{.message}"{"\n"}{end}'
-echo
-echo "== events"
-k -n firedrill-demo get events --field-selector involvedObject.kind=Experiment
