@@ -4,7 +4,6 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 export FIREDRILL_CACHE ?= $(HOME)/.cache/firedrill
-CONTROLLER_GEN := go tool controller-gen
 KUBECONFIG_LOCAL := $(FIREDRILL_CACHE)/cluster/kubeconfig
 GO_TEST_FLAGS ?= -count=1
 
@@ -14,15 +13,9 @@ help: ## List the targets.
 
 ##@ Generation
 
-.PHONY: generate
-generate: ## Regenerate deepcopy code.
-	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
-
-.PHONY: manifests
-manifests: ## Regenerate CRDs and RBAC roles.
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=firedrill-manager paths=./controllers/... paths=./cmd/manager/... output:rbac:artifacts:config=config/rbac/manager
-	$(CONTROLLER_GEN) rbac:roleName=firedrill-agent paths=./internal/agent/... output:rbac:artifacts:config=config/rbac/agent
+.PHONY: generate manifests
+generate manifests: ## Regenerate deepcopy code, CRDs and RBAC roles.
+	hack/generate.sh
 
 ##@ Build
 

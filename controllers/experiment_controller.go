@@ -6,141 +6,570 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/internal/selector"
+	"github.com/firedrill-dev/firedrill/internal/workload"
 )
 
-// ExperimentReconciler drives Experiments. Pods are read through APIReader, uncached and scoped
-// to the namespaces an experiment names, so the manager's memory does not grow with the cluster.
+// FinalizerRecoverFaults holds an Experiment of a lasting fault kind until every fault it
+// injected is removed.
+const FinalizerRecoverFaults = "chaos.firedrill.dev/recover-faults"
+
+// indexActive indexes Experiments that are not finished, so that an emergency stop enqueues
+// only those.
+const indexActive = "status.active"
+
+// ExperimentReconciler drives Experiments through Pending → Running → Recovering → Succeeded,
+// or Aborted / Failed. Pods and workloads are read through APIReader, uncached and scoped to what
+// an experiment names, so the manager's memory does not grow with the cluster.
 type ExperimentReconciler struct {
 	Client    client.Client
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Protected selector.Protected
+	Faults    map[chaosv1alpha1.Action]experiments.Fault
+	Clock     clock.PassiveClock
+	// MaxTargets caps every round of every experiment (0: only the experiment's own caps).
+	MaxTargets int
+	// RecoveryTimeout bounds the wait for disrupted workloads to be whole again.
+	RecoveryTimeout time.Duration
+	// RecoveryPoll is how often recovery is checked.
+	RecoveryPoll time.Duration
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments/finalizers,verbs=update
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=emergencystops,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile resolves an Experiment's targets and records the result in one status write.
+// scope is one reconcile pass: the object as read, the object being changed, and the time.
+type scope struct {
+	before, exp *chaosv1alpha1.Experiment
+	now         time.Time
+	// deleted: the finalizer came off; there is no status to write.
+	deleted bool
+}
+
+// Reconcile reads the Experiment, runs the phase function for where it is, and writes status once
+// at the end. The one exception is the intent record written before a fault is injected.
 func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	exp := &chaosv1alpha1.Experiment{}
 	if err := r.Client.Get(ctx, req.NamespacedName, exp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp)))
+	s := &scope{before: exp.DeepCopy(), exp: exp, now: r.Clock.Now()}
 
-	sel, err := r.selectTargets(ctx, exp)
-	status := computeExperimentStatus(exp, sel, err)
-	if perr := r.patchStatus(ctx, exp, status); perr != nil {
-		return ctrl.Result{}, perr
+	var (
+		res ctrl.Result
+		err error
+	)
+	switch {
+	case !exp.DeletionTimestamp.IsZero():
+		res, err = r.reconcileDelete(ctx, s)
+	case exp.Status.Phase.Finished():
+		return ctrl.Result{}, nil
+	default:
+		res, err = r.reconcileNormal(ctx, s)
 	}
-	// A listing failure is transient: return it so the request is retried with backoff.
-	// A bad selector is the user's to fix and is reported in status instead.
-	var invalid *selector.InvalidSelectorError
-	if err != nil && !errors.As(err, &invalid) {
+	if s.deleted {
+		return res, err
+	}
+	return res, kerrors.NewAggregate([]error{err, r.writeStatus(ctx, s)})
+}
+
+func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	fault, ok := r.Faults[s.exp.Spec.Action]
+	if !ok {
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{Type: chaosv1alpha1.ConditionInjected,
+			Status: metav1.ConditionFalse, Reason: chaosv1alpha1.ReasonUnsupportedAction,
+			Message: fmt.Sprintf("action %s is not available in this version of Firedrill", s.exp.Spec.Action)})
+		return ctrl.Result{}, nil
+	}
+	stop, err := r.emergencyStop(ctx)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if stop != nil {
+		return ctrl.Result{}, r.abort(ctx, s, fault, chaosv1alpha1.ReasonEmergencyStop,
+			fmt.Sprintf("emergency stop %q is on: %s", stop.Name, stop.Spec.Reason))
+	}
+	switch s.exp.Status.Phase {
+	case "", chaosv1alpha1.ExperimentPending:
+		return r.start(ctx, s, fault)
+	case chaosv1alpha1.ExperimentRunning:
+		return r.run(ctx, s, fault)
+	case chaosv1alpha1.ExperimentRecovering:
+		return r.recover(ctx, s)
 	}
 	return ctrl.Result{}, nil
 }
 
-// selection is what the target-selection phase found.
-type selection struct {
-	candidates selector.Candidates
-	picked     int
+// emergencyStop returns an EmergencyStop if one exists (from the cache: the kind is watched).
+func (r *ExperimentReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha1.EmergencyStop, error) {
+	var stops chaosv1alpha1.EmergencyStopList
+	if err := r.Client.List(ctx, &stops); err != nil {
+		return nil, fmt.Errorf("listing emergency stops: %w", err)
+	}
+	if len(stops.Items) == 0 {
+		return nil, nil
+	}
+	return &stops.Items[0], nil
 }
 
-func (r *ExperimentReconciler) selectTargets(ctx context.Context, exp *chaosv1alpha1.Experiment) (selection, error) {
-	c, err := selector.List(ctx, r.APIReader, exp.Spec.Selector, r.Protected)
-	if err != nil {
-		return selection{}, err
+// start runs round 1: select, check, record intent, inject.
+func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
+	s.exp.Status.ObservedGeneration = s.exp.Generation
+	s.exp.Status.Phase = chaosv1alpha1.ExperimentPending
+	picked, err := r.selectRound(ctx, s, fault, 1)
+	if err != nil || picked == nil {
+		return ctrl.Result{}, err
 	}
-	return selection{candidates: c, picked: selector.Count(exp.Spec.Mode, exp.Spec.Value, len(c.Eligible))}, nil
+	if s.exp.Spec.DryRun {
+		s.exp.Status.Targets = picked
+		r.finish(s, chaosv1alpha1.ExperimentSucceeded, metav1.Condition{Type: chaosv1alpha1.ConditionInjected,
+			Status: metav1.ConditionFalse, Reason: chaosv1alpha1.ReasonDryRun,
+			Message: fmt.Sprintf("dry run: %d pods would be targeted; nothing was touched", len(picked))})
+		return ctrl.Result{}, nil
+	}
+	if fault.Lasting() && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
+		// Patch a copy: the response must not overwrite the status computed so far.
+		withFinalizer := s.before.DeepCopy()
+		controllerutil.AddFinalizer(withFinalizer, FinalizerRecoverFaults)
+		if err := r.Client.Patch(ctx, withFinalizer, client.MergeFrom(s.before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+		s.exp.Finalizers, s.exp.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
+		s.before.Finalizers, s.before.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
+	}
+	s.exp.Status.Phase = chaosv1alpha1.ExperimentRunning
+	s.exp.Status.StartedAt = &metav1.Time{Time: s.now}
+	if err := r.recordRound(ctx, s, picked, 1); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.injectRound(ctx, s, fault, false)
 }
 
-// computeExperimentStatus is pure: the status an Experiment should carry after this pass.
-func computeExperimentStatus(exp *chaosv1alpha1.Experiment, sel selection, selErr error) chaosv1alpha1.ExperimentStatus {
-	st := *exp.Status.DeepCopy()
-	st.ObservedGeneration = exp.Generation
-	if st.Phase == "" {
-		st.Phase = chaosv1alpha1.ExperimentPending
-	}
-	cond := metav1.Condition{Type: chaosv1alpha1.ConditionTargetsSelected, ObservedGeneration: exp.Generation}
+// selectRound resolves the selector and picks this round's targets. It returns nil targets when
+// the experiment cannot go on (and has set why), or an error to retry.
+func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault experiments.Fault, round int32) ([]chaosv1alpha1.TargetStatus, error) {
+	exp := s.exp
+	cands, err := selector.List(ctx, r.APIReader, exp.Spec.Selector, r.Protected)
 	var invalid *selector.InvalidSelectorError
 	switch {
-	case errors.As(selErr, &invalid):
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, chaosv1alpha1.ReasonInvalidSelector, invalid.Error()
-		st.SelectedTargets = 0
-	case selErr != nil:
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, selErr.Error()
-	case sel.picked == 0:
-		cond.Status, cond.Reason = metav1.ConditionFalse, chaosv1alpha1.ReasonNoTargets
-		cond.Message = "no running pod matches spec.selector" + skippedNote(sel.candidates.SkippedNamespaces)
-		st.SelectedTargets = 0
-	default:
-		cond.Status, cond.Reason = metav1.ConditionTrue, chaosv1alpha1.ReasonTargetsFound
-		cond.Message = fmt.Sprintf("%d of %d matching pods selected (mode %s)", sel.picked, len(sel.candidates.Eligible), modeOf(exp)) +
-			skippedNote(sel.candidates.SkippedNamespaces)
-		st.SelectedTargets = int32(sel.picked)
+	case errors.As(err, &invalid):
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonInvalidSelector, invalid.Error())
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	case err != nil:
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
+		return nil, err
 	}
-	meta.SetStatusCondition(&st.Conditions, cond)
-	return st
+	n := selector.Count(exp.Spec.Mode, exp.Spec.Value, len(cands.Eligible))
+	if n == 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonNoTargets,
+			"no running pod matches spec.selector"+skippedNote(cands.SkippedNamespaces))
+		if round == 1 {
+			r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		}
+		return nil, nil
+	}
+	if msg := r.blastRadius(exp, n, len(cands.Eligible)); msg != "" {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonBlastRadiusExceeded, msg)
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	pods := selector.Pick(cands.Eligible, n, seed(exp.UID, round))
+	if err := fault.Preflight(ctx, exp, pods); err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, err.Error())
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionTrue, chaosv1alpha1.ReasonTargetsFound,
+		fmt.Sprintf("round %d: %d of %d matching pods selected (mode %s)", round, n, len(cands.Eligible), modeOf(exp))+skippedNote(cands.SkippedNamespaces))
+	s.exp.Status.SelectedTargets = int32(n)
+	out := make([]chaosv1alpha1.TargetStatus, 0, n)
+	for i := range pods {
+		p := &pods[i]
+		t := chaosv1alpha1.TargetStatus{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Node: p.Spec.NodeName,
+			Round: round, State: chaosv1alpha1.TargetSelected}
+		if c := metav1.GetControllerOf(p); c != nil {
+			t.OwnerKind, t.OwnerName = c.Kind, c.Name
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
-func modeOf(exp *chaosv1alpha1.Experiment) chaosv1alpha1.SelectionMode {
-	if exp.Spec.Mode == "" {
-		return chaosv1alpha1.ModeOne
+// blastRadius returns why n of total exceeds a cap, or "".
+func (r *ExperimentReconciler) blastRadius(exp *chaosv1alpha1.Experiment, n, total int) string {
+	if r.MaxTargets > 0 && n > r.MaxTargets {
+		return fmt.Sprintf("%d pods selected, over the manager's cap of %d (--max-targets)", n, r.MaxTargets)
 	}
-	return exp.Spec.Mode
+	if l := exp.Spec.Safety; l != nil {
+		if l.MaxTargets != nil && n > int(*l.MaxTargets) {
+			return fmt.Sprintf("%d pods selected, over spec.safety.maxTargets %d", n, *l.MaxTargets)
+		}
+		if l.MaxPercent != nil && n*100 > int(*l.MaxPercent)*total {
+			return fmt.Sprintf("%d of %d matching pods (%d%%) selected, over spec.safety.maxPercent %d%%", n, total, n*100/total, *l.MaxPercent)
+		}
+	}
+	return ""
 }
 
-func skippedNote(ns []string) string {
-	if len(ns) == 0 {
-		return ""
+// recordRound writes the round's targets to status before anything is done to them: after a
+// restart the manager resumes from this record and never picks a second set for the round. The
+// write carries the resourceVersion it read, so a stale read or a second manager conflicts here
+// instead of acting twice.
+func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, targets []chaosv1alpha1.TargetStatus, round int32) error {
+	st := &s.exp.Status
+	st.Round = round
+	st.Targets = append(st.Targets, targets...)
+	if iv := interval(s.exp); iv > 0 {
+		st.NextRoundAt = &metav1.Time{Time: s.now.Add(iv)}
 	}
-	return "; protected namespaces skipped: " + strings.Join(ns, ", ")
+	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjecting,
+		fmt.Sprintf("round %d: injecting %d targets", round, len(targets)))
+	return r.writeStatus(ctx, s)
 }
 
-// patchStatus writes status once and records an event for every condition that changed.
-func (r *ExperimentReconciler) patchStatus(ctx context.Context, exp *chaosv1alpha1.Experiment, st chaosv1alpha1.ExperimentStatus) error {
-	before := exp.DeepCopy()
-	exp.Status = st
-	if err := r.Client.Status().Patch(ctx, exp, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patching status: %w", err)
+// injectRound applies the fault to every target of the current round still in state Selected.
+func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault experiments.Fault, resumed bool) (ctrl.Result, error) {
+	st := &s.exp.Status
+	var errs []string
+	injected, gone := 0, 0
+	for i := range st.Targets {
+		t := &st.Targets[i]
+		if t.Round != st.Round || t.State != chaosv1alpha1.TargetSelected {
+			continue
+		}
+		err := fault.Inject(ctx, s.exp, *t, resumed)
+		now := metav1.Time{Time: r.Clock.Now()}
+		switch {
+		case errors.Is(err, experiments.ErrTargetGone):
+			t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetGone, &now, "the pod was gone before the fault reached it"
+			gone++
+		case err != nil:
+			t.Message = err.Error()
+			errs = append(errs, fmt.Sprintf("%s/%s: %v", t.Namespace, t.Name, err))
+		default:
+			t.State, t.InjectedAt, t.Message = chaosv1alpha1.TargetInjected, &now, ""
+			injected++
+		}
 	}
-	for _, c := range st.Conditions {
+	if len(errs) > 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, strings.Join(errs, "; "))
+		return ctrl.Result{}, fmt.Errorf("injecting round %d: %s", st.Round, strings.Join(errs, "; "))
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected,
+		fmt.Sprintf("round %d: fault injected into %d pods (%d gone before it reached them)", st.Round, injected, gone))
+	r.trackWorkloads(ctx, s)
+	return r.afterInjection(s, fault)
+}
+
+// afterInjection decides what follows a completed round.
+func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault) (ctrl.Result, error) {
+	st := &s.exp.Status
+	if end, ok := endOf(s.exp); ok && (interval(s.exp) > 0 || fault.Lasting()) && s.now.Before(end) {
+		next := end
+		if st.NextRoundAt != nil && st.NextRoundAt.Time.Before(end) {
+			next = st.NextRoundAt.Time
+		}
+		return ctrl.Result{RequeueAfter: next.Sub(s.now)}, nil
+	}
+	st.NextRoundAt = nil
+	st.Phase = chaosv1alpha1.ExperimentRecovering
+	r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonWaitingForRecovery,
+		"waiting for the disrupted workloads to be whole again")
+	return ctrl.Result{RequeueAfter: r.RecoveryPoll}, nil
+}
+
+// run continues a Running experiment: resumes a round interrupted by a restart, starts the next
+// round when one is due, and moves to Recovering at the end.
+func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
+	st := &s.exp.Status
+	for _, t := range st.Targets {
+		if t.Round == st.Round && t.State == chaosv1alpha1.TargetSelected {
+			return r.injectRound(ctx, s, fault, true)
+		}
+	}
+	end, hasEnd := endOf(s.exp)
+	if hasEnd && !s.now.Before(end) {
+		if fault.Lasting() {
+			if err := r.recoverTargets(ctx, s, fault); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		st.NextRoundAt = nil
+		return r.afterInjection(s, fault)
+	}
+	if st.NextRoundAt != nil && !s.now.Before(st.NextRoundAt.Time) {
+		round := st.Round + 1
+		picked, err := r.selectRound(ctx, s, fault, round)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if s.exp.Status.Phase.Finished() {
+			return ctrl.Result{}, nil
+		}
+		if picked == nil { // nothing to hit this round; try again at the next
+			st.NextRoundAt = &metav1.Time{Time: s.now.Add(interval(s.exp))}
+			return r.afterInjection(s, fault)
+		}
+		if err := r.recordRound(ctx, s, picked, round); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.injectRound(ctx, s, fault, false)
+	}
+	return r.afterInjection(s, fault)
+}
+
+// trackWorkloads records the workloads whose pods were hit, for the recovery time.
+func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
+	st := &s.exp.Status
+	for _, t := range st.Targets {
+		if t.State != chaosv1alpha1.TargetInjected || t.Round != st.Round || t.OwnerKind == "" {
+			continue
+		}
+		ref, ok, err := workload.Resolve(ctx, r.APIReader, t.Namespace, t.OwnerKind, t.OwnerName)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "resolving workload", "pod", klog.KRef(t.Namespace, t.Name))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		w := findWorkload(st.Workloads, ref)
+		if w == nil {
+			st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name,
+				DisruptedAt: *t.InjectedAt})
+			w = &st.Workloads[len(st.Workloads)-1]
+		}
+		// A new round disrupts it again: its recovery is measured from the last injection.
+		w.RecoveredAt, w.TimeToRecover = nil, nil
+	}
+}
+
+// recover waits for every disrupted workload to be whole again.
+func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Result, error) {
+	st := &s.exp.Status
+	killed := sets.New[types.UID]()
+	for _, t := range st.Targets {
+		if t.State == chaosv1alpha1.TargetInjected || t.State == chaosv1alpha1.TargetRecovered {
+			killed.Insert(t.UID)
+		}
+	}
+	var waiting []string
+	for i := range st.Workloads {
+		w := &st.Workloads[i]
+		if w.RecoveredAt != nil {
+			continue
+		}
+		ref := workload.Ref{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
+		last := lastInjection(st.Targets, ref)
+		rd, err := workload.Check(ctx, r.APIReader, ref, killed)
+		switch {
+		case errors.Is(err, workload.ErrGone):
+			w.RecoveredAt = &metav1.Time{Time: s.now}
+		case err != nil:
+			return ctrl.Result{}, err
+		case rd.Whole():
+			at := rd.ReadySince
+			if at.Before(last) {
+				at = last // whole before the kill took effect in its status: count from the kill
+			}
+			w.DesiredReplicas = rd.Desired
+			w.RecoveredAt = &metav1.Time{Time: at}
+			w.TimeToRecover = &metav1.Duration{Duration: at.Sub(last)}
+		default:
+			w.DesiredReplicas = rd.Desired
+			waiting = append(waiting, fmt.Sprintf("%s %d/%d ready", ref, rd.Ready, rd.Desired))
+		}
+	}
+	for i := range st.Targets {
+		t := &st.Targets[i]
+		if t.State != chaosv1alpha1.TargetInjected {
+			continue
+		}
+		ref, ok := targetWorkload(st.Workloads, *t)
+		switch {
+		case !ok: // a bare pod: nothing replaces it, nothing to wait for
+			t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetRecovered, t.InjectedAt, "no controller replaces this pod"
+		case ref.RecoveredAt != nil:
+			t.State, t.RecoveredAt = chaosv1alpha1.TargetRecovered, ref.RecoveredAt
+		}
+	}
+	if len(waiting) == 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonWorkloadsRecovered, recoverySummary(st.Workloads))
+		r.finish(s, chaosv1alpha1.ExperimentSucceeded, metav1.Condition{})
+		return ctrl.Result{}, nil
+	}
+	msg := "waiting for " + strings.Join(waiting, ", ")
+	if last := lastInjectionAny(st.Targets); r.RecoveryTimeout > 0 && s.now.Sub(last) > r.RecoveryTimeout {
+		r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonRecoveryTimedOut,
+			fmt.Sprintf("not whole %s after the last injection: %s", r.RecoveryTimeout, strings.Join(waiting, ", ")))
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return ctrl.Result{}, nil
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonWaitingForRecovery, msg)
+	return ctrl.Result{RequeueAfter: r.RecoveryPoll}, nil
+}
+
+// recoverTargets removes a lasting fault from every injected target.
+func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fault experiments.Fault) error {
+	var errs []error
+	for i := range s.exp.Status.Targets {
+		t := &s.exp.Status.Targets[i]
+		if t.State != chaosv1alpha1.TargetInjected && t.State != chaosv1alpha1.TargetSelected {
+			continue
+		}
+		if err := fault.Recover(ctx, s.exp, *t); err != nil && !errors.Is(err, experiments.ErrTargetGone) {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", t.Namespace, t.Name, err))
+			continue
+		}
+		now := metav1.Time{Time: r.Clock.Now()}
+		t.State, t.RecoveredAt = chaosv1alpha1.TargetRecovered, &now
+	}
+	return kerrors.NewAggregate(errs)
+}
+
+// abort removes every fault the experiment holds and ends it as Aborted.
+func (r *ExperimentReconciler) abort(ctx context.Context, s *scope, fault experiments.Fault, reason, msg string) error {
+	if fault.Lasting() {
+		if err := r.recoverTargets(ctx, s, fault); err != nil {
+			return err
+		}
+	}
+	r.finish(s, chaosv1alpha1.ExperimentAborted, metav1.Condition{Type: chaosv1alpha1.ConditionAborted,
+		Status: metav1.ConditionTrue, Reason: reason, Message: msg})
+	return nil
+}
+
+// reconcileDelete removes the faults of a deleted experiment, then lets it go.
+func (r *ExperimentReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
+		s.deleted = true
+		return ctrl.Result{}, nil
+	}
+	if fault, ok := r.Faults[s.exp.Spec.Action]; ok {
+		if err := r.recoverTargets(ctx, s, fault); err != nil {
+			// Keep what was recovered so far; the rest is retried.
+			return ctrl.Result{}, err
+		}
+	}
+	controllerutil.RemoveFinalizer(s.exp, FinalizerRecoverFaults)
+	if err := r.Client.Patch(ctx, s.exp, client.MergeFrom(s.before)); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s.deleted = true
+	return ctrl.Result{}, nil
+}
+
+// finish moves to a terminal phase, with cond set when it has a type.
+func (r *ExperimentReconciler) finish(s *scope, phase chaosv1alpha1.ExperimentPhase, cond metav1.Condition) {
+	s.exp.Status.Phase = phase
+	s.exp.Status.NextRoundAt = nil
+	s.exp.Status.FinishedAt = &metav1.Time{Time: s.now}
+	if cond.Type != "" {
+		r.setCondition(s, cond.Type, cond.Status, cond.Reason, cond.Message)
+	}
+}
+
+func (r *ExperimentReconciler) setCondition(s *scope, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.exp.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: msg, ObservedGeneration: s.exp.Generation, LastTransitionTime: metav1.Time{Time: s.now}})
+}
+
+// writeStatus patches status from what was read to what it is now, with the read resourceVersion
+// as an optimistic lock, and records an event for each condition and phase that changed.
+func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error {
+	s.exp.Status.ObservedGeneration = s.exp.Generation
+	if equalStatus(&s.before.Status, &s.exp.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	r.recordEvents(ctx, s.before, s.exp)
+	s.before = s.exp.DeepCopy()
+	return nil
+}
+
+func (r *ExperimentReconciler) recordEvents(ctx context.Context, before, after *chaosv1alpha1.Experiment) {
+	for _, c := range after.Status.Conditions {
 		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
 		if old != nil && old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
 			continue
 		}
 		kind := corev1.EventTypeNormal
-		if c.Status != metav1.ConditionTrue {
+		if c.Status == metav1.ConditionFalse && c.Reason != chaosv1alpha1.ReasonInjecting && c.Reason != chaosv1alpha1.ReasonWaitingForRecovery && c.Reason != chaosv1alpha1.ReasonDryRun ||
+			c.Status == metav1.ConditionUnknown || c.Type == chaosv1alpha1.ConditionAborted {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(exp, nil, kind, c.Reason, c.Type, "%s", c.Message)
-		ctrl.LoggerFrom(ctx).Info("condition changed", "type", c.Type, "status", c.Status, "reason", c.Reason)
+		r.Recorder.Eventf(after, nil, kind, c.Reason, c.Type, "%s", c.Message)
 	}
-	return nil
+	if before.Status.Phase != after.Status.Phase {
+		ctrl.LoggerFrom(ctx).Info("phase changed", "from", before.Status.Phase, "to", after.Status.Phase)
+	}
 }
 
-// SetupWithManager registers the reconciler. Status-only updates do not trigger a pass.
-func (r *ExperimentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler: Experiments, and every EmergencyStop change
+// enqueues the active Experiments only (from an index, not a list of everything).
+func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.RecoveryPoll == 0 {
+		r.RecoveryPoll = time.Second
+	}
+	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.Experiment{}, indexActive, func(o client.Object) []string {
+		if o.(*chaosv1alpha1.Experiment).Status.Phase.Finished() {
+			return nil
+		}
+		return []string{"true"}
+	})
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).
 		Named("experiment").
 		Complete(r)
+}
+
+func (r *ExperimentReconciler) activeExperiments(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list chaosv1alpha1.ExperimentList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexActive: "true"}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing active experiments for an emergency stop")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, e := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&e)})
+	}
+	return reqs
 }

@@ -1,5 +1,5 @@
-// Package experiments will hold one package per fault kind (PodKill, the network faults,
-// CacheFlush), each behind the one interface the Experiment controller drives: select targets,
-// preflight, inject, recover. The Experiment engine issue adds the interface with PodKill; until
-// then the controller only resolves targets (see controllers/ and internal/selector).
+// Package experiments defines the interface every fault kind implements; each kind lives in its
+// own package below this one (podkill, and the network and cache kinds as they land). The
+// Experiment controller selects targets (internal/selector), records its intent in status, and
+// then drives the kind through this interface.
 package experiments

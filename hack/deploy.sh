@@ -22,7 +22,7 @@ deploy)
   fi
   existed=$(k -n firedrill-system get deployment firedrill-manager --ignore-not-found -o name)
   k apply -k config/crd >/dev/null
-  k wait --for condition=Established --timeout=60s crd/experiments.chaos.firedrill.dev crd/gamedays.chaos.firedrill.dev >/dev/null
+  k wait --for condition=Established --timeout=60s crd/experiments.chaos.firedrill.dev crd/gamedays.chaos.firedrill.dev crd/emergencystops.chaos.firedrill.dev >/dev/null
   k apply -k "$overlay"
   # A redeploy of the same tag must run the newly loaded image.
   [[ -n $existed ]] && k -n firedrill-system rollout restart deployment/firedrill-manager daemonset/firedrill-agent >/dev/null

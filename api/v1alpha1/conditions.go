@@ -18,3 +18,30 @@ const (
 	// ReasonSelectionError: listing the candidate pods failed.
 	ReasonSelectionError = "SelectionError"
 )
+
+// Condition types of the lifecycle.
+const (
+	// ConditionInjected is True once the fault reached every target of the current round.
+	ConditionInjected = "Injected"
+	// ConditionRecovered is True once every target's fault is removed and every disrupted
+	// workload is whole again.
+	ConditionRecovered = "Recovered"
+	// ConditionAborted is True when the experiment was stopped before its end.
+	ConditionAborted = "Aborted"
+)
+
+// Lifecycle reasons.
+const (
+	ReasonDryRun              = "DryRun"
+	ReasonFaultInjected       = "FaultInjected"
+	ReasonInjectionFailed     = "InjectionFailed"
+	ReasonInjecting           = "Injecting"
+	ReasonWaitingForRecovery  = "WaitingForRecovery"
+	ReasonWorkloadsRecovered  = "WorkloadsRecovered"
+	ReasonRecoveryTimedOut    = "RecoveryTimedOut"
+	ReasonEmergencyStop       = "EmergencyStop"
+	ReasonBlastRadiusExceeded = "BlastRadiusExceeded"
+	ReasonUnsupportedAction   = "UnsupportedAction"
+	ReasonNotInjected         = "NotInjected"
+	ReasonPreflightFailed     = "PreflightFailed"
+)

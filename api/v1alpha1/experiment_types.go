@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Action names one fault kind. Each kind is implemented by one package in experiments/.
@@ -27,23 +28,102 @@ const (
 	ModeAll     SelectionMode = "all"
 )
 
+// ZoneLabel is the well-known node label a zone outage selects on.
+const ZoneLabel = "topology.kubernetes.io/zone"
+
+// TargetPhase is a pod phase an experiment may select.
+// +kubebuilder:validation:Enum=Pending;Running
+type TargetPhase string
+
 // TargetSelector picks the pods an experiment may act on. Protected namespaces are never
 // selected, whatever the selector says.
+// +kubebuilder:validation:XValidation:rule="has(self.namespaces) != (has(self.clusterWide) && self.clusterWide)",message="spec.selector: set namespaces, or clusterWide: true to select in every namespace, not both"
 type TargetSelector struct {
-	// namespaces to select pods from. An explicit list keeps the blast radius visible in the
-	// manifest.
+	// namespaces to select pods from. Required unless clusterWide is true: an explicit list keeps
+	// the blast radius visible in the manifest.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +listType=set
-	// +required
-	Namespaces []string `json:"namespaces"`
-
-	// labelSelector narrows the pods in those namespaces; empty selects every pod in them.
 	// +optional
-	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// clusterWide opts in to selecting pods in every namespace (protected ones excepted).
+	// +optional
+	ClusterWide bool `json:"clusterWide,omitempty"`
+
+	// labelSelector narrows the pods; empty selects every pod in the namespaces.
+	// +optional
+	LabelSelector *LabelSelector `json:"labelSelector,omitempty"`
+
+	// nodeNames keeps only pods scheduled on these nodes.
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +optional
+	NodeNames []string `json:"nodeNames,omitempty"`
+
+	// zone keeps only pods scheduled on nodes labelled topology.kubernetes.io/zone=<zone>: with
+	// mode all, a zone outage.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Zone string `json:"zone,omitempty"`
+
+	// podPhases keeps only pods in these phases; default Running.
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	PodPhases []TargetPhase `json:"podPhases,omitempty"`
+}
+
+// LabelSelector is metav1.LabelSelector with bounds and an operator enum, so that the schema
+// rejects a bad selector at apply time.
+type LabelSelector struct {
+	// matchLabels: every label must match.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+	// matchExpressions: every requirement must hold.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one requirement of a LabelSelector.
+// +kubebuilder:validation:XValidation:rule="self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",message="In and NotIn need values; Exists and DoesNotExist take none"
+type LabelSelectorRequirement struct {
+	// key is the label key.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	// +required
+	Key string `json:"key"`
+	// operator relates the key to the values.
+	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
+	// +required
+	Operator metav1.LabelSelectorOperator `json:"operator"`
+	// values for In and NotIn.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=atomic
+	// +optional
+	Values []string `json:"values,omitempty"`
+}
+
+// AsMeta converts to the metav1 type the API machinery parses.
+func (l *LabelSelector) AsMeta() *metav1.LabelSelector {
+	if l == nil {
+		return nil
+	}
+	out := &metav1.LabelSelector{MatchLabels: l.MatchLabels}
+	for _, r := range l.MatchExpressions {
+		out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{Key: r.Key, Operator: r.Operator, Values: r.Values})
+	}
+	return out
 }
 
 // PodKillSpec holds the settings of a PodKill experiment.
@@ -53,12 +133,35 @@ type PodKillSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+
+	// interval kills again, a fresh selection each time, every interval while the experiment
+	// lasts (spec.duration). Unset kills once.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.podKill.interval must be at least 1s"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// SafetyLimits cap an experiment's blast radius. An experiment whose selection exceeds a cap is
+// refused before it touches anything.
+type SafetyLimits struct {
+	// maxTargets is the most pods one round may act on.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxTargets *int32 `json:"maxTargets,omitempty"`
+
+	// maxPercent is the most, in percent of the matching pods, that one round may act on.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxPercent *int32 `json:"maxPercent,omitempty"`
 }
 
 // ExperimentSpec declares one fault.
 // +kubebuilder:validation:XValidation:rule="self.mode in ['fixed', 'percent'] ? has(self.value) : !has(self.value)",message="spec.value is required when spec.mode is fixed or percent, and must be unset otherwise"
 // +kubebuilder:validation:XValidation:rule="self.mode != 'percent' || !has(self.value) || self.value <= 100",message="spec.value must be between 1 and 100 when spec.mode is percent"
 // +kubebuilder:validation:XValidation:rule="self.action == 'PodKill' ? has(self.podKill) : !has(self.podKill)",message="spec.podKill must be set when spec.action is PodKill, and only then"
+// +kubebuilder:validation:XValidation:rule="!has(self.podKill) || !has(self.podKill.interval) || has(self.duration)",message="spec.duration is required when spec.podKill.interval is set"
+// +kubebuilder:validation:XValidation:rule="!has(self.podKill) || !has(self.podKill.interval) || !has(self.duration) || duration(self.podKill.interval) <= duration(self.duration)",message="spec.podKill.interval must not be longer than spec.duration"
 type ExperimentSpec struct {
 	// action is the fault kind.
 	// +required
@@ -73,7 +176,8 @@ type ExperimentSpec struct {
 	// +optional
 	Mode SelectionMode `json:"mode,omitempty"`
 
-	// value is the count for mode fixed, or the percentage (1-100) for mode percent.
+	// value is the count for mode fixed, or the percentage (1-100) for mode percent. Percent
+	// rounds down but acts on at least one pod.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	Value *int32 `json:"value,omitempty"`
@@ -86,6 +190,10 @@ type ExperimentSpec struct {
 	// dryRun selects and reports targets and touches nothing.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+
+	// safety caps the blast radius.
+	// +optional
+	Safety *SafetyLimits `json:"safety,omitempty"`
 
 	// podKill holds the PodKill settings; set exactly when action is PodKill.
 	// +optional
@@ -105,6 +213,72 @@ const (
 	ExperimentFailed     ExperimentPhase = "Failed"
 )
 
+// Finished reports whether the phase is terminal.
+func (p ExperimentPhase) Finished() bool {
+	return p == ExperimentSucceeded || p == ExperimentAborted || p == ExperimentFailed
+}
+
+// TargetState is where one target is in its round.
+// +kubebuilder:validation:Enum=Selected;Injected;Recovered;Gone
+type TargetState string
+
+const (
+	// TargetSelected: chosen for the round and recorded before anything is done to it (intent).
+	TargetSelected TargetState = "Selected"
+	// TargetInjected: the fault was applied (for PodKill: the pod deletion was accepted).
+	TargetInjected TargetState = "Injected"
+	// TargetRecovered: the fault was removed, or the workload replaced the pod.
+	TargetRecovered TargetState = "Recovered"
+	// TargetGone: the pod disappeared before the fault reached it; it counts as recovered.
+	TargetGone TargetState = "Gone"
+)
+
+// TargetStatus records what was done to one pod.
+type TargetStatus struct {
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	UID       types.UID `json:"uid"`
+	// node the pod was scheduled on.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// ownerKind and ownerName name the pod's controller (e.g. ReplicaSet checkout-5d9c), recorded
+	// at selection so that recovery can be followed after a restart.
+	// +optional
+	OwnerKind string `json:"ownerKind,omitempty"`
+	// +optional
+	OwnerName string `json:"ownerName,omitempty"`
+	// round of the experiment this record belongs to (1 for the first).
+	Round int32       `json:"round"`
+	State TargetState `json:"state"`
+	// injectedAt is when the fault reached the pod.
+	// +optional
+	InjectedAt *metav1.Time `json:"injectedAt,omitempty"`
+	// recoveredAt is when the pod's fault ended or its workload was whole again.
+	// +optional
+	RecoveredAt *metav1.Time `json:"recoveredAt,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// WorkloadStatus records a workload whose pods were disrupted and when it was whole again: the
+// time to recover an SRE wants to read.
+type WorkloadStatus struct {
+	// kind: Deployment, StatefulSet, ReplicaSet or DaemonSet.
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// desiredReplicas when the experiment disrupted it.
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	// disruptedAt is the first injection into one of its pods.
+	DisruptedAt metav1.Time `json:"disruptedAt"`
+	// recoveredAt is when it was back to its desired ready replicas after the last injection.
+	// +optional
+	RecoveredAt *metav1.Time `json:"recoveredAt,omitempty"`
+	// timeToRecover = recoveredAt - the last injection into its pods.
+	// +optional
+	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
+}
+
 // ExperimentStatus is what the manager observed and did.
 type ExperimentStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -115,11 +289,39 @@ type ExperimentStatus struct {
 	// +optional
 	Phase ExperimentPhase `json:"phase,omitempty"`
 
-	// selectedTargets is how many pods the selector and mode pick.
+	// selectedTargets is how many pods the latest round selected.
 	// +optional
 	SelectedTargets int32 `json:"selectedTargets,omitempty"`
 
-	// conditions: TargetsSelected (and, as fault kinds land, Injected and Recovered).
+	// round is the current kill round (0 before the first).
+	// +optional
+	Round int32 `json:"round,omitempty"`
+
+	// startedAt is when the first round was recorded.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// nextRoundAt is when the next round starts, for faults that repeat.
+	// +optional
+	NextRoundAt *metav1.Time `json:"nextRoundAt,omitempty"`
+
+	// finishedAt is when the experiment reached a terminal phase.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// targets, one record per pod and round.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	Targets []TargetStatus `json:"targets,omitempty"`
+
+	// workloads whose pods were disrupted, with their recovery.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	Workloads []WorkloadStatus `json:"workloads,omitempty"`
+
+	// conditions: TargetsSelected, Injected, Recovered.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -133,8 +335,9 @@ type ExperimentStatus struct {
 // +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Targets",type=integer,JSONPath=`.status.selectedTargets`
-// +kubebuilder:printcolumn:name="Selected",type=string,JSONPath=`.status.conditions[?(@.type=="TargetsSelected")].status`
+// +kubebuilder:printcolumn:name="Recovered",type=string,JSONPath=`.status.conditions[?(@.type=="Recovered")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || self.spec == oldSelf.spec",message="spec cannot change once the experiment has started (status.phase is not Pending): delete it and create a new one"
 type Experiment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -32,11 +33,15 @@ func run() error {
 	var (
 		metricsAddr, probeAddr, protected string
 		leaderElect                       bool
+		maxTargets                        int
+		recoveryTimeout                   time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&protected, "protected-namespaces", "", "comma-separated namespaces never targeted, beside kube-system, kube-public, kube-node-lease and the manager's own")
+	flag.IntVar(&maxTargets, "max-targets", 0, "cap on the pods any one experiment round may act on; 0 leaves only each experiment's own caps")
+	flag.DurationVar(&recoveryTimeout, "recovery-timeout", 10*time.Minute, "how long an experiment waits for disrupted workloads to be whole again before it fails")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -66,12 +71,16 @@ func run() error {
 	}
 
 	prot := selector.NewProtected(ownNamespace, strings.Split(protected, ",")...)
+	ctx := ctrl.SetupSignalHandler()
 	if err := (&controllers.ExperimentReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("firedrill-manager"),
-		Protected: prot,
-	}).SetupWithManager(mgr); err != nil {
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
+		Protected:       prot,
+		Faults:          controllers.DefaultFaults(mgr.GetClient(), mgr.GetAPIReader()),
+		MaxTargets:      maxTargets,
+		RecoveryTimeout: recoveryTimeout,
+	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -82,5 +91,5 @@ func run() error {
 	}
 
 	log.Info("starting manager", "protectedNamespaces", prot.List(), "leaderElect", leaderElect)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

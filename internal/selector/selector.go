@@ -6,6 +6,7 @@ package selector
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 
@@ -60,29 +61,65 @@ func (e *InvalidSelectorError) Error() string {
 }
 func (e *InvalidSelectorError) Unwrap() error { return e.Err }
 
-// List resolves sel against the API server. Terminating pods and pods that have finished are not
-// candidates: acting on them would report a fault that did nothing.
+// pageSize bounds each uncached list, so a large namespace never arrives as one huge response.
+const pageSize = 500
+
+// List resolves sel against the API server. Terminating pods and pods outside the selected phases
+// (Running by default) are not candidates: acting on them would report a fault that did nothing.
 func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector, protected Protected) (Candidates, error) {
 	var out Candidates
 	ls := labels.Everything()
 	if sel.LabelSelector != nil {
 		var err error
-		if ls, err = metav1.LabelSelectorAsSelector(sel.LabelSelector); err != nil {
+		if ls, err = metav1.LabelSelectorAsSelector(sel.LabelSelector.AsMeta()); err != nil {
 			return out, &InvalidSelectorError{Err: err}
 		}
 	}
-	for _, ns := range sel.Namespaces {
-		if protected.Has(ns) {
+	nodes, err := nodeFilter(ctx, r, sel)
+	if err != nil {
+		return out, err
+	}
+	if nodes != nil && nodes.Len() == 0 {
+		return out, nil // a zone or node list that matches no node selects nothing
+	}
+	namespaces := sel.Namespaces
+	if sel.ClusterWide {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	phases := sets.New[corev1.PodPhase](corev1.PodRunning)
+	if len(sel.PodPhases) > 0 {
+		phases = sets.New[corev1.PodPhase]()
+		for _, p := range sel.PodPhases {
+			phases.Insert(corev1.PodPhase(p))
+		}
+	}
+	for _, ns := range namespaces {
+		if ns != metav1.NamespaceAll && protected.Has(ns) {
 			out.SkippedNamespaces = append(out.SkippedNamespaces, ns)
 			continue
 		}
-		var pods corev1.PodList
-		if err := r.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: ls}); err != nil {
-			return out, fmt.Errorf("listing pods in namespace %q: %w", ns, err)
+		opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: ls}, client.Limit(pageSize)}
+		if nodes != nil && nodes.Len() == 1 {
+			// One node: let the API server filter on it.
+			opts = append(opts, client.MatchingFields{"spec.nodeName": sets.List(nodes)[0]})
 		}
-		for i := range pods.Items {
-			if Targetable(&pods.Items[i]) {
-				out.Eligible = append(out.Eligible, pods.Items[i])
+		for cont := ""; ; {
+			var pods corev1.PodList
+			if err := r.List(ctx, &pods, append(opts, client.Continue(cont))...); err != nil {
+				return out, fmt.Errorf("listing pods in namespace %q: %w", ns, err)
+			}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				if protected.Has(p.Namespace) || !Targetable(p) || !phases.Has(p.Status.Phase) {
+					continue
+				}
+				if nodes != nil && !nodes.Has(p.Spec.NodeName) {
+					continue
+				}
+				out.Eligible = append(out.Eligible, *p)
+			}
+			if cont = pods.Continue; cont == "" {
+				break
 			}
 		}
 	}
@@ -95,6 +132,56 @@ func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector
 	})
 	slices.Sort(out.SkippedNamespaces)
 	return out, nil
+}
+
+// nodeFilter returns the nodes a selector restricts pods to, or nil when it does not restrict.
+// A zone is resolved through the nodes' topology.kubernetes.io/zone label.
+func nodeFilter(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector) (sets.Set[string], error) {
+	var nodes sets.Set[string]
+	if len(sel.NodeNames) > 0 {
+		nodes = sets.New(sel.NodeNames...)
+	}
+	if sel.Zone == "" {
+		return nodes, nil
+	}
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := r.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.ZoneLabel: sel.Zone}); err != nil {
+		return nil, fmt.Errorf("listing nodes in zone %q: %w", sel.Zone, err)
+	}
+	inZone := sets.New[string]()
+	for _, n := range list.Items {
+		inZone.Insert(n.Name)
+	}
+	if nodes != nil {
+		return nodes.Intersection(inZone), nil
+	}
+	return inZone, nil
+}
+
+// Pick chooses count of the candidates. The choice is a pure function of the seed, so the same
+// experiment round picks the same pods when it is replayed.
+func Pick(candidates []corev1.Pod, count int, seed uint64) []corev1.Pod {
+	if count >= len(candidates) {
+		return slices.Clone(candidates)
+	}
+	idx := make([]int, len(candidates))
+	for i := range idx {
+		idx[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	// A partial Fisher-Yates shuffle: the first count positions are a uniform sample.
+	for i := 0; i < count; i++ {
+		j := i + rng.IntN(len(idx)-i)
+		idx[i], idx[j] = idx[j], idx[i]
+	}
+	chosen := idx[:count]
+	slices.Sort(chosen)
+	out := make([]corev1.Pod, 0, count)
+	for _, i := range chosen {
+		out = append(out, candidates[i])
+	}
+	return out
 }
 
 // Targetable reports whether a pod can meaningfully receive a fault.

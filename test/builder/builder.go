@@ -2,8 +2,13 @@
 package builder
 
 import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 )
@@ -32,7 +37,7 @@ func (b *ExperimentBuilder) Namespaces(ns ...string) *ExperimentBuilder {
 
 // Labels sets the selector's matchLabels.
 func (b *ExperimentBuilder) Labels(l map[string]string) *ExperimentBuilder {
-	b.e.Spec.Selector.LabelSelector = &metav1.LabelSelector{MatchLabels: l}
+	b.e.Spec.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: l}
 	return b
 }
 
@@ -66,4 +71,70 @@ func Pod(ns, name string, labels map[string]string) *corev1.Pod {
 // Namespace returns a namespace object.
 func Namespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// OnNode sets spec.nodeName, so the pod counts as scheduled there.
+func OnNode(p *corev1.Pod, node string) *corev1.Pod {
+	p.Spec.NodeName = node
+	return p
+}
+
+// OwnedBy makes owner the pod's controller.
+func OwnedBy(p *corev1.Pod, kind, name string, uid types.UID) *corev1.Pod {
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}}
+	return p
+}
+
+// RunningStatus is the status a kubelet writes for a running, ready pod.
+func RunningStatus(readySince time.Time) corev1.PodStatus {
+	return corev1.PodStatus{
+		Phase: corev1.PodRunning,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
+			LastTransitionTime: metav1.NewTime(readySince)}},
+	}
+}
+
+// ReplicaSet returns a ReplicaSet selecting labels, with replicas.
+func ReplicaSet(ns, name string, replicas int32, labels map[string]string) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev"}}},
+			},
+		},
+	}
+}
+
+// NodeInZone returns a node labelled with a zone.
+func NodeInZone(name, zone string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"topology.kubernetes.io/zone": zone}}}
+}
+
+// Interval makes the PodKill repeat every interval for duration.
+func (b *ExperimentBuilder) Interval(interval, duration time.Duration) *ExperimentBuilder {
+	b.e.Spec.PodKill.Interval = &metav1.Duration{Duration: interval}
+	b.e.Spec.Duration = &metav1.Duration{Duration: duration}
+	return b
+}
+
+// Grace sets the PodKill grace period.
+func (b *ExperimentBuilder) Grace(seconds int64) *ExperimentBuilder {
+	b.e.Spec.PodKill.GracePeriodSeconds = &seconds
+	return b
+}
+
+// Zone selects pods on nodes of a zone.
+func (b *ExperimentBuilder) Zone(z string) *ExperimentBuilder {
+	b.e.Spec.Selector.Zone = z
+	return b
+}
+
+// MaxTargets sets spec.safety.maxTargets.
+func (b *ExperimentBuilder) MaxTargets(n int32) *ExperimentBuilder {
+	b.e.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxTargets: &n}
+	return b
 }

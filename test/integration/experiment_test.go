@@ -3,126 +3,19 @@
 package integration
 
 import (
-	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/test/builder"
 )
-
-func mustCreate(t *testing.T, objs ...client.Object) {
-	t.Helper()
-	for _, o := range objs {
-		if err := k8s.Create(t.Context(), o); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
-}
-
-// waitForCondition polls until the experiment carries condType for its current generation.
-func waitForCondition(t *testing.T, key client.ObjectKey, condType string) *chaosv1alpha1.Experiment {
-	t.Helper()
-	exp := &chaosv1alpha1.Experiment{}
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		if err := k8s.Get(ctx, key, exp); err != nil {
-			return false, err
-		}
-		c := meta.FindStatusCondition(exp.Status.Conditions, condType)
-		return c != nil && c.ObservedGeneration == exp.Generation && exp.Status.ObservedGeneration == exp.Generation, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for condition %s on %s: %v (status: %+v)", condType, key, err, exp.Status)
-	}
-	return exp
-}
-
-func TestExperimentSelectsTargetsAndRecordsEvent(t *testing.T) {
-	startManager(t)
-	ns := "shop"
-	checkout := map[string]string{"app": "checkout"}
-	mustCreate(t, builder.Namespace(ns),
-		builder.Pod(ns, "checkout-a", checkout), builder.Pod(ns, "checkout-b", checkout),
-		builder.Pod(ns, "checkout-c", checkout), builder.Pod(ns, "checkout-d", checkout),
-		builder.Pod(ns, "cart", map[string]string{"app": "cart"}))
-	exp := builder.Experiment(ns, "half-of-checkout").Labels(checkout).Mode(chaosv1alpha1.ModePercent, 50).DryRun().Build()
-	mustCreate(t, exp)
-
-	got := waitForCondition(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ConditionTargetsSelected)
-	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected)
-	if c.Status != metav1.ConditionTrue || c.Reason != chaosv1alpha1.ReasonTargetsFound {
-		t.Fatalf("condition = %s/%s %q, want True/%s", c.Status, c.Reason, c.Message, chaosv1alpha1.ReasonTargetsFound)
-	}
-	if got.Status.SelectedTargets != 2 {
-		t.Errorf("selectedTargets = %d, want 2 (50%% of the 4 checkout pods; cart does not match)", got.Status.SelectedTargets)
-	}
-	if !strings.Contains(c.Message, "2 of 4") {
-		t.Errorf("message %q does not say 2 of 4", c.Message)
-	}
-	if got.Status.Phase != chaosv1alpha1.ExperimentPending {
-		t.Errorf("phase = %q, want Pending", got.Status.Phase)
-	}
-
-	// The transition is recorded as an event on the experiment.
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		var evs eventsv1.EventList
-		if err := k8s.List(ctx, &evs, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.Regarding.UID == got.UID && e.Reason == chaosv1alpha1.ReasonTargetsFound {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("no %s event for the experiment: %v", chaosv1alpha1.ReasonTargetsFound, err)
-	}
-
-	// A spec change is observed: the new generation is reflected in status.
-	got.Spec.Mode, got.Spec.Value = chaosv1alpha1.ModeAll, nil
-	if err := k8s.Update(t.Context(), got); err != nil {
-		t.Fatal(err)
-	}
-	got = waitForCondition(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ConditionTargetsSelected)
-	if got.Status.SelectedTargets != 4 {
-		t.Errorf("after mode all: selectedTargets = %d, want 4", got.Status.SelectedTargets)
-	}
-}
-
-func TestProtectedNamespacesAreNeverSelected(t *testing.T) {
-	startManager(t)
-	for _, ns := range []string{"kube-system", ownNamespace, "payments", "ops"} {
-		mustCreate(t, builder.Namespace(ns), builder.Pod(ns, "victim", map[string]string{"app": "x"}))
-	}
-	exp := builder.Experiment("ops", "everything").Namespaces("kube-system", ownNamespace, "payments").
-		Mode(chaosv1alpha1.ModeAll, 0).Build()
-	mustCreate(t, exp)
-
-	got := waitForCondition(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ConditionTargetsSelected)
-	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected)
-	if c.Status != metav1.ConditionFalse || c.Reason != chaosv1alpha1.ReasonNoTargets {
-		t.Fatalf("condition = %s/%s %q, want False/%s", c.Status, c.Reason, c.Message, chaosv1alpha1.ReasonNoTargets)
-	}
-	if got.Status.SelectedTargets != 0 {
-		t.Errorf("selectedTargets = %d, want 0", got.Status.SelectedTargets)
-	}
-	for _, ns := range []string{"kube-system", ownNamespace, "payments"} {
-		if !strings.Contains(c.Message, ns) {
-			t.Errorf("message %q does not name the skipped protected namespace %s", c.Message, ns)
-		}
-	}
-}
 
 // TestSchemaRejectsBadManifests sends bad Experiments to the real API server: each is refused at
 // create time by the CRD schema, with a message naming the field.
@@ -146,10 +39,50 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 		{"fixed without value", func(e *chaosv1alpha1.Experiment) { e.Spec.Mode = chaosv1alpha1.ModeFixed }, "spec.value is required when spec.mode is fixed or percent"},
 		{"value with mode one", func(e *chaosv1alpha1.Experiment) { e.Spec.Value = ptr.To[int32](3) }, "spec.value is required when spec.mode is fixed or percent, and must be unset otherwise"},
 		{"unknown mode", func(e *chaosv1alpha1.Experiment) { e.Spec.Mode = "most" }, `spec.mode: Unsupported value: "most"`},
-		{"no namespaces", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = nil }, "spec.selector.namespaces: Required value"},
 		{"bad namespace name", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = []string{"Not_A_Namespace"} }, "spec.selector.namespaces[0]: Invalid value"},
 		{"duration over 24h", func(e *chaosv1alpha1.Experiment) { e.Spec.Duration = &metav1.Duration{Duration: 48 * time.Hour} }, "spec.duration must be greater than 0s and at most 24h"},
 		{"negative grace", func(e *chaosv1alpha1.Experiment) { e.Spec.PodKill.GracePeriodSeconds = ptr.To[int64](-1) }, "spec.podKill.gracePeriodSeconds: Invalid value: -1"},
+		{"grace over an hour", func(e *chaosv1alpha1.Experiment) { e.Spec.PodKill.GracePeriodSeconds = ptr.To[int64](7200) }, "spec.podKill.gracePeriodSeconds: Invalid value: 7200"},
+		{"zero duration", func(e *chaosv1alpha1.Experiment) { e.Spec.Duration = &metav1.Duration{} }, "spec.duration must be greater than 0s and at most 24h"},
+		{"percent without value", func(e *chaosv1alpha1.Experiment) { e.Spec.Mode = chaosv1alpha1.ModePercent }, "spec.value is required when spec.mode is fixed or percent"},
+		{"value with mode all", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Mode, e.Spec.Value = chaosv1alpha1.ModeAll, ptr.To[int32](2)
+		}, "spec.value is required when spec.mode is fixed or percent, and must be unset otherwise"},
+		{"interval without duration", func(e *chaosv1alpha1.Experiment) { e.Spec.PodKill.Interval = &metav1.Duration{Duration: time.Minute} }, "spec.duration is required when spec.podKill.interval is set"},
+		{"interval longer than duration", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.PodKill.Interval, e.Spec.Duration = &metav1.Duration{Duration: time.Hour}, &metav1.Duration{Duration: time.Minute}
+		}, "spec.podKill.interval must not be longer than spec.duration"},
+		{"interval under a second", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.PodKill.Interval, e.Spec.Duration = &metav1.Duration{Duration: 100 * time.Millisecond}, &metav1.Duration{Duration: time.Minute}
+		}, "spec.podKill.interval must be at least 1s"},
+		{"whole cluster without opt-in", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = nil }, "spec.selector: set namespaces, or clusterWide: true to select in every namespace, not both"},
+		{"namespaces and clusterWide", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.ClusterWide = true }, "spec.selector: set namespaces, or clusterWide: true to select in every namespace, not both"},
+		{"duplicate namespaces", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = []string{"a", "a"} }, `spec.selector.namespaces[1]: Duplicate value: "a"`},
+		{"too many namespaces", func(e *chaosv1alpha1.Experiment) {
+			for i := 0; i < 65; i++ {
+				e.Spec.Selector.Namespaces = append(e.Spec.Selector.Namespaces, fmt.Sprintf("ns-%d", i))
+			}
+		}, "spec.selector.namespaces: Too many: 66: must have at most 64 items"},
+		{"zone name too long", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Zone = strings.Repeat("z", 64) }, "spec.selector.zone: Too long: may not be more than 63"},
+		{"empty node name", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.NodeNames = []string{""} }, "spec.selector.nodeNames[0]: Invalid value"},
+		{"terminal pod phase", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Selector.PodPhases = []chaosv1alpha1.TargetPhase{"Succeeded"}
+		}, `spec.selector.podPhases[0]: Unsupported value: "Succeeded"`},
+		{"maxPercent zero", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxPercent: ptr.To[int32](0)}
+		}, "spec.safety.maxPercent: Invalid value: 0"},
+		{"maxPercent over 100", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxPercent: ptr.To[int32](150)}
+		}, "spec.safety.maxPercent: Invalid value: 150"},
+		{"maxTargets zero", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxTargets: ptr.To[int32](0)}
+		}, "spec.safety.maxTargets: Invalid value: 0"},
+		{"bad label selector operator", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchExpressions: []chaosv1alpha1.LabelSelectorRequirement{{Key: "app", Operator: "Near"}}}
+		}, `spec.selector.labelSelector.matchExpressions[0].operator: Unsupported value: "Near"`},
+		{"In without values", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchExpressions: []chaosv1alpha1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn}}}
+		}, "spec.selector.labelSelector.matchExpressions[0]: Invalid value: In and NotIn need values; Exists and DoesNotExist take none"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,9 +101,53 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			}
 		})
 	}
+	if len(cases) < 25 {
+		t.Fatalf("only %d bad manifests: the table must keep at least 25", len(cases))
+	}
 	// The well-formed base is accepted: the cases above fail for their own reason only.
 	ok := base()
 	if err := k8s.Create(t.Context(), ok); err != nil {
 		t.Fatalf("valid experiment rejected: %v", err)
+	}
+}
+
+// TestSpecIsFrozenOnceStarted: a running experiment's spec cannot change under it.
+func TestSpecIsFrozenOnceStarted(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "frozen"
+	labels, _ := deployment(t, ns, "api", 3)
+	exp := builder.Experiment(ns, "repeating").Labels(labels).Grace(0).Interval(time.Hour, 2*time.Hour).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentRunning)
+	got.Spec.Mode, got.Spec.Value = chaosv1alpha1.ModeAll, nil
+	err := k8s.Update(t.Context(), got)
+	if err == nil || !strings.Contains(err.Error(), "spec cannot change once the experiment has started") {
+		t.Fatalf("spec change of a running experiment: %v, want it refused", err)
+	}
+	// A pending one may still be edited.
+	pending := builder.Experiment(ns, "pending").Labels(labels).Build()
+	pending.Spec.Selector.Namespaces = []string{"nowhere-yet"}
+	mustCreate(t, pending)
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(pending), pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending.Status.Phase == "" || pending.Status.Phase == chaosv1alpha1.ExperimentPending {
+		pending.Spec.Mode = chaosv1alpha1.ModeAll
+		if err := k8s.Update(t.Context(), pending); err != nil && !apierrors.IsConflict(err) && !strings.Contains(err.Error(), "has started") {
+			t.Fatalf("editing a pending experiment: %v", err)
+		}
+	}
+}
+
+// TestGameDaySchema: a GameDay needs steps with valid names.
+func TestGameDaySchema(t *testing.T) {
+	mustCreate(t, builder.Namespace("gd-schema"))
+	gd := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: "empty"}}
+	if err := k8s.Create(t.Context(), gd); err == nil || !strings.Contains(err.Error(), "spec.steps") {
+		t.Errorf("a game day without steps: %v, want spec.steps rejected", err)
+	}
+	gd.Spec.Steps = []chaosv1alpha1.GameDayStep{{Name: "Bad Name", Experiment: builder.Experiment("gd-schema", "x").Build().Spec}}
+	if err := k8s.Create(t.Context(), gd); err == nil || !strings.Contains(err.Error(), "spec.steps[0].name") {
+		t.Errorf("a step with a bad name: %v, want spec.steps[0].name rejected", err)
 	}
 }

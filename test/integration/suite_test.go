@@ -10,14 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -26,6 +28,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/controllers"
+	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
@@ -73,8 +76,18 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// startManager runs the controllers in-process until the test ends.
-func startManager(t *testing.T) {
+// managerOptions adjust the in-process manager for one test.
+type managerOptions struct {
+	// faults replaces the fault kinds (wrapping them to crash or count).
+	faults     map[chaosv1alpha1.Action]experiments.Fault
+	maxTargets int
+	// podClient is the client PodKill deletes with (to count deletions).
+	podClient client.Client
+}
+
+// startManager runs the controllers in-process; the returned func stops it and waits for it.
+// It is also stopped when the test ends.
+func startManager(t *testing.T, opts managerOptions) (stop func(), ctx context.Context) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
@@ -85,21 +98,38 @@ func startManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&controllers.ExperimentReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("firedrill-manager"),
-		Protected: selector.NewProtected(ownNamespace, "payments"),
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
+	faults := opts.faults
+	if faults == nil {
+		pc := opts.podClient
+		if pc == nil {
+			pc = mgr.GetClient()
+		}
+		faults = controllers.DefaultFaults(pc, mgr.GetAPIReader())
 	}
 	ctx, cancel := context.WithCancel(t.Context())
+	if err := (&controllers.ExperimentReconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
+		Protected:       selector.NewProtected(ownNamespace, "payments"),
+		Faults:          faults,
+		MaxTargets:      opts.maxTargets,
+		RecoveryTimeout: time.Minute,
+		RecoveryPoll:    100 * time.Millisecond,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop, ctx
 }

@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/workload"
+)
+
+// seed makes a round's random pick reproducible: the same experiment and round pick the same pods.
+func seed(uid types.UID, round int32) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(round))
+	_, _ = h.Write(b[:])
+	return h.Sum64()
+}
+
+func modeOf(exp *chaosv1alpha1.Experiment) chaosv1alpha1.SelectionMode {
+	if exp.Spec.Mode == "" {
+		return chaosv1alpha1.ModeOne
+	}
+	return exp.Spec.Mode
+}
+
+func skippedNote(ns []string) string {
+	if len(ns) == 0 {
+		return ""
+	}
+	return "; protected namespaces skipped: " + strings.Join(ns, ", ")
+}
+
+func interval(exp *chaosv1alpha1.Experiment) time.Duration {
+	if exp.Spec.PodKill != nil && exp.Spec.PodKill.Interval != nil {
+		return exp.Spec.PodKill.Interval.Duration
+	}
+	return 0
+}
+
+// endOf is when the experiment's duration runs out, counted from its start.
+func endOf(exp *chaosv1alpha1.Experiment) (time.Time, bool) {
+	if exp.Spec.Duration == nil || exp.Status.StartedAt == nil {
+		return time.Time{}, false
+	}
+	return exp.Status.StartedAt.Add(exp.Spec.Duration.Duration), true
+}
+
+func findWorkload(ws []chaosv1alpha1.WorkloadStatus, ref workload.Ref) *chaosv1alpha1.WorkloadStatus {
+	for i := range ws {
+		if ws[i].Kind == ref.Kind && ws[i].Namespace == ref.Namespace && ws[i].Name == ref.Name {
+			return &ws[i]
+		}
+	}
+	return nil
+}
+
+// targetWorkload finds the workload a target's pod belonged to: its owner directly, or the
+// Deployment that owns its ReplicaSet (ReplicaSet names are the Deployment's name plus a hash).
+func targetWorkload(ws []chaosv1alpha1.WorkloadStatus, t chaosv1alpha1.TargetStatus) (*chaosv1alpha1.WorkloadStatus, bool) {
+	for i := range ws {
+		w := &ws[i]
+		if w.Namespace != t.Namespace {
+			continue
+		}
+		if (w.Kind == t.OwnerKind && w.Name == t.OwnerName) ||
+			(w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && strings.HasPrefix(t.OwnerName, w.Name+"-")) {
+			return w, true
+		}
+	}
+	return nil, false
+}
+
+func lastInjection(ts []chaosv1alpha1.TargetStatus, ref workload.Ref) time.Time {
+	var last time.Time
+	ws := []chaosv1alpha1.WorkloadStatus{{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}}
+	for _, t := range ts {
+		if t.InjectedAt == nil {
+			continue
+		}
+		if _, ok := targetWorkload(ws, t); ok && t.InjectedAt.After(last) {
+			last = t.InjectedAt.Time
+		}
+	}
+	return last
+}
+
+func lastInjectionAny(ts []chaosv1alpha1.TargetStatus) time.Time {
+	var last time.Time
+	for _, t := range ts {
+		if t.InjectedAt != nil && t.InjectedAt.After(last) {
+			last = t.InjectedAt.Time
+		}
+	}
+	return last
+}
+
+func recoverySummary(ws []chaosv1alpha1.WorkloadStatus) string {
+	if len(ws) == 0 {
+		return "no workload to wait for"
+	}
+	parts := make([]string, 0, len(ws))
+	for _, w := range ws {
+		if w.TimeToRecover != nil {
+			parts = append(parts, fmt.Sprintf("%s %s/%s whole again %s after the last kill", w.Kind, w.Namespace, w.Name, w.TimeToRecover.Duration.Round(time.Millisecond)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s/%s is gone", w.Kind, w.Namespace, w.Name))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func equalStatus(a, b *chaosv1alpha1.ExperimentStatus) bool { return reflect.DeepEqual(a, b) }

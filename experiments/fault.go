@@ -1,0 +1,37 @@
+package experiments
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+)
+
+// ErrTargetGone means the target disappeared (pod deleted, replaced, node gone) before the fault
+// reached it or while it was being removed. A gone target counts as recovered: nothing is left
+// on it, so nothing may hold an experiment's finalizer for it.
+var ErrTargetGone = errors.New("target is gone")
+
+// Fault is one fault kind.
+type Fault interface {
+	// Preflight checks that the fault can be applied to the selected pods, before any intent is
+	// recorded. An error refuses the experiment with that message.
+	Preflight(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []corev1.Pod) error
+
+	// Inject applies the fault to one target. resumed is true when the target was recorded by an
+	// earlier pass that may have acted on it before a restart: the kind must then check before it
+	// acts, so that no target is hit twice for one round. ErrTargetGone when the target no
+	// longer exists.
+	Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error
+
+	// Recover removes the fault from one target. It is idempotent, and a target that is gone
+	// is recovered (nil).
+	Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error
+
+	// Lasting reports whether the fault stays on a target until Recover removes it (a network
+	// fault) rather than being over once done (a pod kill). Experiments of a lasting kind hold a
+	// finalizer until every target is recovered.
+	Lasting() bool
+}

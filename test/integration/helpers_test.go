@@ -1,0 +1,101 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/test/builder"
+)
+
+func mustCreate(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := k8s.Create(t.Context(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// runningPods creates pods and gives them the status a kubelet would: Running and Ready. envtest
+// has no kubelet, so the test plays its part.
+func runningPods(t *testing.T, pods ...*corev1.Pod) {
+	t.Helper()
+	for _, p := range pods {
+		mustCreate(t, p)
+		p.Status = builder.RunningStatus(time.Now().Add(-time.Hour))
+		if err := k8s.Status().Update(t.Context(), p); err != nil {
+			t.Fatalf("setting pod %s running: %v", p.Name, err)
+		}
+	}
+}
+
+// waitFor polls the experiment until cond holds.
+func waitFor(t *testing.T, key client.ObjectKey, what string, cond func(*chaosv1alpha1.Experiment) bool) *chaosv1alpha1.Experiment {
+	t.Helper()
+	exp := &chaosv1alpha1.Experiment{}
+	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := k8s.Get(ctx, key, exp); err != nil {
+			return false, err
+		}
+		return cond(exp), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s on %s: %v\nstatus: %+v", what, key, err, exp.Status)
+	}
+	return exp
+}
+
+func waitForPhase(t *testing.T, key client.ObjectKey, phase chaosv1alpha1.ExperimentPhase) *chaosv1alpha1.Experiment {
+	t.Helper()
+	return waitFor(t, key, "phase "+string(phase), func(e *chaosv1alpha1.Experiment) bool { return e.Status.Phase == phase })
+}
+
+func requireCondition(t *testing.T, exp *chaosv1alpha1.Experiment, typ string, status string, reason string) *chaosv1alpha1.Experiment {
+	t.Helper()
+	c := meta.FindStatusCondition(exp.Status.Conditions, typ)
+	if c == nil {
+		t.Fatalf("no %s condition; conditions: %+v", typ, exp.Status.Conditions)
+	}
+	if string(c.Status) != status || c.Reason != reason {
+		t.Fatalf("%s = %s/%s (%q), want %s/%s", typ, c.Status, c.Reason, c.Message, status, reason)
+	}
+	if c.ObservedGeneration != exp.Generation {
+		t.Errorf("%s observedGeneration %d, object generation %d", typ, c.ObservedGeneration, exp.Generation)
+	}
+	return exp
+}
+
+// podsLeft returns the names of the pods in ns that are not terminating.
+func podsLeft(t *testing.T, ns string) map[string]bool {
+	t.Helper()
+	var pods corev1.PodList
+	if err := k8s.List(t.Context(), &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			out[p.Name] = true
+		}
+	}
+	return out
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}

@@ -1,0 +1,497 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/experiments/podkill"
+	"github.com/firedrill-dev/firedrill/test/builder"
+)
+
+// deployment sets up a namespace with a ReplicaSet of n running pods labelled app=<app>.
+func deployment(t *testing.T, ns, app string, n int) (labels map[string]string, rsUID types.UID) {
+	t.Helper()
+	labels = map[string]string{"app": app}
+	mustCreate(t, builder.Namespace(ns))
+	rs := builder.ReplicaSet(ns, app+"-rs", int32(n), labels)
+	mustCreate(t, rs)
+	for _, name := range names(app, n) {
+		runningPods(t, builder.OwnedBy(builder.Pod(ns, name, labels), "ReplicaSet", rs.Name, rs.UID))
+	}
+	return labels, rs.UID
+}
+
+// replace plays the ReplicaSet controller: one new ready pod for each pod that is gone.
+func replace(t *testing.T, ns, app string, rsUID types.UID, labels map[string]string, gone int) time.Time {
+	t.Helper()
+	readyAt := time.Now().Truncate(time.Second)
+	for _, name := range names(app+"-new", gone) {
+		p := builder.OwnedBy(builder.Pod(ns, name, labels), "ReplicaSet", app+"-rs", rsUID)
+		mustCreate(t, p)
+		p.Status = builder.RunningStatus(readyAt)
+		if err := k8s.Status().Update(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return readyAt
+}
+
+func TestPodKillKillsHalfAndRecordsRecovery(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "pk-half"
+	labels, rsUID := deployment(t, ns, "checkout", 4)
+	runningPods(t, builder.Pod(ns, "cart", map[string]string{"app": "cart"}))
+	exp := builder.Experiment(ns, "half").Labels(labels).Mode(chaosv1alpha1.ModePercent, 50).Grace(0).Build()
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+
+	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "True", chaosv1alpha1.ReasonTargetsFound)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "True", chaosv1alpha1.ReasonFaultInjected)
+	if len(got.Status.Targets) != 2 || got.Status.SelectedTargets != 2 {
+		t.Fatalf("targets: %+v, want 2", got.Status.Targets)
+	}
+	left := podsLeft(t, ns)
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetInjected || tg.InjectedAt == nil || tg.Round != 1 || tg.OwnerKind != "ReplicaSet" {
+			t.Errorf("target %+v not recorded as injected in round 1 with its owner", tg)
+		}
+		if left[tg.Name] {
+			t.Errorf("target %s was not killed", tg.Name)
+		}
+	}
+	if len(left) != 3 || !left["cart"] {
+		t.Errorf("pods left %v: want the 2 untouched checkout pods and cart", left)
+	}
+	if len(got.Status.Workloads) != 1 || got.Status.Workloads[0].Kind != "ReplicaSet" {
+		t.Fatalf("workloads: %+v, want the ReplicaSet", got.Status.Workloads)
+	}
+	// Not whole yet: 2 of 4 ready.
+	requireCondition(t, got, chaosv1alpha1.ConditionRecovered, "False", chaosv1alpha1.ReasonWaitingForRecovery)
+
+	readyAt := replace(t, ns, "checkout", rsUID, labels, 2)
+	got = waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+	requireCondition(t, got, chaosv1alpha1.ConditionRecovered, "True", chaosv1alpha1.ReasonWorkloadsRecovered)
+	w := got.Status.Workloads[0]
+	if w.RecoveredAt == nil || w.TimeToRecover == nil || w.DesiredReplicas != 4 {
+		t.Fatalf("workload recovery not recorded: %+v", w)
+	}
+	lastKill := got.Status.Targets[0].InjectedAt.Time
+	for _, tg := range got.Status.Targets {
+		if tg.InjectedAt.After(lastKill) {
+			lastKill = tg.InjectedAt.Time
+		}
+		if tg.State != chaosv1alpha1.TargetRecovered || tg.RecoveredAt == nil {
+			t.Errorf("target %s not recovered: %+v", tg.Name, tg)
+		}
+	}
+	// Recovery is when the replacements became ready, as the kubelet reported it (Kubernetes
+	// timestamps have one-second precision).
+	if want := maxTime(readyAt, lastKill); !w.RecoveredAt.Time.Equal(want) {
+		t.Errorf("recoveredAt %s, want %s (the replacements ready, or the kill if later)", w.RecoveredAt.Time, want)
+	}
+	if want := w.RecoveredAt.Sub(lastKill); w.TimeToRecover.Duration != want {
+		t.Errorf("timeToRecover %s, want %s", w.TimeToRecover.Duration, want)
+	}
+	if got.Status.FinishedAt == nil || got.Status.StartedAt == nil {
+		t.Error("startedAt/finishedAt not recorded")
+	}
+	// Every transition is an event.
+	var evs eventsv1.EventList
+	if err := k8s.List(t.Context(), &evs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for _, e := range evs.Items {
+		if e.Regarding.UID == got.UID {
+			reasons[e.Reason] = true
+		}
+	}
+	for _, r := range []string{chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered} {
+		if !reasons[r] {
+			t.Errorf("no %s event (have %v)", r, reasons)
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func TestDryRunTouchesNothing(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "pk-dry"
+	labels, _ := deployment(t, ns, "web", 3)
+	exp := builder.Experiment(ns, "dry").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).DryRun().Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentSucceeded)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonDryRun)
+	if len(got.Status.Targets) != 3 {
+		t.Errorf("dry run reported %d targets, want 3", len(got.Status.Targets))
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetSelected || tg.InjectedAt != nil {
+			t.Errorf("dry-run target %+v looks acted on", tg)
+		}
+	}
+	if left := podsLeft(t, ns); len(left) != 3 {
+		t.Errorf("dry run killed pods: %v left", left)
+	}
+}
+
+func TestProtectedNamespacesAreNeverSelected(t *testing.T) {
+	startManager(t, managerOptions{})
+	for _, ns := range []string{"kube-system", ownNamespace, "payments", "ops"} {
+		mustCreate(t, builder.Namespace(ns))
+		runningPods(t, builder.Pod(ns, "victim", map[string]string{"app": "x"}))
+	}
+	exp := builder.Experiment("ops", "everything").Namespaces("kube-system", ownNamespace, "payments").
+		Mode(chaosv1alpha1.ModeAll, 0).Grace(0).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonNoTargets)
+	c := got.Status.Conditions[0]
+	for _, ns := range []string{"kube-system", ownNamespace, "payments"} {
+		if !strings.Contains(c.Message, ns) {
+			t.Errorf("message %q does not name the skipped protected namespace %s", c.Message, ns)
+		}
+		if !podsLeft(t, ns)["victim"] {
+			t.Errorf("the pod in protected namespace %s was killed", ns)
+		}
+	}
+
+	// clusterWide with mode all: every namespace but the protected ones.
+	cw := builder.Experiment("ops", "cluster-wide").Mode(chaosv1alpha1.ModeAll, 0).Labels(map[string]string{"app": "x"}).Grace(0).Build()
+	cw.Spec.Selector.Namespaces, cw.Spec.Selector.ClusterWide = nil, true
+	mustCreate(t, cw)
+	got = waitForPhase(t, client.ObjectKeyFromObject(cw), chaosv1alpha1.ExperimentSucceeded)
+	for _, tg := range got.Status.Targets {
+		if tg.Namespace != "ops" {
+			t.Errorf("cluster-wide experiment targeted %s/%s", tg.Namespace, tg.Name)
+		}
+	}
+	for _, ns := range []string{"kube-system", ownNamespace, "payments"} {
+		if !podsLeft(t, ns)["victim"] {
+			t.Errorf("cluster-wide experiment killed the pod in protected namespace %s", ns)
+		}
+	}
+}
+
+func TestBlastRadiusCapsRefuse(t *testing.T) {
+	startManager(t, managerOptions{maxTargets: 3})
+	ns := "pk-caps"
+	labels, _ := deployment(t, ns, "api", 5)
+	own := builder.Experiment(ns, "over-own-cap").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 3).MaxTargets(2).Build()
+	global := builder.Experiment(ns, "over-manager-cap").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+	pct := builder.Experiment(ns, "over-percent").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 3).Build()
+	pct.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxPercent: ptrTo[int32](40)}
+	mustCreate(t, own, global, pct)
+	for _, e := range []*chaosv1alpha1.Experiment{own, global, pct} {
+		got := waitForPhase(t, client.ObjectKeyFromObject(e), chaosv1alpha1.ExperimentFailed)
+		requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonBlastRadiusExceeded)
+	}
+	if left := podsLeft(t, ns); len(left) != 5 {
+		t.Errorf("a refused experiment killed pods: %v left", left)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestZoneOutageKillsOnlyThatZone(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "pk-zone"
+	mustCreate(t, builder.Namespace(ns), builder.NodeInZone("node-a1", "zone-a"), builder.NodeInZone("node-a2", "zone-a"), builder.NodeInZone("node-b1", "zone-b"))
+	l := map[string]string{"app": "z"}
+	runningPods(t,
+		builder.OnNode(builder.Pod(ns, "a1", l), "node-a1"), builder.OnNode(builder.Pod(ns, "a2", l), "node-a2"),
+		builder.OnNode(builder.Pod(ns, "b1", l), "node-b1"), builder.OnNode(builder.Pod(ns, "b2", l), "node-b1"))
+	exp := builder.Experiment(ns, "zone-a-down").Zone("zone-a").Mode(chaosv1alpha1.ModeAll, 0).Grace(0).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentSucceeded)
+	if len(got.Status.Targets) != 2 {
+		t.Fatalf("targets %+v, want a1 and a2", got.Status.Targets)
+	}
+	left := podsLeft(t, ns)
+	if left["a1"] || left["a2"] || !left["b1"] || !left["b2"] {
+		t.Errorf("pods left %v: want only zone-b's b1 and b2", left)
+	}
+}
+
+func TestUnsupportedActionFailsClearly(t *testing.T) {
+	startManager(t, managerOptions{})
+	mustCreate(t, builder.Namespace("pk-unsupported"))
+	exp := builder.Experiment("pk-unsupported", "latency").Build()
+	exp.Spec.Action, exp.Spec.PodKill = chaosv1alpha1.ActionNetworkLatency, nil
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonUnsupportedAction)
+}
+
+func TestEmergencyStopAbortsRunningAndRefusesNew(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "pk-estop"
+	labels, _ := deployment(t, ns, "svc", 6)
+	running := builder.Experiment(ns, "repeating").Labels(labels).Grace(0).Interval(time.Hour, 2*time.Hour).Build()
+	mustCreate(t, running)
+	waitFor(t, client.ObjectKeyFromObject(running), "round 1 injected", func(e *chaosv1alpha1.Experiment) bool {
+		return e.Status.Phase == chaosv1alpha1.ExperimentRunning && len(e.Status.Targets) == 1 && e.Status.Targets[0].State == chaosv1alpha1.TargetInjected
+	})
+
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "incident-4711"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "checkout is down for real"}}
+	mustCreate(t, stop)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), stop) })
+	got := waitForPhase(t, client.ObjectKeyFromObject(running), chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonEmergencyStop)
+	if c := got.Status.Conditions; !strings.Contains(findMsg(c, chaosv1alpha1.ConditionAborted), "checkout is down for real") {
+		t.Errorf("abort message does not carry the stop's reason: %+v", c)
+	}
+
+	fresh := builder.Experiment(ns, "during-stop").Labels(labels).Grace(0).Build()
+	mustCreate(t, fresh)
+	got = waitForPhase(t, client.ObjectKeyFromObject(fresh), chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonEmergencyStop)
+	if len(got.Status.Targets) != 0 {
+		t.Errorf("a refused experiment recorded targets: %+v", got.Status.Targets)
+	}
+	if left := podsLeft(t, ns); len(left) != 5 {
+		t.Errorf("%d pods left, want 5 (one kill before the stop, none after)", len(left))
+	}
+}
+
+func findMsg(cs []metav1.Condition, typ string) string {
+	for _, c := range cs {
+		if c.Type == typ {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// lastingFault stands in for a network fault (which the node agent brings) so that the deletion
+// path of lasting faults is exercised against the real API server: it records what it injected
+// and removed, and a pod that no longer exists is gone.
+type lastingFault struct {
+	mu                  sync.Mutex
+	injected, recovered map[types.UID]bool
+}
+
+func (f *lastingFault) Preflight(context.Context, *chaosv1alpha1.Experiment, []corev1.Pod) error {
+	return nil
+}
+func (f *lastingFault) Lasting() bool { return true }
+func (f *lastingFault) Inject(_ context.Context, _ *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.injected[t.UID] = true
+	return nil
+}
+func (f *lastingFault) Recover(ctx context.Context, _ *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	var p corev1.Pod
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &p); apierrors.IsNotFound(err) {
+		return experiments.ErrTargetGone
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recovered[t.UID] = true
+	return nil
+}
+
+func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	ns := "pk-delete"
+	labels, _ := deployment(t, ns, "db", 3)
+	exp := builder.Experiment(ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	got := waitFor(t, key, "3 targets injected", func(e *chaosv1alpha1.Experiment) bool {
+		n := 0
+		for _, tg := range e.Status.Targets {
+			if tg.State == chaosv1alpha1.TargetInjected {
+				n++
+			}
+		}
+		return n == 3
+	})
+	if len(got.Finalizers) == 0 {
+		t.Fatal("a lasting fault's experiment carries no finalizer")
+	}
+	// One target's pod disappears: it must count as recovered, not hold the finalizer.
+	if err := k8s.Delete(t.Context(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: got.Status.Targets[0].Name}}, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Fatalf("deleted experiment is stuck: %v", err)
+	}
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	for uid := range lf.injected {
+		if uid == got.Status.Targets[0].UID {
+			continue // gone, nothing to remove
+		}
+		if !lf.recovered[uid] {
+			t.Errorf("fault on %s was not removed before the finalizer came off", uid)
+		}
+	}
+}
+
+// crashAt names where the simulated manager crash happens in a kill.
+type crashAt int
+
+const (
+	crashBeforeKill crashAt = iota // intent recorded, pod not yet deleted
+	crashAfterKill                 // pod deleted, injection not yet recorded
+)
+
+// crashingFault kills the manager (cancels its context) around the first kill it is asked for.
+type crashingFault struct {
+	inner experiments.Fault
+	at    crashAt
+	crash func()
+	once  sync.Once
+}
+
+func (c *crashingFault) Preflight(ctx context.Context, e *chaosv1alpha1.Experiment, p []corev1.Pod) error {
+	return c.inner.Preflight(ctx, e, p)
+}
+func (c *crashingFault) Lasting() bool { return c.inner.Lasting() }
+func (c *crashingFault) Recover(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	return c.inner.Recover(ctx, e, t)
+}
+func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	crashed := false
+	c.once.Do(func() { crashed = true })
+	if !crashed {
+		return c.inner.Inject(ctx, e, t, resumed)
+	}
+	if c.at == crashBeforeKill {
+		c.crash()
+		return errors.New("manager crashed")
+	}
+	err := c.inner.Inject(ctx, e, t, resumed)
+	c.crash()
+	return err
+}
+
+func TestRestartMidKillNeverKillsTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   crashAt
+	}{{"crash after intent, before the kill", crashBeforeKill}, {"crash after the kill, before it is recorded", crashAfterKill}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := map[crashAt]string{crashBeforeKill: "pk-crash-before", crashAfterKill: "pk-crash-after"}[tc.at]
+			labels, rsUID := deployment(t, ns, "pay", 4)
+			// Keep killed pods terminating (no kubelet finishes them), so a second kill would show.
+			var pods corev1.PodList
+			if err := k8s.List(t.Context(), &pods, client.InNamespace(ns)); err != nil {
+				t.Fatal(err)
+			}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				p.Finalizers = append(p.Finalizers, "test.firedrill.dev/keep")
+				if err := k8s.Update(t.Context(), p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Cleanup(func() { releasePods(t, ns) })
+
+			var mu sync.Mutex
+			deletes := map[string]int{}
+			counting := func(c client.WithWatch) client.Client {
+				return interceptor.NewClient(c, interceptor.Funcs{Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+					err := cl.Delete(ctx, obj, opts...)
+					if _, isPod := obj.(*corev1.Pod); isPod && err == nil {
+						mu.Lock()
+						deletes[obj.GetName()]++
+						mu.Unlock()
+					}
+					return err
+				}})
+			}
+			podClient, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reader, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk := podkill.PodKill{Client: counting(podClient), Reader: reader}
+
+			crashing := &crashingFault{inner: pk, at: tc.at}
+			stop1, _ := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
+			crashing.crash = func() { go stop1() }
+			exp := builder.Experiment(ns, "kill-two").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Build()
+			mustCreate(t, exp)
+			key := client.ObjectKeyFromObject(exp)
+			waitFor(t, key, "intent recorded", func(e *chaosv1alpha1.Experiment) bool { return len(e.Status.Targets) == 2 })
+			stop1()
+
+			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
+			got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
+			if len(got.Status.Targets) != 2 || got.Status.Round != 1 {
+				t.Fatalf("after restart: round %d, targets %+v; want round 1 with the 2 recorded targets", got.Status.Round, got.Status.Targets)
+			}
+			mu.Lock()
+			for _, tg := range got.Status.Targets {
+				if tg.State != chaosv1alpha1.TargetInjected {
+					t.Errorf("target %s state %s, want Injected", tg.Name, tg.State)
+				}
+				if deletes[tg.Name] != 1 {
+					t.Errorf("pod %s deleted %d times, want exactly once", tg.Name, deletes[tg.Name])
+				}
+			}
+			if total := len(deletes); total != 2 {
+				t.Errorf("%d pods deleted, want 2: %v", total, deletes)
+			}
+			mu.Unlock()
+			replace(t, ns, "pay", rsUID, labels, 2)
+			waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+		})
+	}
+}
+
+func releasePods(t *testing.T, ns string) {
+	var pods corev1.PodList
+	if err := k8s.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		t.Error(err)
+		return
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if len(p.Finalizers) > 0 {
+			p.Finalizers = nil
+			if err := k8s.Update(context.Background(), p); err != nil && !apierrors.IsNotFound(err) {
+				t.Error(err)
+			}
+		}
+	}
+}
