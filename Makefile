@@ -74,3 +74,10 @@ test-integration: k8s-binaries ## envtest integration tests on the source-built 
 .PHONY: test-e2e
 test-e2e: deps k8s-binaries ## End-to-end tests on the real local cluster (brought up and torn down).
 	go test $(GO_TEST_FLAGS) -timeout 30m -tags e2e ./test/e2e/...
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: cluster-up ## PodKill latency on the local cluster against an ideal controller (BENCH_RUNS, default 100).
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(MAKE) images deploy
+	KUBECONFIG=$(KUBECONFIG_LOCAL) go test -count=1 -timeout 60m -tags bench -run TestBenchPodKill -v ./test/bench/ | grep -vE '^=== RUN'

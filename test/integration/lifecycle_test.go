@@ -113,21 +113,28 @@ func TestPodKillKillsHalfAndRecordsRecovery(t *testing.T) {
 	if got.Status.FinishedAt == nil || got.Status.StartedAt == nil {
 		t.Error("startedAt/finishedAt not recorded")
 	}
-	// Every transition is an event.
-	var evs eventsv1.EventList
-	if err := k8s.List(t.Context(), &evs, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
+	// Every transition is an event (the recorder sends them asynchronously).
+	want := []string{chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered}
 	reasons := map[string]bool{}
-	for _, e := range evs.Items {
-		if e.Regarding.UID == got.UID {
-			reasons[e.Reason] = true
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		var evs eventsv1.EventList
+		if err := k8s.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return false, err
 		}
-	}
-	for _, r := range []string{chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered} {
-		if !reasons[r] {
-			t.Errorf("no %s event (have %v)", r, reasons)
+		for _, e := range evs.Items {
+			if e.Regarding.UID == got.UID {
+				reasons[e.Reason] = true
+			}
 		}
+		for _, r := range want {
+			if !reasons[r] {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Errorf("events: have %v, want %v: %v", reasons, want, err)
 	}
 }
 
@@ -447,8 +454,9 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			pk := podkill.PodKill{Client: counting(podClient), Reader: reader}
 
 			crashing := &crashingFault{inner: pk, at: tc.at}
-			stop1, _ := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
-			crashing.crash = func() { go stop1() }
+			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
+			// The crash is synchronous: nothing the dying manager does after it reaches the API server.
+			crashing.crash = crash1
 			exp := builder.Experiment(ns, "kill-two").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Build()
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)

@@ -85,9 +85,9 @@ type managerOptions struct {
 	podClient client.Client
 }
 
-// startManager runs the controllers in-process; the returned func stops it and waits for it.
-// It is also stopped when the test ends.
-func startManager(t *testing.T, opts managerOptions) (stop func(), ctx context.Context) {
+// startManager runs the controllers in-process. stop cancels it and waits for it to exit (it is
+// also stopped when the test ends); crash only cancels it, from anywhere, like a process dying.
+func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
@@ -131,5 +131,5 @@ func startManager(t *testing.T, opts managerOptions) (stop func(), ctx context.C
 		})
 	}
 	t.Cleanup(stop)
-	return stop, ctx
+	return stop, cancel
 }

@@ -1,0 +1,270 @@
+//go:build bench
+
+// Package bench measures Firedrill on the local cluster (`make bench`): how fast a PodKill
+// experiment reaches its pod, against an ideal one-step controller measured in the same run.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+)
+
+const ns = "firedrill-bench"
+
+func runs() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	kc := os.Getenv("KUBECONFIG")
+	if kc == "" {
+		kc = filepath.Join(home, ".cache", "firedrill", "cluster", "kubeconfig")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatalf("kubeconfig %s: %v (make bench brings the local cluster up)", kc, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = chaosv1alpha1.AddToScheme(scheme)
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := t.Context()
+	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	labels := map[string]string{"app": "bench-target"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "target"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers: []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev", ImagePullPolicy: corev1.PullNever}},
+				},
+			},
+		},
+	}
+	if err := c.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return c, cs
+}
+
+// waitReady waits until the Deployment has all replicas ready and no pod is terminating.
+func waitReady(ctx context.Context, c client.Client) error {
+	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var d appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "target"}, &d); err != nil {
+			return false, err
+		}
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		ready := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				return false, nil
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready == 3 && d.Status.ReadyReplicas == 3, nil
+	})
+}
+
+// killSeen waits on an open pod watch for the first pod with a deletionTimestamp (or deleted).
+func killSeen(ctx context.Context, w watch.Interface) (time.Time, error) {
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return time.Time{}, fmt.Errorf("watch closed")
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if isPod && (ev.Type == watch.Deleted || p.DeletionTimestamp != nil) {
+				return time.Now(), nil
+			}
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+type stats []time.Duration
+
+func (s stats) pct(p float64) time.Duration {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	i := int(float64(len(c)-1) * p)
+	return c[i]
+}
+
+func (s stats) String() string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	return fmt.Sprintf("n=%d median %s p90 %s p99 %s", len(s), ms(s.pct(0.5)), ms(s.pct(0.9)), ms(s.pct(0.99)))
+}
+
+// measure runs n kills through start (which must cause one pod of the Deployment to be killed)
+// and returns the latencies from start returning to the pod watch seeing the kill.
+func measure(t *testing.T, c client.WithWatch, n int, start func(i int) error) stats {
+	t.Helper()
+	ctx := t.Context()
+	var out stats
+	for i := 0; i < n; i++ {
+		if err := waitReady(ctx, c); err != nil {
+			t.Fatalf("run %d: deployment not ready: %v", i, err)
+		}
+		w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := start(i); err != nil {
+			w.Stop()
+			t.Fatalf("run %d: %v", i, err)
+		}
+		t0 := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		t1, err := killSeen(wctx, w)
+		cancel()
+		w.Stop()
+		if err != nil {
+			t.Fatalf("run %d: no kill seen: %v", i, err)
+		}
+		out = append(out, t1.Sub(t0))
+	}
+	return out
+}
+
+// TestBenchPodKill measures Firedrill's PodKill (mode one) from Experiment Create returning to a
+// pod watch seeing the target's deletionTimestamp, and Experiment delete to gone; and, in the
+// same run, an ideal one-step controller that deletes a pod from its informer callback the moment
+// it sees a trigger object (the floor any controller can reach on this cluster).
+func TestBenchPodKill(t *testing.T) {
+	c, cs := setup(t)
+	n := runs()
+	ctx := t.Context()
+	cleanup(t, c)
+
+	// Firedrill.
+	var deletes stats
+	fd := measure(t, c, n, func(i int) error {
+		exp := &chaosv1alpha1.Experiment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)},
+			Spec: chaosv1alpha1.ExperimentSpec{
+				Action:   chaosv1alpha1.ActionPodKill,
+				Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
+				Mode:     chaosv1alpha1.ModeOne,
+				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
+			},
+		}
+		return c.Create(ctx, exp)
+	})
+	for i := 0; i < n; i++ {
+		key := client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)}
+		w, err := c.Watch(ctx, &chaosv1alpha1.ExperimentList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": key.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: key.Name}}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Deleted {
+				break
+			}
+		}
+		deletes = append(deletes, time.Since(t0))
+		w.Stop()
+	}
+
+	// The ideal one-step controller: an informer on ConfigMaps named kill-*; its add callback
+	// deletes one pod of the Deployment at once, with no status, no intent record, no safety.
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	pods := factory.Core().V1().Pods().Lister()
+	inf := factory.Core().V1().ConfigMaps().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		cm, ok := obj.(*corev1.ConfigMap)
+		if !ok || cm.Labels["firedrill.dev/bench"] != "kill" {
+			return
+		}
+		list, _ := pods.Pods(ns).List(labels.SelectorFromSet(labels.Set{"app": "bench-target"}))
+		for _, p := range list {
+			if p.DeletionTimestamp == nil {
+				_ = cs.CoreV1().Pods(ns).Delete(context.Background(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+				return
+			}
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ictx, stopInf := context.WithCancel(ctx)
+	defer stopInf()
+	factory.Start(ictx.Done())
+	factory.WaitForCacheSync(ictx.Done())
+	ideal := measure(t, c, n, func(i int) error {
+		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i),
+			Labels: map[string]string{"firedrill.dev/bench": "kill"}}})
+	})
+
+	ratio := float64(fd.pct(0.5)) / float64(ideal.pct(0.5))
+	fmt.Printf("\nPodKill (mode one), Create returned -> pod deletionTimestamp seen, %d runs, Deployment Ready between runs:\n", n)
+	fmt.Printf("  firedrill:                %s\n", fd)
+	fmt.Printf("  ideal one-step controller: %s\n", ideal)
+	fmt.Printf("  firedrill/ideal median ratio: %.2fx\n", ratio)
+	fmt.Printf("Experiment delete -> gone: %s\n", deletes)
+	fmt.Printf("Targets (issue 3): PodKill median <= 15 ms, p99 <= 40 ms; delete-to-gone median <= 50 ms\n\n")
+
+	cleanup(t, c)
+}
+
+// cleanup removes what an earlier run left: trigger ConfigMaps and experiments.
+func cleanup(t *testing.T, c client.Client) {
+	t.Helper()
+	ctx := t.Context()
+	if err := c.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns), client.MatchingLabels{"firedrill.dev/bench": "kill"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteAllOf(ctx, &chaosv1alpha1.Experiment{}, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+}
