@@ -81,3 +81,7 @@ test-e2e: deps k8s-binaries ## End-to-end tests on the real local cluster (broug
 bench: cluster-up ## PodKill latency on the local cluster against an ideal controller (BENCH_RUNS, default 100).
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(MAKE) images deploy
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go test -count=1 -timeout 60m -tags bench -run TestBenchPodKill -v ./test/bench/ | grep -vE '^=== RUN'
+
+.PHONY: bench-scale
+bench-scale: k8s-binaries ## Manager RSS and PodKill latency with 1k and 50k pods (BENCH_SCALE_PODS).
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -count=1 -timeout 60m -tags bench -run TestBenchScale -v ./test/bench/ | grep -vE '^=== RUN'

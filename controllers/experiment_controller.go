@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -557,6 +558,9 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).
+		// Several workers, so that a new experiment's kill never queues behind other
+		// experiments' recovery checks.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("experiment").
 		Complete(r)
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/apiread"
 )
 
 // AlwaysProtected are the namespaces no experiment may ever target, whatever the configuration.
@@ -105,7 +106,11 @@ func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector
 		}
 		for cont := ""; ; {
 			var pods corev1.PodList
-			if err := r.List(ctx, &pods, append(opts, client.Continue(cont))...); err != nil {
+			page := append(opts, client.Continue(cont))
+			if cont == "" {
+				page = append(page, apiread.FromWatchCache{})
+			}
+			if err := r.List(ctx, &pods, page...); err != nil {
 				return out, fmt.Errorf("listing pods in namespace %q: %w", ns, err)
 			}
 			for i := range pods.Items {
@@ -146,7 +151,7 @@ func nodeFilter(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSe
 	}
 	var list metav1.PartialObjectMetadataList
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-	if err := r.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.ZoneLabel: sel.Zone}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.ZoneLabel: sel.Zone}, apiread.FromWatchCache{}); err != nil {
 		return nil, fmt.Errorf("listing nodes in zone %q: %w", sel.Zone, err)
 	}
 	inZone := sets.New[string]()

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/firedrill-dev/firedrill/internal/apiread"
 )
 
 // +kubebuilder:rbac:groups=apps,resources=deployments;replicasets;statefulsets;daemonsets,verbs=get
@@ -37,7 +39,7 @@ func Resolve(ctx context.Context, r client.Reader, namespace, ownerKind, ownerNa
 	switch ownerKind {
 	case "ReplicaSet":
 		var rs appsv1.ReplicaSet
-		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ownerName}, &rs); err != nil {
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ownerName}, &rs, apiread.FromWatchCache{}); err != nil {
 			if apierrors.IsNotFound(err) {
 				return Ref{}, false, nil
 			}
@@ -76,22 +78,22 @@ func Check(ctx context.Context, r client.Reader, ref Ref, exclude sets.Set[types
 	switch ref.Kind {
 	case "Deployment":
 		var d appsv1.Deployment
-		if err = r.Get(ctx, key, &d); err == nil {
+		if err = r.Get(ctx, key, &d, apiread.FromWatchCache{}); err == nil {
 			desired, selector = replicas(d.Spec.Replicas), d.Spec.Selector
 		}
 	case "ReplicaSet":
 		var rs appsv1.ReplicaSet
-		if err = r.Get(ctx, key, &rs); err == nil {
+		if err = r.Get(ctx, key, &rs, apiread.FromWatchCache{}); err == nil {
 			desired, selector = replicas(rs.Spec.Replicas), rs.Spec.Selector
 		}
 	case "StatefulSet":
 		var s appsv1.StatefulSet
-		if err = r.Get(ctx, key, &s); err == nil {
+		if err = r.Get(ctx, key, &s, apiread.FromWatchCache{}); err == nil {
 			desired, selector = replicas(s.Spec.Replicas), s.Spec.Selector
 		}
 	case "DaemonSet":
 		var ds appsv1.DaemonSet
-		if err = r.Get(ctx, key, &ds); err == nil {
+		if err = r.Get(ctx, key, &ds, apiread.FromWatchCache{}); err == nil {
 			desired, selector = ds.Status.DesiredNumberScheduled, ds.Spec.Selector
 		}
 	default:
@@ -108,7 +110,7 @@ func Check(ctx context.Context, r client.Reader, ref Ref, exclude sets.Set[types
 		return Readiness{}, fmt.Errorf("%s has no usable selector", ref)
 	}
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(ref.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(ref.Namespace), client.MatchingLabelsSelector{Selector: sel}, apiread.FromWatchCache{}); err != nil {
 		return Readiness{}, fmt.Errorf("listing pods of %s: %w", ref, err)
 	}
 	return count(pods.Items, desired, exclude, sel), nil
