@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -54,13 +55,7 @@ func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
 		t.Fatalf("kubeconfig %s: %v (make bench brings the local cluster up)", kc, err)
 	}
 	cfg.QPS, cfg.Burst = 200, 400
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = chaosv1alpha1.AddToScheme(scheme)
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := benchClient(t, cfg)
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := t.Context()
 	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
@@ -74,7 +69,7 @@ func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
-					Containers: []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev", ImagePullPolicy: corev1.PullNever}},
+					Containers:                    []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev", ImagePullPolicy: corev1.PullNever}},
 				},
 			},
 		},
@@ -290,4 +285,21 @@ func watchFromNow(t *testing.T, c client.WithWatch, namespace string) watch.Inte
 		t.Fatal(err)
 	}
 	return w
+}
+
+// benchClient is a client that knows Firedrill's kinds, without a cache.
+func benchClient(t *testing.T, cfg *rest.Config) client.WithWatch {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

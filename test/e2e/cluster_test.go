@@ -161,10 +161,15 @@ func TestLocalCluster(t *testing.T) {
 			}
 		}
 		// The manager holds its leader-election lease.
-		holder := kubectl(t, "-n", "firedrill-system", "get", "lease", "manager.chaos.firedrill.dev", "-o", "jsonpath={.spec.holderIdentity}")
-		if !strings.HasPrefix(holder, "firedrill-manager-") {
-			t.Errorf("lease holder %q is not a manager pod", holder)
-		}
+		// (Readiness does not wait for the lease: a standby replica is ready too.)
+		eventually(t, 60*time.Second, "the manager's leader-election lease", func() error {
+			holder, err := shErr(filepath.Join(binDir(t), "kubectl"), "-n", "firedrill-system", "get", "lease",
+				"manager.chaos.firedrill.dev", "-o", "jsonpath={.spec.holderIdentity}")
+			if err != nil || !strings.HasPrefix(holder, "firedrill-manager-") {
+				return fmt.Errorf("lease holder %q is not a manager pod (%v)", holder, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("an experiment applied with kubectl is reconciled", func(t *testing.T) {
