@@ -56,6 +56,9 @@ type ExperimentReconciler struct {
 	RecoveryTimeout time.Duration
 	// RecoveryPoll is how often recovery is checked.
 	RecoveryPoll time.Duration
+	// InjectTimeout bounds how long a round keeps retrying targets whose injection fails before
+	// the experiment fails (and removes what it did inject).
+	InjectTimeout time.Duration
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;update;patch
@@ -248,6 +251,7 @@ func (r *ExperimentReconciler) blastRadius(exp *chaosv1alpha1.Experiment, n, tot
 func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, targets []chaosv1alpha1.TargetStatus, round int32) error {
 	st := &s.exp.Status
 	st.Round = round
+	st.RoundStartedAt = &metav1.Time{Time: s.now}
 	st.Targets = append(st.Targets, targets...)
 	if iv := interval(s.exp); iv > 0 {
 		st.NextRoundAt = &metav1.Time{Time: s.now.Add(iv)}
@@ -282,8 +286,20 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		}
 	}
 	if len(errs) > 0 {
-		r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, strings.Join(errs, "; "))
-		return ctrl.Result{}, fmt.Errorf("injecting round %d: %s", st.Round, strings.Join(errs, "; "))
+		msg := strings.Join(errs, "; ")
+		if st.RoundStartedAt != nil && r.InjectTimeout > 0 && s.now.Sub(st.RoundStartedAt.Time) >= r.InjectTimeout {
+			// Give up: remove what this experiment did inject, and say why it failed.
+			if fault.Lasting() {
+				if err := r.recoverTargets(ctx, s, fault); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{Type: chaosv1alpha1.ConditionInjected, Status: metav1.ConditionFalse,
+				Reason: chaosv1alpha1.ReasonInjectionFailed, Message: fmt.Sprintf("round %d: still failing after %s: %s", st.Round, r.InjectTimeout, msg)})
+			return ctrl.Result{}, nil
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, msg)
+		return ctrl.Result{}, fmt.Errorf("injecting round %d: %s", st.Round, msg)
 	}
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected,
 		fmt.Sprintf("round %d: fault injected into %d pods (%d gone before it reached them)", st.Round, injected, gone))
@@ -545,6 +561,9 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	}
 	if r.RecoveryPoll == 0 {
 		r.RecoveryPoll = time.Second
+	}
+	if r.InjectTimeout == 0 {
+		r.InjectTimeout = 2 * time.Minute
 	}
 	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.Experiment{}, indexActive, func(o client.Object) []string {
 		if o.(*chaosv1alpha1.Experiment).Status.Phase.Finished() {

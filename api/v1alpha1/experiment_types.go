@@ -301,6 +301,10 @@ type ExperimentStatus struct {
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 
+	// roundStartedAt is when the current round's targets were recorded.
+	// +optional
+	RoundStartedAt *metav1.Time `json:"roundStartedAt,omitempty"`
+
 	// nextRoundAt is when the next round starts, for faults that repeat.
 	// +optional
 	NextRoundAt *metav1.Time `json:"nextRoundAt,omitempty"`

@@ -190,6 +190,10 @@ func (in *ExperimentStatus) DeepCopyInto(out *ExperimentStatus) {
 		in, out := &in.StartedAt, &out.StartedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.RoundStartedAt != nil {
+		in, out := &in.RoundStartedAt, &out.RoundStartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.NextRoundAt != nil {
 		in, out := &in.NextRoundAt, &out.NextRoundAt
 		*out = (*in).DeepCopy()

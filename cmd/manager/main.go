@@ -21,7 +21,6 @@ import (
 	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
-
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
@@ -34,7 +33,7 @@ func run() error {
 		metricsAddr, probeAddr, protected string
 		leaderElect                       bool
 		maxTargets                        int
-		recoveryTimeout                   time.Duration
+		recoveryTimeout, injectTimeout    time.Duration
 		apiQPS                            float64
 		apiBurst                          int
 	)
@@ -44,6 +43,7 @@ func run() error {
 	flag.StringVar(&protected, "protected-namespaces", "", "comma-separated namespaces never targeted, beside kube-system, kube-public, kube-node-lease and the manager's own")
 	flag.IntVar(&maxTargets, "max-targets", 0, "cap on the pods any one experiment round may act on; 0 leaves only each experiment's own caps")
 	flag.DurationVar(&recoveryTimeout, "recovery-timeout", 10*time.Minute, "how long an experiment waits for disrupted workloads to be whole again before it fails")
+	flag.DurationVar(&injectTimeout, "inject-timeout", 2*time.Minute, "how long a round retries targets whose injection fails before the experiment fails")
 	// client-go's default of 5 requests/s throttles a kill behind recovery polling and status
 	// writes (measured: ~90 ms of client-side waiting per kill); API Priority and Fairness protects
 	// the API server.
@@ -89,6 +89,7 @@ func run() error {
 		Faults:          controllers.DefaultFaults(mgr.GetClient(), mgr.GetAPIReader()),
 		MaxTargets:      maxTargets,
 		RecoveryTimeout: recoveryTimeout,
+		InjectTimeout:   injectTimeout,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}

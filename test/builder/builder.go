@@ -64,7 +64,7 @@ func (b *ExperimentBuilder) Build() *chaosv1alpha1.Experiment { return b.e.DeepC
 func Pod(ns, name string, labels map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev"}}},
 	}
 }
 

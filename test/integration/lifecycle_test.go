@@ -503,3 +503,36 @@ func releasePods(t *testing.T, ns string) {
 		}
 	}
 }
+
+// failingFault never manages to inject (as with an API server refusing the deletion).
+type failingFault struct{ lastingFault }
+
+func (f *failingFault) Inject(context.Context, *chaosv1alpha1.Experiment, chaosv1alpha1.TargetStatus, bool) error {
+	return errors.New("forbidden: the kernel said no")
+}
+
+func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
+	ff := &failingFault{lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: ff}})
+	ns := "pk-failing"
+	labels, _ := deployment(t, ns, "web", 2)
+	exp := builder.Experiment(ns, "never-lands").Labels(labels).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionFailed)
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionInjected); !strings.Contains(msg, "the kernel said no") || !strings.Contains(msg, "still failing after 2s") {
+		t.Errorf("message %q does not carry the error and the bound", msg)
+	}
+	// Nothing holds the deleted experiment: its finalizer comes off once the faults are removed.
+	if err := k8s.Delete(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(exp), &chaosv1alpha1.Experiment{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Fatalf("failed experiment stuck on deletion: %v", err)
+	}
+}

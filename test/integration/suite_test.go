@@ -116,6 +116,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		MaxTargets:      opts.maxTargets,
 		RecoveryTimeout: time.Minute,
 		RecoveryPoll:    100 * time.Millisecond,
+		InjectTimeout:   2 * time.Second,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
