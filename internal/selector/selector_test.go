@@ -73,3 +73,37 @@ func TestTargetable(t *testing.T) {
 		}
 	}
 }
+
+func TestPick(t *testing.T) {
+	cands := make([]corev1.Pod, 10)
+	for i := range cands {
+		cands[i].Name = string(rune('a' + i))
+	}
+	a, b := Pick(cands, 3, 42), Pick(cands, 3, 42)
+	if len(a) != 3 {
+		t.Fatalf("picked %d, want 3", len(a))
+	}
+	seen := map[string]bool{}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			t.Error("the same seed picked different pods")
+		}
+		if seen[a[i].Name] {
+			t.Errorf("%s picked twice", a[i].Name)
+		}
+		seen[a[i].Name] = true
+	}
+	// Different seeds spread over the candidates: over 200 seeds every pod gets picked.
+	hit := map[string]bool{}
+	for s := uint64(0); s < 200; s++ {
+		for _, p := range Pick(cands, 1, s) {
+			hit[p.Name] = true
+		}
+	}
+	if len(hit) != len(cands) {
+		t.Errorf("only %d of %d pods ever picked", len(hit), len(cands))
+	}
+	if got := Pick(cands, 20, 1); len(got) != 10 {
+		t.Errorf("asking for more than there are returned %d", len(got))
+	}
+}

@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/test/builder"
+)
+
+func TestBlastRadius(t *testing.T) {
+	exp := func(maxTargets, maxPercent int32) *chaosv1alpha1.Experiment {
+		e := builder.Experiment("ns", "e").Build()
+		e.Spec.Safety = &chaosv1alpha1.SafetyLimits{}
+		if maxTargets > 0 {
+			e.Spec.Safety.MaxTargets = ptr.To(maxTargets)
+		}
+		if maxPercent > 0 {
+			e.Spec.Safety.MaxPercent = ptr.To(maxPercent)
+		}
+		return e
+	}
+	cases := []struct {
+		name          string
+		managerCap    int
+		exp           *chaosv1alpha1.Experiment
+		n, total      int
+		wantRefusalIn string
+	}{
+		{"within every cap", 10, exp(5, 50), 5, 10, ""},
+		{"over the manager cap", 3, exp(0, 0), 4, 10, "over the manager's cap of 3"},
+		{"over maxTargets", 0, exp(2, 0), 3, 10, "over spec.safety.maxTargets 2"},
+		{"over maxPercent", 0, exp(0, 40), 3, 5, "3 of 5 matching pods (60%) selected, over spec.safety.maxPercent 40%"},
+		{"exactly maxPercent", 0, exp(0, 40), 2, 5, ""},
+		{"no safety block", 0, builder.Experiment("ns", "e").Build(), 100, 100, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &ExperimentReconciler{MaxTargets: tc.managerCap}
+			got := r.blastRadius(tc.exp, tc.n, tc.total)
+			if (tc.wantRefusalIn == "") != (got == "") || !strings.Contains(got, tc.wantRefusalIn) {
+				t.Errorf("blastRadius = %q, want %q", got, tc.wantRefusalIn)
+			}
+		})
+	}
+}
+
+func TestTargetWorkload(t *testing.T) {
+	ws := []chaosv1alpha1.WorkloadStatus{
+		{Kind: "Deployment", Namespace: "shop", Name: "checkout"},
+		{Kind: "StatefulSet", Namespace: "shop", Name: "db"},
+	}
+	cases := []struct {
+		name   string
+		target chaosv1alpha1.TargetStatus
+		want   string
+	}{
+		{"pod of a Deployment's ReplicaSet", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "checkout-5d9c8"}, "checkout"},
+		{"pod of a StatefulSet", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "StatefulSet", OwnerName: "db"}, "db"},
+		{"same names, other namespace", chaosv1alpha1.TargetStatus{Namespace: "other", OwnerKind: "StatefulSet", OwnerName: "db"}, ""},
+		{"a ReplicaSet of another Deployment", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "checkoutv2-77f"}, ""},
+		{"bare pod", chaosv1alpha1.TargetStatus{Namespace: "shop"}, ""},
+	}
+	for _, tc := range cases {
+		w, ok := targetWorkload(ws, tc.target)
+		got := ""
+		if ok {
+			got = w.Name
+		}
+		if got != tc.want {
+			t.Errorf("%s: workload %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEndOfAndSeed(t *testing.T) {
+	e := builder.Experiment("ns", "e").Interval(time.Minute, 10*time.Minute).Build()
+	if _, ok := endOf(e); ok {
+		t.Error("an experiment that has not started has an end")
+	}
+	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	e.Status.StartedAt = &metav1.Time{Time: start}
+	if end, ok := endOf(e); !ok || !end.Equal(start.Add(10*time.Minute)) {
+		t.Errorf("end = %v %v, want start+10m", end, ok)
+	}
+	if interval(e) != time.Minute {
+		t.Errorf("interval = %v", interval(e))
+	}
+	if seed("uid-a", 1) != seed("uid-a", 1) || seed("uid-a", 1) == seed("uid-a", 2) || seed("uid-a", 1) == seed("uid-b", 1) {
+		t.Error("seed is not a function of (uid, round) alone")
+	}
+}
