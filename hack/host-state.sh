@@ -4,7 +4,11 @@
 # Two runs with nothing started in between print the same text; the e2e suite compares a run
 # before `cluster.sh up` with one after `cluster.sh down`.
 set -uo pipefail
-echo "## processes"; ps -eo comm= | grep -E '^(etcd|kube-|kubelet|containerd|pause|manager|agent|runc)' | sort | uniq -c
+# The cluster's own processes name its state or socket directories in their arguments; container
+# processes live in the pod cgroups listed below (a survivor keeps its cgroup from being removed).
+# Other etcd or apiserver processes on the host (envtest's) are not the cluster's and are not listed.
+cache="${FIREDRILL_CACHE:-$HOME/.cache/firedrill}"
+echo "## processes"; ps -eo comm=,args= | awk -v a="$cache/cluster" -v b="/run/firedrill" '$1 != "awk" && (index($0,a) || index($0,b)) {print $1}' | sort | uniq -c
 echo "## mounts"; awk '{print $5, $9}' /proc/self/mountinfo | sort
 echo "## netns"; ip netns list 2>/dev/null; ls /run/netns 2>/dev/null
 echo "## links"; ip -o link | awk -F': ' '{print $2}' | sort

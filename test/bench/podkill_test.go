@@ -144,17 +144,19 @@ func (s stats) String() string {
 	return fmt.Sprintf("n=%d median %s p90 %s p99 %s", len(s), ms(s.pct(0.5)), ms(s.pct(0.9)), ms(s.pct(0.99)))
 }
 
-// measure runs n kills through start (which must cause one pod of the Deployment to be killed)
-// and returns the latencies from start returning, and from start being called, to the pod watch
-// seeing the kill.
-func measure(t *testing.T, c client.WithWatch, n int, start func(i int) error) (fromReturn, fromSend stats) {
+// measure runs n kills in namespace: before each, prepare (if set) readies the target; start must
+// cause one pod of the namespace to be killed. It returns the latencies from start returning, and
+// from start being called, to a pod watch seeing the kill.
+func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare func() error, start func(i int) error) (fromReturn, fromSend stats) {
 	t.Helper()
 	ctx := t.Context()
 	for i := 0; i < n; i++ {
-		if err := waitReady(ctx, c); err != nil {
-			t.Fatalf("run %d: deployment not ready: %v", i, err)
+		if prepare != nil {
+			if err := prepare(); err != nil {
+				t.Fatalf("run %d: target not ready: %v", i, err)
+			}
 		}
-		w := watchFromNow(t, c, ns)
+		w := watchFromNow(t, c, namespace)
 		tSend := time.Now()
 		if err := start(i); err != nil {
 			w.Stop()
@@ -186,7 +188,8 @@ func TestBenchPodKill(t *testing.T) {
 
 	// Firedrill.
 	var deletes stats
-	fd, fdSend := measure(t, c, n, func(i int) error {
+	ready := func() error { return waitReady(ctx, c) }
+	fd, fdSend := measure(t, c, ns, n, ready, func(i int) error {
 		exp := &chaosv1alpha1.Experiment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)},
 			Spec: chaosv1alpha1.ExperimentSpec{
@@ -241,7 +244,7 @@ func TestBenchPodKill(t *testing.T) {
 	defer stopInf()
 	factory.Start(ictx.Done())
 	factory.WaitForCacheSync(ictx.Done())
-	ideal, idealSend := measure(t, c, n, func(i int) error {
+	ideal, idealSend := measure(t, c, ns, n, ready, func(i int) error {
 		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i),
 			Labels: map[string]string{"firedrill.dev/bench": "kill"}}})
 	})

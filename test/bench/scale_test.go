@@ -144,13 +144,11 @@ func populate(t *testing.T, c client.Client, from, to int) float64 {
 	return float64(to-from) / time.Since(start).Seconds()
 }
 
-// scaleKills runs n PodKill experiments (mode one) against one label value in scale-0.
+// scaleKills runs n PodKill experiments (mode one) in scale-0, each against another label value.
 func scaleKills(t *testing.T, c client.WithWatch, size, n int) (fromReturn, fromSend stats) {
 	t.Helper()
-	ctx := t.Context()
-	for i := 0; i < n; i++ {
-		w := watchFromNow(t, c, "scale-0")
-		exp := &chaosv1alpha1.Experiment{
+	return measure(t, c, "scale-0", n, nil, func(i int) error {
+		return c.Create(t.Context(), &chaosv1alpha1.Experiment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "scale-0", Name: fmt.Sprintf("kill-%d-%d", size, i)},
 			Spec: chaosv1alpha1.ExperimentSpec{
 				Action: chaosv1alpha1.ActionPodKill,
@@ -159,23 +157,8 @@ func scaleKills(t *testing.T, c client.WithWatch, size, n int) (fromReturn, from
 				Mode:    chaosv1alpha1.ModeOne,
 				PodKill: &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
 			},
-		}
-		tSend := time.Now()
-		if err := c.Create(ctx, exp); err != nil {
-			t.Fatal(err)
-		}
-		t0 := time.Now()
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		t1, err := killSeen(wctx, w)
-		cancel()
-		w.Stop()
-		if err != nil {
-			t.Fatalf("kill %d at %d pods: %v", i, size, err)
-		}
-		fromReturn = append(fromReturn, t1.Sub(t0))
-		fromSend = append(fromSend, t1.Sub(tSend))
-	}
-	return fromReturn, fromSend
+		})
+	})
 }
 
 func rssMiB(t *testing.T, pid int) float64 {
