@@ -72,7 +72,10 @@ type ExperimentReconciler struct {
 // scope is one reconcile pass: the object as read, the object being changed, and the time.
 type scope struct {
 	before, exp *chaosv1alpha1.Experiment
-	now         time.Time
+	// eventsFrom is the object as last reported in events: the intent write defers its events
+	// to the end of the pass, off the path between the intent and the kill.
+	eventsFrom *chaosv1alpha1.Experiment
+	now        time.Time
 	// deleted: the finalizer came off; there is no status to write.
 	deleted bool
 }
@@ -85,7 +88,7 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp)))
-	s := &scope{before: exp.DeepCopy(), exp: exp, now: r.Clock.Now()}
+	s := &scope{before: exp.DeepCopy(), eventsFrom: exp.DeepCopy(), exp: exp, now: r.Clock.Now()}
 
 	var (
 		res ctrl.Result
@@ -102,7 +105,11 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if s.deleted {
 		return res, err
 	}
-	return res, kerrors.NewAggregate([]error{err, r.writeStatus(ctx, s)})
+	werr := r.writeStatus(ctx, s)
+	if werr == nil {
+		r.recordEvents(ctx, s.eventsFrom, s.exp)
+	}
+	return res, kerrors.NewAggregate([]error{err, werr})
 }
 
 func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -521,7 +528,7 @@ func (r *ExperimentReconciler) setCondition(s *scope, typ string, status metav1.
 }
 
 // writeStatus patches status from what was read to what it is now, with the read resourceVersion
-// as an optimistic lock, and records an event for each condition and phase that changed.
+// as an optimistic lock. Events for what changed are recorded once, at the end of the pass.
 func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error {
 	s.exp.Status.ObservedGeneration = s.exp.Generation
 	if equalStatus(&s.before.Status, &s.exp.Status) {
@@ -530,7 +537,6 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 	if err := r.Client.Status().Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.recordEvents(ctx, s.before, s.exp)
 	s.before = s.exp.DeepCopy()
 	return nil
 }
