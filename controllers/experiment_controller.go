@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -153,7 +154,6 @@ func (r *ExperimentReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha
 
 // start runs round 1: select, check, record intent, inject.
 func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
-	s.exp.Status.ObservedGeneration = s.exp.Generation
 	s.exp.Status.Phase = chaosv1alpha1.ExperimentPending
 	picked, err := r.selectRound(ctx, s, fault, 1)
 	if err != nil || picked == nil {
@@ -413,7 +413,7 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 			continue
 		}
 		ref := workload.Ref{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
-		last := lastInjection(st.Targets, ref)
+		last := lastInjection(st.Targets, w)
 		rd, err := workload.Check(ctx, r.APIReader, ref, killed)
 		switch {
 		case errors.Is(err, workload.ErrGone):
@@ -452,7 +452,7 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	msg := "waiting for " + strings.Join(waiting, ", ")
-	if last := lastInjectionAny(st.Targets); r.RecoveryTimeout > 0 && s.now.Sub(last) > r.RecoveryTimeout {
+	if last := lastInjection(st.Targets, nil); r.RecoveryTimeout > 0 && s.now.Sub(last) > r.RecoveryTimeout {
 		r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonRecoveryTimedOut,
 			fmt.Sprintf("not whole %s after the last injection: %s", r.RecoveryTimeout, strings.Join(waiting, ", ")))
 		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
@@ -531,7 +531,7 @@ func (r *ExperimentReconciler) setCondition(s *scope, typ string, status metav1.
 // as an optimistic lock. Events for what changed are recorded once, at the end of the pass.
 func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error {
 	s.exp.Status.ObservedGeneration = s.exp.Generation
-	if equalStatus(&s.before.Status, &s.exp.Status) {
+	if equality.Semantic.DeepEqual(s.before.Status, s.exp.Status) {
 		return nil
 	}
 	if err := r.Client.Status().Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"reflect"
 	"strings"
 	"time"
 
@@ -62,40 +61,29 @@ func findWorkload(ws []chaosv1alpha1.WorkloadStatus, ref workload.Ref) *chaosv1a
 	return nil
 }
 
-// targetWorkload finds the workload a target's pod belonged to: its owner directly, or the
-// Deployment that owns its ReplicaSet (ReplicaSet names are the Deployment's name plus a hash).
+// targetWorkload finds the workload a target's pod belonged to.
 func targetWorkload(ws []chaosv1alpha1.WorkloadStatus, t chaosv1alpha1.TargetStatus) (*chaosv1alpha1.WorkloadStatus, bool) {
 	for i := range ws {
-		w := &ws[i]
-		if w.Namespace != t.Namespace {
-			continue
-		}
-		if (w.Kind == t.OwnerKind && w.Name == t.OwnerName) ||
-			(w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && strings.HasPrefix(t.OwnerName, w.Name+"-")) {
-			return w, true
+		if belongsTo(t, ws[i]) {
+			return &ws[i], true
 		}
 	}
 	return nil, false
 }
 
-func lastInjection(ts []chaosv1alpha1.TargetStatus, ref workload.Ref) time.Time {
-	var last time.Time
-	ws := []chaosv1alpha1.WorkloadStatus{{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}}
-	for _, t := range ts {
-		if t.InjectedAt == nil {
-			continue
-		}
-		if _, ok := targetWorkload(ws, t); ok && t.InjectedAt.After(last) {
-			last = t.InjectedAt.Time
-		}
-	}
-	return last
+// belongsTo reports whether a target's pod belonged to w: w is its owner, or the Deployment that
+// owns its ReplicaSet (ReplicaSet names are the Deployment's name plus a hash).
+func belongsTo(t chaosv1alpha1.TargetStatus, w chaosv1alpha1.WorkloadStatus) bool {
+	return w.Namespace == t.Namespace &&
+		((w.Kind == t.OwnerKind && w.Name == t.OwnerName) ||
+			(w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && strings.HasPrefix(t.OwnerName, w.Name+"-")))
 }
 
-func lastInjectionAny(ts []chaosv1alpha1.TargetStatus) time.Time {
+// lastInjection is the latest injection into a pod of w, or into any target when w is nil.
+func lastInjection(ts []chaosv1alpha1.TargetStatus, w *chaosv1alpha1.WorkloadStatus) time.Time {
 	var last time.Time
 	for _, t := range ts {
-		if t.InjectedAt != nil && t.InjectedAt.After(last) {
+		if t.InjectedAt != nil && (w == nil || belongsTo(t, *w)) && t.InjectedAt.After(last) {
 			last = t.InjectedAt.Time
 		}
 	}
@@ -116,5 +104,3 @@ func recoverySummary(ws []chaosv1alpha1.WorkloadStatus) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-func equalStatus(a, b *chaosv1alpha1.ExperimentStatus) bool { return reflect.DeepEqual(a, b) }
