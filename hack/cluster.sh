@@ -8,6 +8,7 @@
 #                            iptables chain it made, and restore the sysctls it changed
 #   hack/cluster.sh status   exit 0 when it is up and the node is Ready
 #   hack/cluster.sh kubeconfig   print the kubeconfig path
+#   hack/cluster.sh sysctls      print the sysctls it saves and restores
 #
 # Every address stays on this machine: the node IP is a /32 on lo, the pod CIDR sits on the
 # fdbr0 bridge, the service CIDR is routed to that bridge, pods get no DNS server, and a FORWARD
@@ -41,7 +42,9 @@ die() { echo "[cluster] error: $*" >&2; exit 1; }
 
 bin_dir() { "$HERE/k8s-binaries.sh" 2>/dev/null; }
 
-pid_alive() { [[ -f "$DIR/pids/$1" ]] && kill -0 "$(cat "$DIR/pids/$1")" 2>/dev/null; }
+# running: the process exists and is not a zombie waiting to be reaped.
+running() { [[ -e /proc/$1 && "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+pid_alive() { [[ -f "$DIR/pids/$1" ]] && running "$(cat "$DIR/pids/$1")"; }
 
 kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
@@ -331,8 +334,6 @@ MSG
 
 # ---------------------------------------------------------------------------------------------
 
-running() { [[ -e /proc/$1 && "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
-
 # Stops components together: SIGTERM to all, up to 5 s for them to exit, then SIGKILL; returns
 # once every process is gone from the process table (reaped), not merely signalled.
 stop_pids() { # name...
@@ -438,7 +439,6 @@ clean_iptables() {
   local dump; dump=$("$save" 2>/dev/null) || return 0
   grep -qE 'KUBE-|CNI-|FIREDRILL-' <<<"$dump" || return 0
   grep -vE 'KUBE-|CNI-|FIREDRILL-' <<<"$dump" | "$restore" -w
-  # Tables that now hold nothing of their own are flushed by restore; chains we made are gone.
 }
 
 case "${1:-}" in
@@ -446,5 +446,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   kubeconfig) echo "$KUBECONFIG_OUT" ;;
-  *) echo "usage: $0 up|down|status|kubeconfig" >&2; exit 2 ;;
+  sysctls) printf '%s\n' "${SYSCTLS[@]}" ;;
+  *) echo "usage: $0 up|down|status|kubeconfig|sysctls" >&2; exit 2 ;;
 esac

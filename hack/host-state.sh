@@ -18,6 +18,6 @@ echo "## iptables"; iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\
 echo "## ip6tables"; ip6tables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]//'
 echo "## nftables"; nft list tables 2>/dev/null
 echo "## cgroups"; find /sys/fs/cgroup -maxdepth 2 -type d -name 'kube*' | sort
-echo "## sysctls"; sysctl net.ipv4.ip_forward net.ipv4.conf.all.route_localnet vm.overcommit_memory \
-  vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes 2>/dev/null
+# The same list cluster.sh saves on up and restores on down.
+echo "## sysctls"; sysctl $("$(dirname "${BASH_SOURCE[0]}")/cluster.sh" sysctls) 2>/dev/null
 exit 0
