@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,31 +380,46 @@ const (
 )
 
 // crashingFault kills the manager (cancels its context) around the first kill it is asked for.
+// After the crash it refuses every call: a dead process sends nothing more, whereas a cancelled
+// context alone still races a request already on its way to the API server (seen in CI: a delete
+// that reached the server while its caller saw "context canceled", so it went uncounted).
 type crashingFault struct {
 	inner experiments.Fault
 	at    crashAt
 	crash func()
 	once  sync.Once
+	dead  atomic.Bool
 }
 
+var errDead = errors.New("manager crashed")
+
 func (c *crashingFault) Preflight(ctx context.Context, e *chaosv1alpha1.Experiment, p []corev1.Pod) error {
+	if c.dead.Load() {
+		return errDead
+	}
 	return c.inner.Preflight(ctx, e, p)
 }
 func (c *crashingFault) Lasting() bool { return c.inner.Lasting() }
 func (c *crashingFault) Recover(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	if c.dead.Load() {
+		return errDead
+	}
 	return c.inner.Recover(ctx, e, t)
 }
 func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
-	crashed := false
-	c.once.Do(func() { crashed = true })
-	if !crashed {
+	if c.dead.Load() {
+		return errDead
+	}
+	first := false
+	c.once.Do(func() { first = true })
+	if !first {
 		return c.inner.Inject(ctx, e, t, resumed)
 	}
-	if c.at == crashBeforeKill {
-		c.crash()
-		return errors.New("manager crashed")
+	var err error = errDead
+	if c.at == crashAfterKill {
+		err = c.inner.Inject(ctx, e, t, resumed)
 	}
-	err := c.inner.Inject(ctx, e, t, resumed)
+	c.dead.Store(true)
 	c.crash()
 	return err
 }
