@@ -1,0 +1,493 @@
+package netfault
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// ErrForeignQdisc is returned (wrapped) when a link carries something Firedrill cannot put back
+// exactly after the fault (a classful root qdisc, an ingress qdisc of someone else's). Firedrill
+// refuses rather than destroy it.
+var ErrForeignQdisc = errors.New("the link has a qdisc Firedrill cannot restore")
+
+// Apply makes the Firedrill tree on link (in the namespace of h) equal to faults: faults that
+// stay are left in place, new ones are added, gone ones removed. An empty set is Clear. The
+// link's own root qdisc is kept as the leaf of the default class while faults are on (so
+// unmatched traffic is queued as before, and the kernel itself remembers it) and is put back by
+// Clear.
+func Apply(h *netlink.Handle, linkName string, faults []Fault) error {
+	if len(faults) == 0 {
+		return Clear(h, linkName)
+	}
+	link, err := h.LinkByName(linkName)
+	if err != nil {
+		return fmt.Errorf("finding link %s: %w", linkName, err)
+	}
+	root, err := rootQdisc(h, link)
+	if err != nil {
+		return err
+	}
+	var reserved []uint16
+	if root != nil && root.Attrs().Handle != 0 && major(root.Attrs().Handle) != EgressMajor {
+		reserved = append(reserved, major(root.Attrs().Handle))
+	}
+	if kept, err := defaultLeaf(h, link, EgressMajor); err != nil {
+		return err
+	} else if kept != nil {
+		reserved = append(reserved, major(kept.Attrs().Handle))
+	}
+	egress, ingress, err := Build(faults, reserved...)
+	if err != nil {
+		return err
+	}
+	if egress.Empty() {
+		if err := restoreRoot(h, link); err != nil {
+			return err
+		}
+	} else if err := applyTree(h, link, egress); err != nil {
+		return fmt.Errorf("egress on %s: %w", linkName, err)
+	}
+	if ingress.Empty() {
+		return removeIngress(h, link)
+	}
+	ifb, err := ensureIngress(h, link)
+	if err != nil {
+		return fmt.Errorf("ingress on %s: %w", linkName, err)
+	}
+	if err := applyTree(h, ifb, ingress); err != nil {
+		return fmt.Errorf("ingress on %s (through %s): %w", linkName, IFBName, err)
+	}
+	return nil
+}
+
+// Clear removes everything Firedrill put on link and its namespace's IFB, and restores the
+// link's original root qdisc. Clearing a clean link is a no-op.
+func Clear(h *netlink.Handle, linkName string) error {
+	link, err := h.LinkByName(linkName)
+	if err != nil {
+		return fmt.Errorf("finding link %s: %w", linkName, err)
+	}
+	if err := removeIngress(h, link); err != nil {
+		return err
+	}
+	return restoreRoot(h, link)
+}
+
+// Present reports whether link (or its namespace) carries anything of Firedrill's.
+func Present(h *netlink.Handle, linkName string) (bool, error) {
+	link, err := h.LinkByName(linkName)
+	if err != nil {
+		return false, fmt.Errorf("finding link %s: %w", linkName, err)
+	}
+	root, err := rootQdisc(h, link)
+	if err != nil {
+		return false, err
+	}
+	if root != nil && root.Attrs().Handle == uint32(EgressMajor)<<16 {
+		return true, nil
+	}
+	ifb, err := findIFB(h)
+	return ifb != nil, err
+}
+
+func major(handle uint32) uint16 { return uint16(handle >> 16) }
+
+func handle(maj, min uint16) uint32 { return netlink.MakeHandle(maj, min) }
+
+func rootQdisc(h *netlink.Handle, link netlink.Link) (netlink.Qdisc, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return nil, fmt.Errorf("listing qdiscs of %s: %w", link.Attrs().Name, err)
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_ROOT {
+			return q, nil
+		}
+	}
+	return nil, nil
+}
+
+// defaultLeaf is the qdisc under the default class of Firedrill's tree: the link's original root.
+func defaultLeaf(h *netlink.Handle, link netlink.Link, maj uint16) (netlink.Qdisc, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return nil, fmt.Errorf("listing qdiscs of %s: %w", link.Attrs().Name, err)
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == handle(maj, defaultMinor) {
+			return q, nil
+		}
+	}
+	return nil, nil
+}
+
+// restorable copies a classless qdisc so it can be put back with the same kind, handle and
+// parameters; classful or unknown kinds cannot be, and are refused.
+func restorable(q netlink.Qdisc, parent uint32) (netlink.Qdisc, error) {
+	attrs := netlink.QdiscAttrs{LinkIndex: q.Attrs().LinkIndex, Handle: q.Attrs().Handle, Parent: parent}
+	switch q := q.(type) {
+	case *netlink.Tbf:
+		c := *q
+		c.QdiscAttrs = attrs
+		return &c, nil
+	case *netlink.FqCodel:
+		c := *q
+		c.QdiscAttrs = attrs
+		return &c, nil
+	case *netlink.Sfq:
+		c := *q
+		c.QdiscAttrs = attrs
+		return &c, nil
+	case *netlink.Fq:
+		c := *q
+		c.QdiscAttrs = attrs
+		return &c, nil
+	}
+	return nil, fmt.Errorf("%w: root qdisc %s %x: is not one Firedrill can copy back (tbf, fq_codel, sfq, fq, or the kernel's default)",
+		ErrForeignQdisc, q.Type(), major(q.Attrs().Handle))
+}
+
+// applyTree puts tree on link: the HTB root (replacing and keeping the original root the first
+// time), one class per shaping fault with a netem leaf where needed, and the filters.
+func applyTree(h *netlink.Handle, link netlink.Link, tree Tree) error {
+	idx := link.Attrs().Index
+	rootHandle := handle(tree.Major, 0)
+	root, err := rootQdisc(h, link)
+	if err != nil {
+		return err
+	}
+	if root == nil || root.Attrs().Handle != rootHandle {
+		var keep netlink.Qdisc
+		if root != nil && root.Attrs().Handle != 0 { // handle 0: the kernel's default, which comes back by itself
+			if keep, err = restorable(root, handle(tree.Major, defaultMinor)); err != nil {
+				return err
+			}
+		}
+		htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: idx, Handle: rootHandle, Parent: netlink.HANDLE_ROOT})
+		htb.Defcls = defaultMinor
+		if err := h.QdiscReplace(htb); err != nil {
+			return fmt.Errorf("adding root htb %x: %w", tree.Major, err)
+		}
+		if err := h.ClassReplace(htbClass(idx, tree.Major, defaultMinor, 0)); err != nil {
+			return fmt.Errorf("adding default class: %w", err)
+		}
+		if keep != nil {
+			if err := h.QdiscAdd(keep); err != nil {
+				return fmt.Errorf("keeping the original root %s as the default class's leaf: %w", keep.Type(), err)
+			}
+		}
+	}
+
+	want := map[uint16]Class{}
+	for _, c := range tree.Classes {
+		want[c.Prio] = c
+	}
+	// Filters first out, last in: a class is never removed while a filter still points at it.
+	filters, err := h.FilterList(link, rootHandle)
+	if err != nil {
+		return fmt.Errorf("listing filters: %w", err)
+	}
+	have := map[uint16][]netlink.Filter{}
+	for _, f := range filters {
+		have[f.Attrs().Priority] = append(have[f.Attrs().Priority], f)
+	}
+	stale := map[uint16]bool{}
+	for prio, fs := range have {
+		c, ok := want[prio]
+		if !ok || !sameFilters(fs, c, tree.Major) {
+			if err := deletePrio(h, idx, rootHandle, prio); err != nil {
+				return err
+			}
+			stale[prio] = true
+		}
+	}
+
+	classes, err := h.ClassList(link, rootHandle)
+	if err != nil {
+		return fmt.Errorf("listing classes: %w", err)
+	}
+	wantMinor := map[uint16]bool{defaultMinor: true}
+	for _, c := range tree.Classes {
+		wantMinor[c.Minor] = true
+	}
+	for _, cl := range classes {
+		if m := uint16(cl.Attrs().Handle & 0xFFFF); major(cl.Attrs().Handle) == tree.Major && !wantMinor[m] {
+			if err := h.ClassDel(cl); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("removing class %x:%x: %w", tree.Major, m, err)
+			}
+		}
+	}
+
+	for _, c := range tree.Classes {
+		if err := h.ClassReplace(htbClass(idx, tree.Major, c.Minor, c.RateBits)); err != nil {
+			return fmt.Errorf("fault %s: class %x:%x: %w", c.FaultID, tree.Major, c.Minor, err)
+		}
+		if err := applyLeaf(h, link, tree.Major, c); err != nil {
+			return err
+		}
+		if _, ok := have[c.Prio]; ok && !stale[c.Prio] {
+			continue // its filters are already what they should be
+		}
+		for i, sel := range c.Filters {
+			if err := h.FilterAdd(u32(idx, rootHandle, tree.Major, c, sel)); err != nil {
+				return fmt.Errorf("fault %s: filter %d: %w", c.FaultID, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// applyLeaf puts the qdisc under a fault's class: netem for delay/loss/…, blackhole for a
+// partition (the drop action, act_gact, is a module many kernels, this machine's included, lack;
+// the blackhole qdisc is built into every kernel with tc), none for a pure rate limit.
+func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class) error {
+	parent := handle(maj, c.Minor)
+	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(c.Minor, 0), Parent: parent}
+	var want netlink.Qdisc
+	switch {
+	case c.Drop:
+		want = &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: "blackhole"}
+	case c.Netem != nil:
+		want = netlink.NewNetem(attrs, *c.Netem)
+	}
+	have, err := leafAt(h, link, parent)
+	if err != nil {
+		return err
+	}
+	if have != nil && (want == nil || have.Type() != want.Type()) {
+		// The fault changed kind in place (or no longer needs a leaf): none of the old is left.
+		if err := h.QdiscDel(have); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("fault %s: removing its old %s: %w", c.FaultID, have.Type(), err)
+		}
+	}
+	if want == nil {
+		return nil
+	}
+	if err := h.QdiscReplace(want); err != nil {
+		if c.Netem != nil && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
+			return fmt.Errorf("fault %s: %w (the kernel refused netem: %v)", c.FaultID, ErrNetemUnsupported, err)
+		}
+		return fmt.Errorf("fault %s: %s: %w", c.FaultID, want.Type(), err)
+	}
+	return nil
+}
+
+func leafAt(h *netlink.Handle, link netlink.Link, parent uint32) (netlink.Qdisc, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return nil, fmt.Errorf("listing qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == parent {
+			return q, nil
+		}
+	}
+	return nil, nil
+}
+
+func htbClass(idx int, maj, min uint16, rateBits uint64) *netlink.HtbClass {
+	if rateBits == 0 {
+		rateBits = unlimitedBits
+	}
+	// An explicit quantum: the default (rate / r2q) is far too big at 10 Gbit and the kernel warns.
+	return netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: idx, Parent: handle(maj, 0), Handle: handle(maj, min)},
+		netlink.HtbClassAttrs{Rate: rateBits, Ceil: rateBits, Quantum: 60000})
+}
+
+func u32(idx int, parent uint32, maj uint16, c Class, sel Selector) *netlink.U32 {
+	keys := make([]netlink.TcU32Key, len(sel))
+	for i, k := range sel {
+		keys[i] = netlink.TcU32Key{Off: k.Off, Val: k.Val, Mask: k.Mask}
+	}
+	f := &netlink.U32{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: idx, Parent: parent, Priority: c.Prio, Protocol: unix.ETH_P_IP},
+		Sel:         &netlink.TcU32Sel{Flags: nl.TC_U32_TERMINAL, Keys: keys},
+	}
+	f.ClassId = handle(maj, c.Minor)
+	return f
+}
+
+// sameFilters compares the filters the kernel holds at one priority with a class's: same target
+// and the same key sets, in any order.
+func sameFilters(have []netlink.Filter, c Class, maj uint16) bool {
+	var got []string
+	for _, f := range have {
+		u, ok := f.(*netlink.U32)
+		if !ok {
+			return false
+		}
+		if u.Sel == nil {
+			continue // the priority's hash table node, not a rule
+		}
+		if u.ClassId != handle(maj, c.Minor) {
+			return false
+		}
+		var ks Selector
+		for _, k := range u.Sel.Keys {
+			ks = append(ks, Key{Off: k.Off, Val: k.Val, Mask: k.Mask})
+		}
+		got = append(got, selectorString(ks))
+	}
+	var want []string
+	for _, s := range c.Filters {
+		want = append(want, selectorString(s))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	return slices.Equal(got, want)
+}
+
+func selectorString(s Selector) string {
+	s = slices.Clone(s)
+	slices.SortFunc(s, func(a, b Key) int {
+		if a.Off != b.Off {
+			return int(a.Off - b.Off)
+		}
+		return int(int64(a.Mask) - int64(b.Mask))
+	})
+	return fmt.Sprint(s)
+}
+
+func deletePrio(h *netlink.Handle, idx int, parent uint32, prio uint16) error {
+	// No handle: the kernel removes the whole priority with every filter in it.
+	f := &netlink.U32{FilterAttrs: netlink.FilterAttrs{LinkIndex: idx, Parent: parent, Priority: prio, Protocol: unix.ETH_P_IP}}
+	if err := h.FilterDel(f); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("removing filters at priority %d: %w", prio, err)
+	}
+	return nil
+}
+
+// restoreRoot takes Firedrill's root off link and puts the original back: the kept leaf of the
+// default class when there is one, or the kernel's default otherwise.
+func restoreRoot(h *netlink.Handle, link netlink.Link) error {
+	root, err := rootQdisc(h, link)
+	if err != nil || root == nil || root.Attrs().Handle != handle(EgressMajor, 0) {
+		return err
+	}
+	kept, err := defaultLeaf(h, link, EgressMajor)
+	if err != nil {
+		return err
+	}
+	if kept == nil {
+		if err := h.QdiscDel(root); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("removing Firedrill's root qdisc from %s: %w", link.Attrs().Name, err)
+		}
+		return nil
+	}
+	orig, err := restorable(kept, netlink.HANDLE_ROOT)
+	if err != nil {
+		return err
+	}
+	// The kept copy holds the original's handle: free it before the original takes it back.
+	if err := h.QdiscDel(kept); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("taking the original %s out of Firedrill's tree: %w", kept.Type(), err)
+	}
+	if err := h.QdiscReplace(orig); err != nil {
+		return fmt.Errorf("restoring the original root %s %x: on %s: %w", orig.Type(), major(orig.Attrs().Handle), link.Attrs().Name, err)
+	}
+	return nil
+}
+
+func findIFB(h *netlink.Handle) (netlink.Link, error) {
+	l, err := h.LinkByName(IFBName)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking for %s: %w", IFBName, err)
+	}
+	return l, nil
+}
+
+// ensureIngress redirects link's ingress into Firedrill's IFB (created in the same namespace) so
+// the ingress tree can shape it like egress. The IFB is created before the ingress qdisc, so an
+// ingress qdisc with the IFB present is always Firedrill's; one without it is someone else's and
+// is refused.
+func ensureIngress(h *netlink.Handle, link netlink.Link) (netlink.Link, error) {
+	ifb, err := findIFB(h)
+	if err != nil {
+		return nil, err
+	}
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return nil, fmt.Errorf("listing qdiscs: %w", err)
+	}
+	var ingress netlink.Qdisc
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_INGRESS || q.Attrs().Parent == netlink.HANDLE_CLSACT {
+			ingress = q
+		}
+	}
+	if ingress != nil && ifb == nil {
+		return nil, fmt.Errorf("%w: %s already has a %s qdisc", ErrForeignQdisc, link.Attrs().Name, ingress.Type())
+	}
+	if ifb == nil {
+		if err := h.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: IFBName, TxQLen: 1000}}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("creating %s: %w", IFBName, err)
+		}
+		if ifb, err = h.LinkByName(IFBName); err != nil {
+			return nil, fmt.Errorf("finding %s: %w", IFBName, err)
+		}
+	}
+	if err := h.LinkSetUp(ifb); err != nil {
+		return nil, fmt.Errorf("setting %s up: %w", IFBName, err)
+	}
+	if ingress == nil {
+		q := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_INGRESS}}
+		if err := h.QdiscAdd(q); err != nil {
+			return nil, fmt.Errorf("adding ingress qdisc: %w", err)
+		}
+	}
+	parent := netlink.MakeHandle(0xffff, 0)
+	fs, err := h.FilterList(link, parent)
+	if err != nil {
+		return nil, fmt.Errorf("listing ingress filters: %w", err)
+	}
+	redirected := slices.ContainsFunc(fs, func(f netlink.Filter) bool {
+		u, ok := f.(*netlink.U32)
+		return ok && slices.ContainsFunc(u.Actions, func(a netlink.Action) bool {
+			m, ok := a.(*netlink.MirredAction)
+			return ok && m.Ifindex == ifb.Attrs().Index
+		})
+	})
+	if !redirected {
+		f := &netlink.U32{
+			FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: parent, Priority: 1, Protocol: unix.ETH_P_IP},
+			Sel:         &netlink.TcU32Sel{Flags: nl.TC_U32_TERMINAL, Keys: []netlink.TcU32Key{{}}},
+			Actions:     []netlink.Action{netlink.NewMirredAction(ifb.Attrs().Index)},
+		}
+		if err := h.FilterAdd(f); err != nil {
+			return nil, fmt.Errorf("redirecting ingress to %s: %w", IFBName, err)
+		}
+	}
+	return ifb, nil
+}
+
+// removeIngress removes the ingress qdisc and IFB Firedrill added (and nothing when it added none).
+func removeIngress(h *netlink.Handle, link netlink.Link) error {
+	ifb, err := findIFB(h)
+	if err != nil || ifb == nil {
+		return err
+	}
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return fmt.Errorf("listing qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_INGRESS {
+			if err := h.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("removing the ingress qdisc from %s: %w", link.Attrs().Name, err)
+			}
+		}
+	}
+	if err := h.LinkDel(ifb); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("removing %s: %w", IFBName, err)
+	}
+	return nil
+}
