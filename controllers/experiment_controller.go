@@ -85,7 +85,10 @@ type scope struct {
 // at the end. The one exception is the intent record written before a fault is injected.
 func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	exp := &chaosv1alpha1.Experiment{}
-	if err := r.Client.Get(ctx, req.NamespacedName, exp); err != nil {
+	// Read from the API server, not the cache: a pass triggered right after this controller's own
+	// write (an Injection it created reporting back) would otherwise see the status before that
+	// write and act on it again (recreate an Injection it had just removed).
+	if err := r.APIReader.Get(ctx, req.NamespacedName, exp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp)))
@@ -106,11 +109,23 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if s.deleted {
 		return res, err
 	}
+	if errors.Is(err, experiments.ErrInProgress) {
+		// Waiting on someone else (an agent): look again soon, not on the error backoff, which
+		// grows to minutes.
+		res, err = ctrl.Result{RequeueAfter: r.inProgressPoll()}, nil
+	}
 	werr := r.writeStatus(ctx, s)
 	if werr == nil {
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
 	}
 	return res, kerrors.NewAggregate([]error{err, werr})
+}
+
+func (r *ExperimentReconciler) inProgressPoll() time.Duration {
+	if r.RecoveryPoll > 0 && r.RecoveryPoll < time.Second {
+		return r.RecoveryPoll
+	}
+	return 250 * time.Millisecond
 }
 
 func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -271,7 +286,12 @@ func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, target
 // injectRound applies the fault to every target of the current round still in state Selected.
 func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault experiments.Fault, resumed bool) (ctrl.Result, error) {
 	st := &s.exp.Status
-	var errs []string
+	if c := meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionInjected); c != nil && c.Status == metav1.ConditionFalse && permanentReasons[c.Reason] {
+		// Refused for good on an earlier pass, whose removal of what did land is still under way.
+		return r.failPermanently(ctx, s, fault, c.Reason, c.Message)
+	}
+	var errs, pending []string
+	var permanent *experiments.PermanentError
 	injected, gone := 0, 0
 	for i := range st.Targets {
 		t := &st.Targets[i]
@@ -280,7 +300,14 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		}
 		err := fault.Inject(ctx, s.exp, *t, resumed)
 		now := metav1.Time{Time: r.Clock.Now()}
+		var perm *experiments.PermanentError
 		switch {
+		case errors.As(err, &perm):
+			t.Message = perm.Message
+			permanent = perm
+		case errors.Is(err, experiments.ErrInProgress):
+			t.Message = err.Error()
+			pending = append(pending, fmt.Sprintf("%s/%s", t.Namespace, t.Name))
 		case errors.Is(err, experiments.ErrTargetGone):
 			t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetGone, &now, "the pod was gone before the fault reached it"
 			gone++
@@ -290,6 +317,19 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		default:
 			t.State, t.InjectedAt, t.Message = chaosv1alpha1.TargetInjected, &now, ""
 			injected++
+		}
+	}
+	if permanent != nil {
+		return r.failPermanently(ctx, s, fault, permanent.Reason, fmt.Sprintf("round %d: %s", st.Round, permanent.Message))
+	}
+	if len(errs) == 0 && len(pending) > 0 {
+		if st.RoundStartedAt == nil || r.InjectTimeout <= 0 || s.now.Sub(st.RoundStartedAt.Time) < r.InjectTimeout {
+			r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjecting,
+				fmt.Sprintf("round %d: %d injected, waiting for %s", st.Round, injected, strings.Join(pending, ", ")))
+			return ctrl.Result{RequeueAfter: r.inProgressPoll()}, nil
+		}
+		for _, p := range pending {
+			errs = append(errs, p+": not confirmed applied")
 		}
 	}
 	if len(errs) > 0 {
@@ -314,6 +354,28 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	return r.afterInjection(s, fault)
 }
 
+// permanentReasons are refusals no retry can fix (experiments.PermanentError).
+var permanentReasons = map[string]bool{
+	chaosv1alpha1.ReasonKernelUnsupported:  true,
+	chaosv1alpha1.ReasonHostNetworkRefused: true,
+	chaosv1alpha1.ReasonFaultConflict:      true,
+}
+
+// failPermanently ends a round that cannot succeed: the reason is recorded first (so the
+// passes that wait for the removal below do not inject again), then whatever did land is taken
+// off, then the experiment fails.
+func (r *ExperimentReconciler) failPermanently(ctx context.Context, s *scope, fault experiments.Fault, reason, msg string) (ctrl.Result, error) {
+	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, reason, msg)
+	if fault.Lasting() {
+		if err := r.recoverTargets(ctx, s, fault); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{Type: chaosv1alpha1.ConditionInjected, Status: metav1.ConditionFalse,
+		Reason: reason, Message: msg})
+	return ctrl.Result{}, nil
+}
+
 // afterInjection decides what follows a completed round.
 func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	st := &s.exp.Status
@@ -322,7 +384,11 @@ func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault)
 		if st.NextRoundAt != nil && st.NextRoundAt.Time.Before(end) {
 			next = st.NextRoundAt.Time
 		}
-		return ctrl.Result{RequeueAfter: next.Sub(s.now)}, nil
+		wait := next.Sub(s.now)
+		if _, ok := fault.(experiments.Refresher); ok && wait > experiments.RefreshEvery {
+			wait = experiments.RefreshEvery
+		}
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	st.NextRoundAt = nil
 	st.Phase = chaosv1alpha1.ExperimentRecovering
@@ -341,6 +407,11 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		}
 	}
 	end, hasEnd := endOf(s.exp)
+	if rf, ok := fault.(experiments.Refresher); ok && (!hasEnd || s.now.Before(end)) {
+		if err := rf.Refresh(ctx, s.exp, st.Targets); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if hasEnd && !s.now.Before(end) {
 		if fault.Lasting() {
 			if err := r.recoverTargets(ctx, s, fault); err != nil {
@@ -472,6 +543,7 @@ func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fau
 		}
 		if err := fault.Recover(ctx, s.exp, *t); err != nil && !errors.Is(err, experiments.ErrTargetGone) {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", t.Namespace, t.Name, err))
+			t.Message = err.Error()
 			continue
 		}
 		now := metav1.Time{Time: r.Clock.Now()}
@@ -583,6 +655,8 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).
+		// An agent's verdict on an Injection moves its experiment on at once.
+		Owns(&chaosv1alpha1.Injection{}).
 		// Several workers, so that a new experiment's kill never queues behind other
 		// experiments' recovery checks.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).

@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -13,6 +14,21 @@ import (
 // reached it or while it was being removed. A gone target counts as recovered: nothing is left
 // on it, so nothing may hold an experiment's finalizer for it.
 var ErrTargetGone = errors.New("target is gone")
+
+// ErrInProgress (wrapped, with what is awaited) means the kind has asked for the change and is
+// waiting for it to take effect (an agent applying or removing a network fault). The engine
+// checks again shortly, without counting it as a failure.
+var ErrInProgress = errors.New("in progress")
+
+// PermanentError is a refusal that retrying cannot fix (the node's kernel lacks netem, the pod
+// is on the host network). The engine ends the round at once with Reason instead of retrying
+// until the inject timeout.
+type PermanentError struct {
+	Reason  string
+	Message string
+}
+
+func (e *PermanentError) Error() string { return e.Message }
 
 // Fault is one fault kind.
 type Fault interface {
@@ -35,3 +51,13 @@ type Fault interface {
 	// finalizer until every target is recovered.
 	Lasting() bool
 }
+
+// Refresher is implemented by kinds whose injected fault follows the cluster while it lasts (a
+// network fault's destination pods). The engine calls Refresh on every pass of a running
+// experiment, at least every RefreshEvery.
+type Refresher interface {
+	Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []chaosv1alpha1.TargetStatus) error
+}
+
+// RefreshEvery bounds how stale a Refresher's view may get.
+const RefreshEvery = 5 * time.Second

@@ -6,13 +6,14 @@ import (
 )
 
 // Action names one fault kind. Each kind is implemented by one package in experiments/.
-// +kubebuilder:validation:Enum=PodKill;NetworkLatency;PacketLoss;NetworkPartition;CacheFlush
+// +kubebuilder:validation:Enum=PodKill;NetworkLatency;PacketLoss;NetworkRateLimit;NetworkPartition;CacheFlush
 type Action string
 
 const (
 	ActionPodKill          Action = "PodKill"
 	ActionNetworkLatency   Action = "NetworkLatency"
 	ActionPacketLoss       Action = "PacketLoss"
+	ActionNetworkRateLimit Action = "NetworkRateLimit"
 	ActionNetworkPartition Action = "NetworkPartition"
 	ActionCacheFlush       Action = "CacheFlush"
 )
@@ -162,6 +163,12 @@ type SafetyLimits struct {
 // +kubebuilder:validation:XValidation:rule="self.action == 'PodKill' ? has(self.podKill) : !has(self.podKill)",message="spec.podKill must be set when spec.action is PodKill, and only then"
 // +kubebuilder:validation:XValidation:rule="!has(self.podKill) || !has(self.podKill.interval) || has(self.duration)",message="spec.duration is required when spec.podKill.interval is set"
 // +kubebuilder:validation:XValidation:rule="!has(self.podKill) || !has(self.podKill.interval) || !has(self.duration) || duration(self.podKill.interval) <= duration(self.duration)",message="spec.podKill.interval must not be longer than spec.duration"
+// +kubebuilder:validation:XValidation:rule="(self.action in ['NetworkLatency', 'PacketLoss', 'NetworkRateLimit', 'NetworkPartition']) == has(self.network)",message="spec.network must be set when spec.action is NetworkLatency, PacketLoss, NetworkRateLimit or NetworkPartition, and only then"
+// +kubebuilder:validation:XValidation:rule="!has(self.network) || has(self.duration)",message="spec.duration is required for network actions: every network fault has an absolute expiry"
+// +kubebuilder:validation:XValidation:rule="self.action != 'NetworkLatency' || !has(self.network) || has(self.network.delay)",message="spec.network.delay is required when spec.action is NetworkLatency"
+// +kubebuilder:validation:XValidation:rule="self.action != 'PacketLoss' || !has(self.network) || has(self.network.loss)",message="spec.network.loss is required when spec.action is PacketLoss"
+// +kubebuilder:validation:XValidation:rule="self.action != 'NetworkRateLimit' || !has(self.network) || has(self.network.rateLimitKbps)",message="spec.network.rateLimitKbps is required when spec.action is NetworkRateLimit"
+// +kubebuilder:validation:XValidation:rule="self.action != 'NetworkPartition' || !has(self.network) || !(has(self.network.delay) || has(self.network.loss) || has(self.network.corrupt) || has(self.network.duplicate) || has(self.network.rateLimitKbps))",message="spec.network of a NetworkPartition drops every matched packet and takes no delay, loss, corrupt, duplicate or rateLimitKbps"
 type ExperimentSpec struct {
 	// action is the fault kind.
 	// +required
@@ -198,6 +205,10 @@ type ExperimentSpec struct {
 	// podKill holds the PodKill settings; set exactly when action is PodKill.
 	// +optional
 	PodKill *PodKillSpec `json:"podKill,omitempty"`
+
+	// network holds the settings of the network actions; set exactly when action is one.
+	// +optional
+	Network *NetworkSpec `json:"network,omitempty"`
 }
 
 // ExperimentPhase is a coarse summary of where an experiment is; conditions carry the detail.

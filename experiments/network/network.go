@@ -1,0 +1,270 @@
+// Package network is the network fault kinds (NetworkLatency, PacketLoss, NetworkRateLimit,
+// NetworkPartition). The manager never touches a pod's network itself: for each target it
+// writes an Injection (the pod's desired faults and an absolute expiry) that the agent on the
+// pod's node applies through netlink, and reads the agent's verdict back from its status.
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/internal/apiread"
+)
+
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+
+// Network implements every network action; the experiment's spec.network says what to inject.
+type Network struct {
+	Client client.Client
+	// Reader reads pods and Injections uncached (pods are never cached cluster-wide).
+	Reader client.Reader
+}
+
+var _ experiments.Fault = (*Network)(nil)
+
+// Lasting: a network fault stays until the agent removes it.
+func (*Network) Lasting() bool { return true }
+
+// Preflight refuses hostNetwork pods (unless allowed: their namespace is the node's) and pods not
+// yet on a node (no agent can reach them).
+func (n *Network) Preflight(_ context.Context, exp *chaosv1alpha1.Experiment, targets []corev1.Pod) error {
+	for _, p := range targets {
+		if p.Spec.HostNetwork && (exp.Spec.Network == nil || !exp.Spec.Network.AllowHostNetwork) {
+			return fmt.Errorf("pod %s/%s uses the host network: a fault there would shape the node %s's own traffic; set spec.network.allowHostNetwork to mean it",
+				p.Namespace, p.Name, p.Spec.NodeName)
+		}
+		if p.Spec.NodeName == "" {
+			return fmt.Errorf("pod %s/%s is not scheduled on a node yet", p.Namespace, p.Name)
+		}
+	}
+	return nil
+}
+
+// InjectionName is the Injection of one experiment on one pod: stable, so every pass (and a
+// restarted manager) finds the same object instead of making a second.
+func InjectionName(exp *chaosv1alpha1.Experiment, uid types.UID) string {
+	name := exp.Name
+	if len(name) > 200 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:180] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return name + "-" + string(uid)[:min(13, len(uid))]
+}
+
+func experimentLabel(name string) string {
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:50] + "-" + hex.EncodeToString(sum[:6])
+}
+
+// Inject writes (or brings up to date) the target's Injection and reports what the agent says:
+// nil once applied, ErrInProgress while waiting, a PermanentError for a refusal retrying cannot fix.
+func (n *Network) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, _ bool) error {
+	var pod corev1.Pod
+	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
+	switch {
+	case apierrors.IsNotFound(err):
+		return experiments.ErrTargetGone
+	case err != nil:
+		return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
+	case pod.UID != t.UID || pod.DeletionTimestamp != nil:
+		return experiments.ErrTargetGone
+	}
+	inj, err := n.ensure(ctx, exp, &pod)
+	if err != nil {
+		return err
+	}
+	return verdict(inj)
+}
+
+func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, pod *corev1.Pod) (chaosv1alpha1.InjectionSpec, error) {
+	spec := exp.Spec.Network
+	if spec == nil {
+		return chaosv1alpha1.InjectionSpec{}, fmt.Errorf("experiment %s has no spec.network", exp.Name)
+	}
+	f := chaosv1alpha1.InjectedFault{
+		ID:        exp.Namespace + "/" + exp.Name,
+		Direction: spec.Direction,
+		Partition: exp.Spec.Action == chaosv1alpha1.ActionNetworkPartition,
+		Delay:     spec.Delay, Jitter: spec.Jitter, DelayCorrelation: spec.DelayCorrelation,
+		Loss: spec.Loss, LossCorrelation: spec.LossCorrelation, Corrupt: spec.Corrupt, Duplicate: spec.Duplicate,
+		Reorder: spec.Reorder, RateLimitKbps: spec.RateLimitKbps,
+	}
+	if f.Direction == "" {
+		f.Direction = chaosv1alpha1.DirectionEgress
+	}
+	if d := spec.Destinations; d != nil {
+		f.CIDRs = slices.Clone(d.CIDRs)
+		f.Ports = slices.Clone(d.Ports)
+		f.Protocol = d.Protocol
+		if d.PodSelector != nil {
+			ips, err := n.podIPs(ctx, exp, d)
+			if err != nil {
+				return chaosv1alpha1.InjectionSpec{}, err
+			}
+			f.CIDRs = append(f.CIDRs, ips...)
+			f.NoMatch = len(f.CIDRs) == 0
+		}
+	}
+	start := time.Now()
+	if exp.Status.StartedAt != nil {
+		start = exp.Status.StartedAt.Time
+	}
+	return chaosv1alpha1.InjectionSpec{
+		NodeName:         pod.Spec.NodeName,
+		Pod:              chaosv1alpha1.InjectionPod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
+		Faults:           []chaosv1alpha1.InjectedFault{f},
+		ExpiresAt:        metav1.Time{Time: start.Add(exp.Spec.Duration.Duration).Truncate(time.Second)},
+		AllowHostNetwork: spec.AllowHostNetwork,
+	}, nil
+}
+
+// podIPs resolves a destination pod selector to /32s, sorted so an unchanged set writes nothing.
+func (n *Network) podIPs(ctx context.Context, exp *chaosv1alpha1.Experiment, d *chaosv1alpha1.NetworkDestinations) ([]string, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.PodSelector.AsMeta())
+	if err != nil {
+		return nil, fmt.Errorf("spec.network.destinations.podSelector: %w", err)
+	}
+	namespaces := d.PodNamespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{exp.Namespace}
+	}
+	var ips []string
+	for _, ns := range namespaces {
+		var pods corev1.PodList
+		if err := n.Reader.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, apiread.FromWatchCache{}); err != nil {
+			return nil, fmt.Errorf("resolving destination pods in %s: %w", ns, err)
+		}
+		for _, p := range pods.Items {
+			if p.Status.PodIP != "" && !p.Spec.HostNetwork && p.DeletionTimestamp == nil {
+				ips = append(ips, p.Status.PodIP+"/32")
+			}
+		}
+	}
+	slices.Sort(ips)
+	return slices.Compact(ips), nil
+}
+
+func (n *Network) ensure(ctx context.Context, exp *chaosv1alpha1.Experiment, pod *corev1.Pod) (*chaosv1alpha1.Injection, error) {
+	spec, err := n.desired(ctx, exp, pod)
+	if err != nil {
+		return nil, err
+	}
+	inj := &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Namespace: exp.Namespace, Name: InjectionName(exp, pod.UID)}}
+	err = n.Reader.Get(ctx, client.ObjectKeyFromObject(inj), inj)
+	switch {
+	case apierrors.IsNotFound(err):
+		inj.Labels = map[string]string{
+			chaosv1alpha1.LabelInjectionNode:       spec.NodeName,
+			chaosv1alpha1.LabelInjectionPod:        string(pod.UID),
+			chaosv1alpha1.LabelInjectionExperiment: experimentLabel(exp.Name),
+		}
+		inj.Finalizers = []string{chaosv1alpha1.FinalizerAgentCleanup}
+		inj.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(exp, chaosv1alpha1.GroupVersion.WithKind("Experiment"))}
+		inj.Spec = spec
+		if err := n.Client.Create(ctx, inj); err != nil {
+			return nil, fmt.Errorf("creating injection %s: %w", inj.Name, err)
+		}
+		return inj, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading injection %s: %w", inj.Name, err)
+	case inj.DeletionTimestamp != nil:
+		return nil, fmt.Errorf("%w: injection %s is being removed", experiments.ErrInProgress, inj.Name)
+	}
+	if !equality.Semantic.DeepEqual(inj.Spec, spec) {
+		inj.Spec = spec
+		if err := n.Client.Update(ctx, inj); err != nil {
+			return nil, fmt.Errorf("updating injection %s: %w", inj.Name, err)
+		}
+	}
+	return inj, nil
+}
+
+// verdict reads the agent's status of the current generation.
+func verdict(inj *chaosv1alpha1.Injection) error {
+	c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+	if c == nil || inj.Status.ObservedGeneration != inj.Generation || c.ObservedGeneration != inj.Generation {
+		return fmt.Errorf("%w: waiting for the agent on node %s to apply injection %s", experiments.ErrInProgress, inj.Spec.NodeName, inj.Name)
+	}
+	switch c.Reason {
+	case chaosv1alpha1.ReasonFaultApplied:
+		return nil
+	case chaosv1alpha1.ReasonKernelUnsupported, chaosv1alpha1.ReasonHostNetworkRefused, chaosv1alpha1.ReasonFaultConflict:
+		return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s/%s on node %s: %s", inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)}
+	case chaosv1alpha1.ReasonPodNotFound:
+		return experiments.ErrTargetGone
+	}
+	return fmt.Errorf("agent on node %s: %s: %s", inj.Spec.NodeName, c.Reason, c.Message)
+}
+
+// Recover deletes the target's Injection and waits until the agent has taken the faults off and
+// let it go. A pod that is gone took its network namespace with it: nothing is left to remove,
+// so the manager lets the Injection go itself rather than wait on an agent that has nothing to do.
+func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	inj := &chaosv1alpha1.Injection{}
+	key := client.ObjectKey{Namespace: exp.Namespace, Name: InjectionName(exp, t.UID)}
+	if err := n.Reader.Get(ctx, key, inj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading injection %s: %w", key.Name, err)
+	}
+	if inj.DeletionTimestamp == nil {
+		if err := n.Client.Delete(ctx, inj); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting injection %s: %w", key.Name, err)
+		}
+	}
+	var pod corev1.Pod
+	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
+	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
+		if controllerutil.RemoveFinalizer(inj, chaosv1alpha1.FinalizerAgentCleanup) {
+			if err := n.Client.Update(ctx, inj); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	return fmt.Errorf("%w: waiting for the agent on node %s to remove the fault", experiments.ErrInProgress, inj.Spec.NodeName)
+}
+
+// Refresh re-resolves destination pods for every injected target, so an Injection follows
+// destination pods that come and go while the fault lasts.
+func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []chaosv1alpha1.TargetStatus) error {
+	if exp.Spec.Network == nil || exp.Spec.Network.Destinations == nil || exp.Spec.Network.Destinations.PodSelector == nil {
+		return nil
+	}
+	for _, t := range targets {
+		if t.State != chaosv1alpha1.TargetInjected {
+			continue
+		}
+		var pod corev1.Pod
+		if err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod); err != nil || pod.UID != t.UID {
+			continue // gone: Recover handles it
+		}
+		if _, err := n.ensure(ctx, exp, &pod); err != nil {
+			return err
+		}
+	}
+	return nil
+}
