@@ -249,7 +249,7 @@ func TestUnsupportedActionFailsClearly(t *testing.T) {
 	startManager(t, managerOptions{})
 	mustCreate(t, builder.Namespace("pk-unsupported"))
 	exp := builder.Experiment("pk-unsupported", "latency").Build()
-	exp.Spec.Action, exp.Spec.PodKill = chaosv1alpha1.ActionNetworkLatency, nil
+	exp.Spec.Action, exp.Spec.PodKill = chaosv1alpha1.ActionCacheFlush, nil // not built yet
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonUnsupportedAction)
@@ -331,6 +331,7 @@ func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
 	labels, _ := deployment(t, ns, "db", 3)
 	exp := builder.Experiment(ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
 	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}
 	mustCreate(t, exp)
 	key := client.ObjectKeyFromObject(exp)
 	got := waitFor(t, key, "3 targets injected", func(e *chaosv1alpha1.Experiment) bool {
@@ -534,6 +535,7 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	labels, _ := deployment(t, ns, "web", 2)
 	exp := builder.Experiment(ns, "never-lands").Labels(labels).Build()
 	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionFailed)

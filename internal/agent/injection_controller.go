@@ -1,0 +1,345 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
+)
+
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections/status,verbs=get;update;patch
+
+// InjectionReconciler applies the Injections of this node's pods. It reconciles per pod (the
+// request's name is the pod UID): every Injection of a pod composes into the one tc tree, so
+// each pass computes that pod's whole desired set and makes the kernel match it.
+type InjectionReconciler struct {
+	Client   client.Client
+	NodeName string
+	Resolver Resolver
+	Clock    clock.Clock
+	// SweepEvery re-runs the sweep of the node's pods (it always runs once at start).
+	SweepEvery time.Duration
+
+	sweeps chan event.GenericEvent
+}
+
+// Reconcile makes one pod's faults equal to its live Injections, and reports on each.
+func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	podUID := req.Name
+	log := ctrl.LoggerFrom(ctx).WithValues("podUID", podUID)
+	var list chaosv1alpha1.InjectionList
+	if err := r.Client.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.LabelInjectionPod: podUID}); err != nil {
+		return ctrl.Result{}, err
+	}
+	injs := list.Items
+	slices.SortFunc(injs, func(a, b chaosv1alpha1.Injection) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	now := r.Clock.Now()
+
+	ns, err := r.Resolver.NetNS(podUID)
+	if errors.Is(err, ErrPodNotFound) {
+		// The pod is gone and its namespace with it: nothing is left to remove.
+		for i := range injs {
+			if err := r.settle(ctx, &injs[i], cond(chaosv1alpha1.ReasonPodNotFound, "no process of the pod runs on node "+r.NodeName), now, true); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("finding the network namespace of pod %s: %w", podUID, err)
+	}
+
+	var live []*chaosv1alpha1.Injection
+	verdicts := map[types.UID]metav1.Condition{}
+	var next time.Time
+	for i := range injs {
+		inj := &injs[i]
+		switch {
+		case inj.DeletionTimestamp != nil:
+		case !now.Before(inj.Spec.ExpiresAt.Time):
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpired, "expired at "+inj.Spec.ExpiresAt.UTC().Format(time.RFC3339)+"; removed by the agent")
+		case ns.HostNetwork && !inj.Spec.AllowHostNetwork:
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonHostNetworkRefused, "the pod uses the host network of node "+r.NodeName+" and the injection does not allow it")
+		default:
+			live = append(live, inj)
+			if next.IsZero() || inj.Spec.ExpiresAt.Time.Before(next) {
+				next = inj.Spec.ExpiresAt.Time
+			}
+		}
+	}
+
+	applyErr := r.apply(ns, live, verdicts)
+	for i := range injs {
+		inj := &injs[i]
+		v, ok := verdicts[inj.UID]
+		if inj.DeletionTimestamp == nil && !ok {
+			continue
+		}
+		// A deleting Injection is let go only once its faults are off (the apply succeeded).
+		if err := r.settle(ctx, inj, v, now, applyErr == nil); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if applyErr != nil {
+		return ctrl.Result{}, applyErr
+	}
+	log.V(1).Info("pod faults in place", "injections", len(live))
+	if next.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	// The dead man's switch: come back at the earliest expiry, with or without the manager.
+	return ctrl.Result{RequeueAfter: next.Sub(now)}, nil
+}
+
+// apply puts the live Injections' faults on the pod and fills in a verdict for each. It tries the
+// whole set first; when the kernel refuses, it finds which Injections cannot be applied (a kernel
+// without netem, a conflict) so the others still are.
+func (r *InjectionReconciler) apply(ns PodNetNS, live []*chaosv1alpha1.Injection, verdicts map[types.UID]metav1.Condition) error {
+	h, link, closer, err := open(ns)
+	if err != nil {
+		for _, inj := range live {
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonApplyFailed, err.Error())
+		}
+		return err
+	}
+	defer closer()
+	var accepted []netfault.Fault
+	var ok []*chaosv1alpha1.Injection
+	candidates := map[types.UID][]netfault.Fault{}
+	for _, inj := range live {
+		fs, err := toNetfault(inj)
+		if err != nil {
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonApplyFailed, err.Error())
+			continue
+		}
+		candidates[inj.UID] = fs
+		ok = append(ok, inj)
+		accepted = append(accepted, fs...)
+	}
+	if err := netfault.Apply(h, link, accepted); err != nil {
+		// Find the culprits: add Injections one at a time, oldest first.
+		accepted = nil
+		var kept []*chaosv1alpha1.Injection
+		for _, inj := range ok {
+			try := append(slices.Clone(accepted), candidates[inj.UID]...)
+			if err := netfault.Apply(h, link, try); err != nil {
+				verdicts[inj.UID] = refusal(err, r.NodeName)
+				continue
+			}
+			accepted, kept = try, append(kept, inj)
+		}
+		ok = kept
+		if err := netfault.Apply(h, link, accepted); err != nil {
+			return fmt.Errorf("applying the faults that remain: %w", err)
+		}
+	}
+	for _, inj := range ok {
+		verdicts[inj.UID] = metav1.Condition{Type: chaosv1alpha1.ConditionApplied, Status: metav1.ConditionTrue,
+			Reason: chaosv1alpha1.ReasonFaultApplied, Message: fmt.Sprintf("%d fault(s) on %s", len(candidates[inj.UID]), link)}
+	}
+	return nil
+}
+
+func refusal(err error, node string) metav1.Condition {
+	switch {
+	case errors.Is(err, netfault.ErrNetemUnsupported):
+		return cond(chaosv1alpha1.ReasonKernelUnsupported, fmt.Sprintf("sch_netem is not available on node %s: delay, loss, corruption, duplication and reordering need it (rate limits and partitions do not): %v", node, err))
+	case errors.Is(err, netfault.ErrConflict):
+		return cond(chaosv1alpha1.ReasonFaultConflict, err.Error())
+	}
+	return cond(chaosv1alpha1.ReasonApplyFailed, err.Error())
+}
+
+func cond(reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: chaosv1alpha1.ConditionApplied, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+}
+
+// settle writes an Injection's verdict, and lets a deleting one go once its faults are off.
+func (r *InjectionReconciler) settle(ctx context.Context, inj *chaosv1alpha1.Injection, v metav1.Condition, now time.Time, faultsOff bool) error {
+	if inj.DeletionTimestamp != nil {
+		if !faultsOff || !controllerutil.ContainsFinalizer(inj, chaosv1alpha1.FinalizerAgentCleanup) {
+			return nil
+		}
+		patch := client.MergeFromWithOptions(inj.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.RemoveFinalizer(inj, chaosv1alpha1.FinalizerAgentCleanup)
+		if err := r.Client.Patch(ctx, inj, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("releasing injection %s: %w", klog.KObj(inj), err)
+		}
+		return nil
+	}
+	before := inj.DeepCopy()
+	v.ObservedGeneration = inj.Generation
+	prev := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+	if v.Reason == chaosv1alpha1.ReasonFaultApplied && (prev == nil || prev.Reason != v.Reason) {
+		inj.Status.AppliedAt = &metav1.Time{Time: now}
+	}
+	if v.Reason == chaosv1alpha1.ReasonExpired && inj.Status.RemovedAt == nil {
+		inj.Status.RemovedAt = &metav1.Time{Time: now}
+	}
+	meta.SetStatusCondition(&inj.Status.Conditions, v)
+	inj.Status.ObservedGeneration = inj.Generation
+	if equality.Semantic.DeepEqual(before.Status, inj.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, inj, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("writing status of injection %s: %w", klog.KObj(inj), err)
+	}
+	return nil
+}
+
+// open gets a netlink handle in the pod's namespace and the name of the pod's interface (the
+// one its default route leaves by).
+func open(ns PodNetNS) (*netlink.Handle, string, func(), error) {
+	nsh, err := netns.GetFromPath(ns.Path)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("opening network namespace %s: %w", ns.Path, err)
+	}
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+	if err != nil {
+		nsh.Close()
+		return nil, "", nil, fmt.Errorf("netlink in %s: %w", ns.Path, err)
+	}
+	closer := func() { h.Close(); nsh.Close() }
+	link, err := defaultLink(h)
+	if err != nil {
+		closer()
+		return nil, "", nil, err
+	}
+	return h, link, closer, nil
+}
+
+func defaultLink(h *netlink.Handle) (string, error) {
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", fmt.Errorf("listing routes: %w", err)
+	}
+	idx := 0
+	for _, rt := range routes {
+		if rt.Dst == nil || rt.Dst.IP.IsUnspecified() {
+			idx = rt.LinkIndex
+			break
+		}
+	}
+	if idx == 0 {
+		for _, rt := range routes { // no default route: the first link with a route that is not loopback
+			if l, err := h.LinkByIndex(rt.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 && l.Attrs().Name != "lo" && l.Attrs().Name != netfault.IFBName {
+				return l.Attrs().Name, nil
+			}
+		}
+		return "", errors.New("the pod's namespace has no IPv4 route to find its interface by")
+	}
+	l, err := h.LinkByIndex(idx)
+	if err != nil {
+		return "", fmt.Errorf("finding the default route's link: %w", err)
+	}
+	return l.Attrs().Name, nil
+}
+
+// sweep finds every pod on the node that carries Firedrill's tc objects and reconciles it: a pod
+// whose Injections are gone (deleted while the agent was down) is cleared.
+func (r *InjectionReconciler) sweep(ctx context.Context) error {
+	pods, err := r.Resolver.Pods()
+	if err != nil {
+		return fmt.Errorf("listing the node's pods: %w", err)
+	}
+	for uid, ns := range pods {
+		if ns.HostNetwork {
+			continue
+		}
+		present, err := presentIn(ns)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "sweep: reading a pod's qdiscs", "podUID", uid)
+			continue
+		}
+		if present {
+			obj := &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{chaosv1alpha1.LabelInjectionPod: uid}}}
+			select {
+			case r.sweeps <- event.GenericEvent{Object: obj}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func presentIn(ns PodNetNS) (bool, error) {
+	h, link, closer, err := open(ns)
+	if err != nil {
+		return false, err
+	}
+	defer closer()
+	return netfault.Present(h, link)
+}
+
+func byPod(_ context.Context, o client.Object) []reconcile.Request {
+	uid := o.GetLabels()[chaosv1alpha1.LabelInjectionPod]
+	if uid == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: uid}}}
+}
+
+// SetupWithManager registers the controller and the sweep (at start, then every SweepEvery).
+// The manager's cache must hold only this node's Injections (see cmd/agent).
+func (r *InjectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.SweepEvery == 0 {
+		r.SweepEvery = time.Minute
+	}
+	r.sweeps = make(chan event.GenericEvent)
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("injection").
+		Watches(&chaosv1alpha1.Injection{}, handler.EnqueueRequestsFromMapFunc(byPod)).
+		WatchesRawSource(source.Channel(r.sweeps, handler.EnqueueRequestsFromMapFunc(byPod))).
+		Complete(r)
+	if err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		t := time.NewTicker(r.SweepEvery)
+		defer t.Stop()
+		for {
+			if err := r.sweep(ctx); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "sweep")
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}))
+}

@@ -1,0 +1,269 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/agent"
+	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
+	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/netnstest"
+)
+
+// podsOnNode maps pod UIDs to network namespaces the test made, standing in for /proc on a node.
+type podsOnNode struct {
+	mu   sync.Mutex
+	pods map[string]agent.PodNetNS
+}
+
+func (p *podsOnNode) NetNS(uid string) (agent.PodNetNS, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ns, ok := p.pods[uid]
+	if !ok {
+		return agent.PodNetNS{}, agent.ErrPodNotFound
+	}
+	return ns, nil
+}
+
+func (p *podsOnNode) Pods() (map[string]agent.PodNetNS, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]agent.PodNetNS{}
+	for k, v := range p.pods {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// startAgent runs the node agent's controller for node against the test's namespaces.
+func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&chaosv1alpha1.Injection{}: {Label: labels.SelectorFromSet(labels.Set{chaosv1alpha1.LabelInjectionNode: node})},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&agent.InjectionReconciler{Client: mgr.GetClient(), NodeName: node, Resolver: pods, SweepEvery: time.Hour}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// netPod creates a running pod on node whose network namespace is the pair's side A.
+func netPod(t *testing.T, ns, name, node string, p *netnstest.Pair, pods *podsOnNode) *corev1.Pod {
+	t.Helper()
+	mustCreate(t, builder.Namespace(ns))
+	pod := builder.OnNode(builder.Pod(ns, name, map[string]string{"app": name}), node)
+	mustCreate(t, pod)
+	pod.Status = builder.RunningStatus(time.Now())
+	pod.Status.PodIP = "10.99.0.1"
+	if err := k8s.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pods.mu.Lock()
+	if pods.pods == nil {
+		pods.pods = map[string]agent.PodNetNS{}
+	}
+	pods.pods[string(pod.UID)] = agent.PodNetNS{Path: netnstest.Path(p.A)}
+	pods.mu.Unlock()
+	return pod
+}
+
+func partition(ns, name, cidr string, d time.Duration) *chaosv1alpha1.Experiment {
+	e := builder.Experiment(ns, name).Labels(map[string]string{"app": "web"}).Build()
+	e.Spec.Action, e.Spec.PodKill, e.Spec.Duration = chaosv1alpha1.ActionNetworkPartition, nil, &metav1.Duration{Duration: d}
+	e.Spec.Network = &chaosv1alpha1.NetworkSpec{Direction: chaosv1alpha1.DirectionBoth,
+		Destinations: &chaosv1alpha1.NetworkDestinations{CIDRs: []string{cidr}}}
+	return e
+}
+
+func present(t *testing.T, p *netnstest.Pair) bool {
+	t.Helper()
+	ok, err := netfault.Present(p.HA, "va")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// A partition goes from Experiment to Injection to the pod's namespace and back off on delete.
+func TestNetworkPartitionEndToEndThroughTheAgent(t *testing.T) {
+	p := netnstest.NewPair(t)
+	netnstest.UDPEcho(t, p.B, "10.99.0.3:7000")
+	netnstest.UDPEcho(t, p.B, "10.99.0.2:7000")
+	pods := &podsOnNode{}
+	netPod(t, "net-part", "web", "node-a", p, pods)
+	startManager(t, managerOptions{})
+	startAgent(t, "node-a", pods)
+
+	exp := partition("net-part", "cut-db", "10.99.0.3/32", time.Hour)
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	got := waitFor(t, key, "injected", func(e *chaosv1alpha1.Experiment) bool {
+		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	if got.Status.Phase != chaosv1alpha1.ExperimentRunning || !present(t, p) {
+		t.Fatalf("phase %s, tree present %v", got.Status.Phase, present(t, p))
+	}
+	if n := netnstest.Probe(t, p.A, "10.99.0.3:7000", 50, time.Millisecond, 300*time.Millisecond); n != 0 {
+		t.Errorf("partitioned destination answered %d/50", n)
+	}
+	if n := netnstest.Probe(t, p.A, "10.99.0.2:7000", 50, time.Millisecond, 300*time.Millisecond); n != 50 {
+		t.Errorf("other destination answered %d/50, want all", n)
+	}
+	var injs chaosv1alpha1.InjectionList
+	if err := k8s.List(t.Context(), &injs, client.InNamespace("net-part")); err != nil || len(injs.Items) != 1 {
+		t.Fatalf("injections: %v %d", err, len(injs.Items))
+	}
+	if c := meta.FindStatusCondition(injs.Items[0].Status.Conditions, chaosv1alpha1.ConditionApplied); c == nil || c.Reason != chaosv1alpha1.ReasonFaultApplied {
+		t.Errorf("injection status %+v", injs.Items[0].Status)
+	}
+
+	// Deleting the experiment takes the fault off before the experiment goes.
+	if err := k8s.Delete(t.Context(), exp); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "experiment gone", 30*time.Second, func() bool {
+		return apierrors.IsNotFound(k8s.Get(t.Context(), key, &chaosv1alpha1.Experiment{}))
+	})
+	if present(t, p) {
+		t.Error("the experiment is gone but its tc tree is still on the pod")
+	}
+	if n := netnstest.Probe(t, p.A, "10.99.0.3:7000", 50, time.Millisecond, 300*time.Millisecond); n != 50 {
+		t.Errorf("after delete: %d/50 answers", n)
+	}
+}
+
+// The dead man's switch: with the manager gone, the agent removes the fault at its expiry.
+func TestAgentRemovesExpiredFaultWithoutTheManager(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	netPod(t, "net-expiry", "web", "node-b", p, pods)
+	stopMgr, _ := startManager(t, managerOptions{})
+	startAgent(t, "node-b", pods)
+	exp := partition("net-expiry", "short", "10.99.0.3/32", 3*time.Second)
+	mustCreate(t, exp)
+	waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	stopMgr()
+	if !present(t, p) {
+		t.Fatal("fault not on the pod")
+	}
+	eventually(t, "the agent to remove the expired fault", 10*time.Second, func() bool { return !present(t, p) })
+	var injs chaosv1alpha1.InjectionList
+	if err := k8s.List(t.Context(), &injs, client.InNamespace("net-expiry")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "status Expired", 5*time.Second, func() bool {
+		if err := k8s.List(t.Context(), &injs, client.InNamespace("net-expiry")); err != nil || len(injs.Items) != 1 {
+			return false
+		}
+		c := meta.FindStatusCondition(injs.Items[0].Status.Conditions, chaosv1alpha1.ConditionApplied)
+		return c != nil && c.Reason == chaosv1alpha1.ReasonExpired && injs.Items[0].Status.RemovedAt != nil
+	})
+}
+
+// On start the agent sweeps its node's pods: a tree whose Injection is gone comes off.
+func TestAgentSweepsLeftoversOnStart(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	netPod(t, "net-sweep", "web", "node-c", p, pods)
+	// What a crashed agent left behind: a fault with no Injection any more.
+	if err := netfault.Apply(p.HA, "va", []netfault.Fault{{ID: "gone/exp/0", Direction: netfault.Both, Partition: true}}); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, "node-c", pods)
+	eventually(t, "the sweep to clear the leftover", 10*time.Second, func() bool { return !present(t, p) })
+	if _, err := p.HA.LinkByName(netfault.IFBName); err == nil {
+		t.Error("the leftover IFB is still there")
+	}
+}
+
+// This machine's kernel has no sch_netem: latency fails with a specific reason naming the node,
+// while a rate limit on the same pod still works.
+func TestNetemlessKernelFailsLatencyClearlyAndRateLimitStillWorks(t *testing.T) {
+	netnstest.NeedRoot(t)
+	if netemAvailable(t) {
+		t.Skip("this kernel has sch_netem; the QEMU suite (make test-kernel) covers netem")
+	}
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	netPod(t, "net-netem", "web", "node-d", p, pods)
+	startManager(t, managerOptions{})
+	startAgent(t, "node-d", pods)
+
+	lat := builder.Experiment("net-netem", "slow").Labels(map[string]string{"app": "web"}).Build()
+	lat.Spec.Action, lat.Spec.PodKill, lat.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	lat.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 100 * time.Millisecond}}
+	mustCreate(t, lat)
+	got := waitForPhase(t, client.ObjectKeyFromObject(lat), chaosv1alpha1.ExperimentFailed)
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonKernelUnsupported || !strings.Contains(c.Message, "sch_netem is not available on node node-d") {
+		var injs chaosv1alpha1.InjectionList
+		_ = k8s.List(t.Context(), &injs, client.InNamespace("net-netem"))
+		t.Errorf("condition %+v, want reason KernelUnsupported naming the node; injections: %+v", c, injs.Items)
+	}
+
+	rate := builder.Experiment("net-netem", "narrow").Labels(map[string]string{"app": "web"}).Build()
+	rate.Spec.Action, rate.Spec.PodKill, rate.Spec.Duration = chaosv1alpha1.ActionNetworkRateLimit, nil, &metav1.Duration{Duration: time.Hour}
+	rate.Spec.Network = &chaosv1alpha1.NetworkSpec{RateLimitKbps: ptr.To[int64](8000)}
+	mustCreate(t, rate)
+	waitFor(t, client.ObjectKeyFromObject(rate), "injected", func(e *chaosv1alpha1.Experiment) bool {
+		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	if bps := netnstest.TCPThroughput(t, p.A, p.B, "10.99.0.2:5001", 2*time.Second); bps > 10.4e6 {
+		t.Errorf("rate limit 8 Mbit/s not in force: %.1f Mbit/s", bps/1e6)
+	}
+}
+
+// netemAvailable tries netem on a scratch namespace's loopback.
+func netemAvailable(t *testing.T) bool {
+	p := netnstest.NewPair(t)
+	err := netfault.Apply(p.HA, "va", []netfault.Fault{{ID: "probe", Direction: netfault.Egress, Delay: time.Millisecond}})
+	return err == nil
+}
