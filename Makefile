@@ -61,11 +61,15 @@ demo: cluster-up ## Local cluster, Firedrill deployed, a sample experiment and i
 ##@ Tests
 
 .PHONY: test
-test: deps k8s-binaries test-unit test-integration test-e2e ## Everything: unit, integration, end to end.
+test: deps k8s-binaries test-unit test-kernel test-integration test-e2e ## Everything: unit, kernel, integration, end to end.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (pure logic and generated-output freshness).
 	go test $(GO_TEST_FLAGS) ./api/... ./internal/... ./controllers/... ./experiments/... ./cmd/... ./hack/...
+
+.PHONY: test-kernel
+test-kernel: ## netem tests (test/kernel) on Debian's stock kernel booted in QEMU.
+	hack/kernel-test.sh
 
 .PHONY: test-integration
 test-integration: k8s-binaries ## envtest integration tests on the source-built apiserver and etcd.
