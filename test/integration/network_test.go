@@ -267,3 +267,44 @@ func netemAvailable(t *testing.T) bool {
 	err := netfault.Apply(p.HA, "va", []netfault.Fault{{ID: "probe", Direction: netfault.Egress, Delay: time.Millisecond}})
 	return err == nil
 }
+
+func destPod(t *testing.T, ns, name, ip string) {
+	t.Helper()
+	pod := builder.OnNode(builder.Pod(ns, name, map[string]string{"app": "db"}), "elsewhere")
+	mustCreate(t, pod)
+	pod.Status = builder.RunningStatus(time.Now())
+	pod.Status.PodIP = ip
+	if err := k8s.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Destinations given by a pod selector resolve to those pods' IPs and follow them: a new
+// matching pod is partitioned too, without touching the experiment.
+func TestPartitionByPodSelectorFollowsDestinationPods(t *testing.T) {
+	p := netnstest.NewPair(t)
+	netnstest.UDPEcho(t, p.B, "10.99.0.3:7000")
+	netnstest.UDPEcho(t, p.B, "10.99.0.2:7000")
+	pods := &podsOnNode{}
+	netPod(t, "net-follow", "web", "node-e", p, pods)
+	destPod(t, "net-follow", "db-1", "10.99.0.3")
+	startManager(t, managerOptions{})
+	startAgent(t, "node-e", pods)
+
+	exp := partition("net-follow", "cut-db", "", time.Hour)
+	exp.Spec.Network.Destinations = &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}
+	mustCreate(t, exp)
+	waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	if n := netnstest.Probe(t, p.A, "10.99.0.3:7000", 30, time.Millisecond, 300*time.Millisecond); n != 0 {
+		t.Errorf("db-1 (10.99.0.3) answered %d/30 through the partition", n)
+	}
+	if n := netnstest.Probe(t, p.A, "10.99.0.2:7000", 30, time.Millisecond, 300*time.Millisecond); n != 30 {
+		t.Fatalf("10.99.0.2 is no db yet but answered only %d/30", n)
+	}
+	destPod(t, "net-follow", "db-2", "10.99.0.2")
+	eventually(t, "the new db pod to be partitioned too", 15*time.Second, func() bool {
+		return netnstest.Probe(t, p.A, "10.99.0.2:7000", 10, time.Millisecond, 200*time.Millisecond) == 0
+	})
+}
