@@ -86,6 +86,10 @@ bench: cluster-up ## PodKill latency on the local cluster against an ideal contr
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(MAKE) images deploy
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go test -count=1 -timeout 60m -tags bench -run TestBenchPodKill -v ./test/bench/ | grep -vE '^=== RUN'
 
+.PHONY: bench-netlink
+bench-netlink: deps ## One network fault applied+removed: the agent's netlink path vs nsenter + tc (as root).
+	go test -count=1 -timeout 10m -tags bench -run TestBenchNetlink -v ./test/bench/ | grep -vE '^=== RUN'
+
 .PHONY: bench-scale
 bench-scale: k8s-binaries ## Manager RSS and PodKill latency with 1k and 50k pods (BENCH_SCALE_PODS).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -count=1 -timeout 60m -tags bench -run TestBenchScale -v ./test/bench/ | grep -vE '^=== RUN'

@@ -146,26 +146,26 @@ func (r *InjectionReconciler) apply(ns PodNetNS, live []*chaosv1alpha1.Injection
 		ok = append(ok, inj)
 		accepted = append(accepted, fs...)
 	}
-	if err := netfault.Apply(h, link, accepted); err != nil {
+	if err := netfault.ApplyLink(h, link, accepted); err != nil {
 		// Find the culprits: add Injections one at a time, oldest first.
 		accepted = nil
 		var kept []*chaosv1alpha1.Injection
 		for _, inj := range ok {
 			try := append(slices.Clone(accepted), candidates[inj.UID]...)
-			if err := netfault.Apply(h, link, try); err != nil {
+			if err := netfault.ApplyLink(h, link, try); err != nil {
 				verdicts[inj.UID] = refusal(err, r.NodeName)
 				continue
 			}
 			accepted, kept = try, append(kept, inj)
 		}
 		ok = kept
-		if err := netfault.Apply(h, link, accepted); err != nil {
+		if err := netfault.ApplyLink(h, link, accepted); err != nil {
 			return fmt.Errorf("applying the faults that remain: %w", err)
 		}
 	}
 	for _, inj := range ok {
 		verdicts[inj.UID] = metav1.Condition{Type: chaosv1alpha1.ConditionApplied, Status: metav1.ConditionTrue,
-			Reason: chaosv1alpha1.ReasonFaultApplied, Message: fmt.Sprintf("%d fault(s) on %s", len(candidates[inj.UID]), link)}
+			Reason: chaosv1alpha1.ReasonFaultApplied, Message: fmt.Sprintf("%d fault(s) on %s", len(candidates[inj.UID]), link.Attrs().Name)}
 	}
 	return nil
 }
@@ -219,29 +219,29 @@ func (r *InjectionReconciler) settle(ctx context.Context, inj *chaosv1alpha1.Inj
 
 // open gets a netlink handle in the pod's namespace and the name of the pod's interface (the
 // one its default route leaves by).
-func open(ns PodNetNS) (*netlink.Handle, string, func(), error) {
+func open(ns PodNetNS) (*netlink.Handle, netlink.Link, func(), error) {
 	nsh, err := netns.GetFromPath(ns.Path)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("opening network namespace %s: %w", ns.Path, err)
+		return nil, nil, nil, fmt.Errorf("opening network namespace %s: %w", ns.Path, err)
 	}
 	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
 	if err != nil {
 		nsh.Close()
-		return nil, "", nil, fmt.Errorf("netlink in %s: %w", ns.Path, err)
+		return nil, nil, nil, fmt.Errorf("netlink in %s: %w", ns.Path, err)
 	}
 	closer := func() { h.Close(); nsh.Close() }
 	link, err := defaultLink(h)
 	if err != nil {
 		closer()
-		return nil, "", nil, err
+		return nil, nil, nil, err
 	}
 	return h, link, closer, nil
 }
 
-func defaultLink(h *netlink.Handle) (string, error) {
+func defaultLink(h *netlink.Handle) (netlink.Link, error) {
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
-		return "", fmt.Errorf("listing routes: %w", err)
+		return nil, fmt.Errorf("listing routes: %w", err)
 	}
 	idx := 0
 	for _, rt := range routes {
@@ -250,19 +250,19 @@ func defaultLink(h *netlink.Handle) (string, error) {
 			break
 		}
 	}
-	if idx == 0 {
-		for _, rt := range routes { // no default route: the first link with a route that is not loopback
-			if l, err := h.LinkByIndex(rt.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 && l.Attrs().Name != "lo" && l.Attrs().Name != netfault.IFBName {
-				return l.Attrs().Name, nil
+	if idx == 0 { // no default route: the first link with a route that is neither loopback nor the IFB
+		for _, rt := range routes {
+			if l, err := h.LinkByIndex(rt.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 && l.Attrs().Name != netfault.IFBName {
+				return l, nil
 			}
 		}
-		return "", errors.New("the pod's namespace has no IPv4 route to find its interface by")
+		return nil, errors.New("the pod's namespace has no IPv4 route to find its interface by")
 	}
 	l, err := h.LinkByIndex(idx)
 	if err != nil {
-		return "", fmt.Errorf("finding the default route's link: %w", err)
+		return nil, fmt.Errorf("finding the default route's link: %w", err)
 	}
-	return l.Attrs().Name, nil
+	return l, nil
 }
 
 // sweep finds every pod on the node that carries Firedrill's tc objects and reconciles it: a pod
@@ -299,7 +299,7 @@ func presentIn(ns PodNetNS) (bool, error) {
 		return false, err
 	}
 	defer closer()
-	return netfault.Present(h, link)
+	return netfault.PresentLink(h, link)
 }
 
 func byPod(_ context.Context, o client.Object) []reconcile.Request {

@@ -21,24 +21,30 @@ var ErrForeignQdisc = errors.New("the link has a qdisc Firedrill cannot restore"
 // unmatched traffic is queued as before, and the kernel itself remembers it) and is put back by
 // Clear.
 func Apply(h *netlink.Handle, linkName string, faults []Fault) error {
-	if len(faults) == 0 {
-		return Clear(h, linkName)
-	}
 	link, err := h.LinkByName(linkName)
 	if err != nil {
 		return fmt.Errorf("finding link %s: %w", linkName, err)
 	}
-	root, err := rootQdisc(h, link)
+	return ApplyLink(h, link, faults)
+}
+
+// ApplyLink is Apply for a link already looked up (a lookup is a netlink round trip).
+func ApplyLink(h *netlink.Handle, link netlink.Link, faults []Fault) error {
+	if len(faults) == 0 {
+		return ClearLink(h, link)
+	}
+	linkName := link.Attrs().Name
+	// One dump of the link's qdiscs serves every decision below: each netlink round trip costs
+	// tens of microseconds, and the agent's apply+remove budget is 250.
+	qs, err := qdiscs(h, link)
 	if err != nil {
 		return err
 	}
 	var reserved []uint16
-	if root != nil && root.Attrs().Handle != 0 && major(root.Attrs().Handle) != EgressMajor {
-		reserved = append(reserved, major(root.Attrs().Handle))
+	if r := qs.root(); r != nil && r.Attrs().Handle != 0 && major(r.Attrs().Handle) != EgressMajor {
+		reserved = append(reserved, major(r.Attrs().Handle))
 	}
-	if kept, err := defaultLeaf(h, link, EgressMajor); err != nil {
-		return err
-	} else if kept != nil {
+	if kept := qs.under(handle(EgressMajor, defaultMinor)); kept != nil {
 		reserved = append(reserved, major(kept.Attrs().Handle))
 	}
 	egress, ingress, err := Build(faults, reserved...)
@@ -46,23 +52,60 @@ func Apply(h *netlink.Handle, linkName string, faults []Fault) error {
 		return err
 	}
 	if egress.Empty() {
-		if err := restoreRoot(h, link); err != nil {
+		if err := restoreRoot(h, link, qs); err != nil {
 			return err
 		}
-	} else if err := applyTree(h, link, egress); err != nil {
+	} else if err := applyTree(h, link, egress, qs); err != nil {
 		return fmt.Errorf("egress on %s: %w", linkName, err)
 	}
 	if ingress.Empty() {
-		return removeIngress(h, link)
+		if qs.ingress() == nil {
+			return nil // no ingress qdisc: no redirect of Firedrill's either
+		}
+		return removeIngress(h, link, qs)
 	}
-	ifb, err := ensureIngress(h, link)
+	ifb, err := ensureIngress(h, link, qs)
 	if err != nil {
 		return fmt.Errorf("ingress on %s: %w", linkName, err)
 	}
-	if err := applyTree(h, ifb, ingress); err != nil {
+	ifbQs, err := qdiscs(h, ifb)
+	if err != nil {
+		return err
+	}
+	if err := applyTree(h, ifb, ingress, ifbQs); err != nil {
 		return fmt.Errorf("ingress on %s (through %s): %w", linkName, IFBName, err)
 	}
 	return nil
+}
+
+// qdiscList is one dump of a link's qdiscs.
+type qdiscList []netlink.Qdisc
+
+func qdiscs(h *netlink.Handle, link netlink.Link) (qdiscList, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return nil, fmt.Errorf("listing qdiscs of %s: %w", link.Attrs().Name, err)
+	}
+	return qs, nil
+}
+
+// under is the qdisc whose parent is parent (netlink.HANDLE_ROOT: the root qdisc).
+func (qs qdiscList) under(parent uint32) netlink.Qdisc {
+	for _, q := range qs {
+		if q.Attrs().Parent == parent {
+			return q
+		}
+	}
+	return nil
+}
+
+func (qs qdiscList) root() netlink.Qdisc { return qs.under(netlink.HANDLE_ROOT) }
+
+func (qs qdiscList) ingress() netlink.Qdisc {
+	if q := qs.under(netlink.HANDLE_INGRESS); q != nil {
+		return q
+	}
+	return qs.under(netlink.HANDLE_CLSACT)
 }
 
 // Clear removes everything Firedrill put on link and its namespace's IFB, and restores the
@@ -72,10 +115,19 @@ func Clear(h *netlink.Handle, linkName string) error {
 	if err != nil {
 		return fmt.Errorf("finding link %s: %w", linkName, err)
 	}
-	if err := removeIngress(h, link); err != nil {
+	return ClearLink(h, link)
+}
+
+// ClearLink is Clear for a link already looked up.
+func ClearLink(h *netlink.Handle, link netlink.Link) error {
+	qs, err := qdiscs(h, link)
+	if err != nil {
 		return err
 	}
-	return restoreRoot(h, link)
+	if err := removeIngress(h, link, qs); err != nil {
+		return err
+	}
+	return restoreRoot(h, link, qs)
 }
 
 // Present reports whether link (or its namespace) carries anything of Firedrill's.
@@ -84,11 +136,16 @@ func Present(h *netlink.Handle, linkName string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("finding link %s: %w", linkName, err)
 	}
-	root, err := rootQdisc(h, link)
+	return PresentLink(h, link)
+}
+
+// PresentLink is Present for a link already looked up.
+func PresentLink(h *netlink.Handle, link netlink.Link) (bool, error) {
+	qs, err := qdiscs(h, link)
 	if err != nil {
 		return false, err
 	}
-	if root != nil && root.Attrs().Handle == uint32(EgressMajor)<<16 {
+	if root := qs.root(); root != nil && root.Attrs().Handle == handle(EgressMajor, 0) {
 		return true, nil
 	}
 	ifb, err := findIFB(h)
@@ -99,32 +156,7 @@ func major(handle uint32) uint16 { return uint16(handle >> 16) }
 
 func handle(maj, min uint16) uint32 { return netlink.MakeHandle(maj, min) }
 
-func rootQdisc(h *netlink.Handle, link netlink.Link) (netlink.Qdisc, error) {
-	qs, err := h.QdiscList(link)
-	if err != nil {
-		return nil, fmt.Errorf("listing qdiscs of %s: %w", link.Attrs().Name, err)
-	}
-	for _, q := range qs {
-		if q.Attrs().Parent == netlink.HANDLE_ROOT {
-			return q, nil
-		}
-	}
-	return nil, nil
-}
 
-// defaultLeaf is the qdisc under the default class of Firedrill's tree: the link's original root.
-func defaultLeaf(h *netlink.Handle, link netlink.Link, maj uint16) (netlink.Qdisc, error) {
-	qs, err := h.QdiscList(link)
-	if err != nil {
-		return nil, fmt.Errorf("listing qdiscs of %s: %w", link.Attrs().Name, err)
-	}
-	for _, q := range qs {
-		if q.Attrs().Parent == handle(maj, defaultMinor) {
-			return q, nil
-		}
-	}
-	return nil, nil
-}
 
 // restorable copies a classless qdisc so it can be put back with the same kind, handle and
 // parameters; classful or unknown kinds cannot be, and are refused.
@@ -153,72 +185,55 @@ func restorable(q netlink.Qdisc, parent uint32) (netlink.Qdisc, error) {
 }
 
 // applyTree puts tree on link: the HTB root (replacing and keeping the original root the first
-// time), one class per shaping fault with a netem leaf where needed, and the filters.
-func applyTree(h *netlink.Handle, link netlink.Link, tree Tree) error {
+// time), one class per fault with its leaf, and the filters. qs is the link's qdiscs as they were.
+func applyTree(h *netlink.Handle, link netlink.Link, tree Tree, qs qdiscList) error {
 	idx := link.Attrs().Index
 	rootHandle := handle(tree.Major, 0)
-	root, err := rootQdisc(h, link)
-	if err != nil {
-		return err
-	}
-	if root == nil || root.Attrs().Handle != rootHandle {
-		var keep netlink.Qdisc
-		if root != nil && root.Attrs().Handle != 0 { // handle 0: the kernel's default, which comes back by itself
-			if keep, err = restorable(root, handle(tree.Major, defaultMinor)); err != nil {
-				return err
-			}
+	fresh := false
+	if root := qs.root(); root == nil || root.Attrs().Handle != rootHandle {
+		if err := plantRoot(h, link, tree.Major, root); err != nil {
+			return err
 		}
-		htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: idx, Handle: rootHandle, Parent: netlink.HANDLE_ROOT})
-		htb.Defcls = defaultMinor
-		if err := h.QdiscReplace(htb); err != nil {
-			return fmt.Errorf("adding root htb %x: %w", tree.Major, err)
-		}
-		if err := h.ClassReplace(htbClass(idx, tree.Major, defaultMinor, 0)); err != nil {
-			return fmt.Errorf("adding default class: %w", err)
-		}
-		if keep != nil {
-			if err := h.QdiscAdd(keep); err != nil {
-				return fmt.Errorf("keeping the original root %s as the default class's leaf: %w", keep.Type(), err)
-			}
-		}
+		fresh, qs = true, nil // nothing of the old tree is left to compare with
 	}
 
 	want := map[uint16]Class{}
 	for _, c := range tree.Classes {
 		want[c.Prio] = c
 	}
-	// Filters first out, last in: a class is never removed while a filter still points at it.
-	filters, err := h.FilterList(link, rootHandle)
-	if err != nil {
-		return fmt.Errorf("listing filters: %w", err)
-	}
 	have := map[uint16][]netlink.Filter{}
-	for _, f := range filters {
-		have[f.Attrs().Priority] = append(have[f.Attrs().Priority], f)
-	}
 	stale := map[uint16]bool{}
-	for prio, fs := range have {
-		c, ok := want[prio]
-		if !ok || !sameFilters(fs, c, tree.Major) {
-			if err := deletePrio(h, idx, rootHandle, prio); err != nil {
-				return err
-			}
-			stale[prio] = true
+	if !fresh {
+		// Filters first out, last in: a class is never removed while a filter still points at it.
+		filters, err := h.FilterList(link, rootHandle)
+		if err != nil {
+			return fmt.Errorf("listing filters: %w", err)
 		}
-	}
-
-	classes, err := h.ClassList(link, rootHandle)
-	if err != nil {
-		return fmt.Errorf("listing classes: %w", err)
-	}
-	wantMinor := map[uint16]bool{defaultMinor: true}
-	for _, c := range tree.Classes {
-		wantMinor[c.Minor] = true
-	}
-	for _, cl := range classes {
-		if m := uint16(cl.Attrs().Handle & 0xFFFF); major(cl.Attrs().Handle) == tree.Major && !wantMinor[m] {
-			if err := h.ClassDel(cl); err != nil && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("removing class %x:%x: %w", tree.Major, m, err)
+		for _, f := range filters {
+			have[f.Attrs().Priority] = append(have[f.Attrs().Priority], f)
+		}
+		for prio, fs := range have {
+			c, ok := want[prio]
+			if !ok || !sameFilters(fs, c, tree.Major) {
+				if err := deletePrio(h, idx, rootHandle, prio); err != nil {
+					return err
+				}
+				stale[prio] = true
+			}
+		}
+		classes, err := h.ClassList(link, rootHandle)
+		if err != nil {
+			return fmt.Errorf("listing classes: %w", err)
+		}
+		wantMinor := map[uint16]bool{defaultMinor: true}
+		for _, c := range tree.Classes {
+			wantMinor[c.Minor] = true
+		}
+		for _, cl := range classes {
+			if m := uint16(cl.Attrs().Handle & 0xFFFF); major(cl.Attrs().Handle) == tree.Major && !wantMinor[m] {
+				if err := h.ClassDel(cl); err != nil && !errors.Is(err, unix.ENOENT) {
+					return fmt.Errorf("removing class %x:%x: %w", tree.Major, m, err)
+				}
 			}
 		}
 	}
@@ -227,7 +242,7 @@ func applyTree(h *netlink.Handle, link netlink.Link, tree Tree) error {
 		if err := h.ClassReplace(htbClass(idx, tree.Major, c.Minor, c.RateBits)); err != nil {
 			return fmt.Errorf("fault %s: class %x:%x: %w", c.FaultID, tree.Major, c.Minor, err)
 		}
-		if err := applyLeaf(h, link, tree.Major, c); err != nil {
+		if err := applyLeaf(h, link, tree.Major, c, qs.under(handle(tree.Major, c.Minor))); err != nil {
 			return err
 		}
 		if _, ok := have[c.Prio]; ok && !stale[c.Prio] {
@@ -242,10 +257,40 @@ func applyTree(h *netlink.Handle, link netlink.Link, tree Tree) error {
 	return nil
 }
 
+// plantRoot replaces link's root with Firedrill's HTB. A root the pod set itself (handle not 0)
+// is kept, copied, as the leaf of the default class: unmatched traffic is queued as before, and
+// the kernel itself holds what to restore. With the kernel's default root there is no default
+// class at all: HTB then sends unmatched packets straight through, unshaped.
+func plantRoot(h *netlink.Handle, link netlink.Link, maj uint16, root netlink.Qdisc) error {
+	var keep netlink.Qdisc
+	if root != nil && root.Attrs().Handle != 0 {
+		var err error
+		if keep, err = restorable(root, handle(maj, defaultMinor)); err != nil {
+			return err
+		}
+	}
+	htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(maj, 0), Parent: netlink.HANDLE_ROOT})
+	htb.Defcls = defaultMinor
+	if err := h.QdiscReplace(htb); err != nil {
+		return fmt.Errorf("adding root htb %x: %w", maj, err)
+	}
+	if keep == nil {
+		return nil
+	}
+	if err := h.ClassReplace(htbClass(link.Attrs().Index, maj, defaultMinor, 0)); err != nil {
+		return fmt.Errorf("adding default class: %w", err)
+	}
+	if err := h.QdiscAdd(keep); err != nil {
+		return fmt.Errorf("keeping the original root %s as the default class's leaf: %w", keep.Type(), err)
+	}
+	return nil
+}
+
 // applyLeaf puts the qdisc under a fault's class: netem for delay/loss/…, blackhole for a
 // partition (the drop action, act_gact, is a module many kernels, this machine's included, lack;
-// the blackhole qdisc is built into every kernel with tc), none for a pure rate limit.
-func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class) error {
+// the blackhole qdisc is built into every kernel with tc), none for a pure rate limit. have is
+// the leaf there now, if any.
+func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class, have netlink.Qdisc) error {
 	parent := handle(maj, c.Minor)
 	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(c.Minor, 0), Parent: parent}
 	var want netlink.Qdisc
@@ -255,18 +300,14 @@ func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class) error 
 	case c.Netem != nil:
 		want = netlink.NewNetem(attrs, *c.Netem)
 	}
-	have, err := leafAt(h, link, parent)
-	if err != nil {
-		return err
-	}
 	if have != nil && (want == nil || have.Type() != want.Type()) {
 		// The fault changed kind in place (or no longer needs a leaf): none of the old is left.
 		if err := h.QdiscDel(have); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("fault %s: removing its old %s: %w", c.FaultID, have.Type(), err)
 		}
 	}
-	if want == nil {
-		return nil
+	if want == nil || (have != nil && c.Drop && have.Type() == want.Type()) {
+		return nil // nothing to put, or a blackhole already there (it has no parameters)
 	}
 	if err := h.QdiscReplace(want); err != nil {
 		if c.Netem != nil && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
@@ -275,19 +316,6 @@ func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class) error 
 		return fmt.Errorf("fault %s: %s: %w", c.FaultID, want.Type(), err)
 	}
 	return nil
-}
-
-func leafAt(h *netlink.Handle, link netlink.Link, parent uint32) (netlink.Qdisc, error) {
-	qs, err := h.QdiscList(link)
-	if err != nil {
-		return nil, fmt.Errorf("listing qdiscs: %w", err)
-	}
-	for _, q := range qs {
-		if q.Attrs().Parent == parent {
-			return q, nil
-		}
-	}
-	return nil, nil
 }
 
 func htbClass(idx int, maj, min uint16, rateBits uint64) *netlink.HtbClass {
@@ -364,15 +392,12 @@ func deletePrio(h *netlink.Handle, idx int, parent uint32, prio uint16) error {
 
 // restoreRoot takes Firedrill's root off link and puts the original back: the kept leaf of the
 // default class when there is one, or the kernel's default otherwise.
-func restoreRoot(h *netlink.Handle, link netlink.Link) error {
-	root, err := rootQdisc(h, link)
-	if err != nil || root == nil || root.Attrs().Handle != handle(EgressMajor, 0) {
-		return err
+func restoreRoot(h *netlink.Handle, link netlink.Link, qs qdiscList) error {
+	root := qs.root()
+	if root == nil || root.Attrs().Handle != handle(EgressMajor, 0) {
+		return nil
 	}
-	kept, err := defaultLeaf(h, link, EgressMajor)
-	if err != nil {
-		return err
-	}
+	kept := qs.under(handle(EgressMajor, defaultMinor))
 	if kept == nil {
 		if err := h.QdiscDel(root); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("removing Firedrill's root qdisc from %s: %w", link.Attrs().Name, err)
@@ -409,21 +434,12 @@ func findIFB(h *netlink.Handle) (netlink.Link, error) {
 // the ingress tree can shape it like egress. The IFB is created before the ingress qdisc, so an
 // ingress qdisc with the IFB present is always Firedrill's; one without it is someone else's and
 // is refused.
-func ensureIngress(h *netlink.Handle, link netlink.Link) (netlink.Link, error) {
+func ensureIngress(h *netlink.Handle, link netlink.Link, qs qdiscList) (netlink.Link, error) {
 	ifb, err := findIFB(h)
 	if err != nil {
 		return nil, err
 	}
-	qs, err := h.QdiscList(link)
-	if err != nil {
-		return nil, fmt.Errorf("listing qdiscs: %w", err)
-	}
-	var ingress netlink.Qdisc
-	for _, q := range qs {
-		if q.Attrs().Parent == netlink.HANDLE_INGRESS || q.Attrs().Parent == netlink.HANDLE_CLSACT {
-			ingress = q
-		}
-	}
+	ingress := qs.ingress()
 	if ingress != nil && ifb == nil {
 		return nil, fmt.Errorf("%w: %s already has a %s qdisc", ErrForeignQdisc, link.Attrs().Name, ingress.Type())
 	}
@@ -470,20 +486,14 @@ func ensureIngress(h *netlink.Handle, link netlink.Link) (netlink.Link, error) {
 }
 
 // removeIngress removes the ingress qdisc and IFB Firedrill added (and nothing when it added none).
-func removeIngress(h *netlink.Handle, link netlink.Link) error {
+func removeIngress(h *netlink.Handle, link netlink.Link, qs qdiscList) error {
 	ifb, err := findIFB(h)
 	if err != nil || ifb == nil {
 		return err
 	}
-	qs, err := h.QdiscList(link)
-	if err != nil {
-		return fmt.Errorf("listing qdiscs: %w", err)
-	}
-	for _, q := range qs {
-		if q.Attrs().Parent == netlink.HANDLE_INGRESS {
-			if err := h.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("removing the ingress qdisc from %s: %w", link.Attrs().Name, err)
-			}
+	if q := qs.under(netlink.HANDLE_INGRESS); q != nil {
+		if err := h.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("removing the ingress qdisc from %s: %w", link.Attrs().Name, err)
 		}
 	}
 	if err := h.LinkDel(ifb); err != nil && !errors.Is(err, unix.ENODEV) {

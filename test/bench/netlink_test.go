@@ -1,0 +1,117 @@
+//go:build bench
+
+package bench
+
+import (
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
+	"github.com/firedrill-dev/firedrill/test/netnstest"
+)
+
+// TestBenchNetlink (`make bench-netlink`): apply and remove one fault in a network namespace the
+// way the agent does (open the namespace by path, build the tree, apply it through netlink,
+// clear it) against the way Chaos Mesh, Litmus and Krkn do (`nsenter --net=… tc qdisc add`, then
+// `… tc qdisc del`), interleaved in one run. A raw netlink tbf add+delete is the floor.
+func TestBenchNetlink(t *testing.T) {
+	const runs = 200
+	for _, tool := range []string{"nsenter", "tc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found (util-linux / iproute2): the exec baseline needs it", tool)
+		}
+	}
+	p := netnstest.NewPair(t)
+	path := netnstest.Path(p.A)
+	fault := []netfault.Fault{{ID: "bench/0", Direction: netfault.Egress, RateBitsPerSec: 8_000_000}}
+
+	agentPath := func() error {
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			return err
+		}
+		defer ns.Close()
+		h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		link, err := h.LinkByName("va")
+		if err != nil {
+			return err
+		}
+		if err := netfault.ApplyLink(h, link, fault); err != nil {
+			return err
+		}
+		return netfault.ClearLink(h, link)
+	}
+	link, err := p.HA.LinkByName("va")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawTbf := func() error {
+		q := &netlink.Tbf{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+			Rate: 1_000_000, Limit: 100_000, Buffer: 4000}
+		if err := p.HA.QdiscAdd(q); err != nil {
+			return err
+		}
+		return p.HA.QdiscDel(q)
+	}
+	execTC := func() error {
+		if out, err := exec.Command("nsenter", "--net="+path, "tc", "qdisc", "add", "dev", "va", "root", "handle", "1:", "tbf",
+			"rate", "8mbit", "burst", "32kbit", "latency", "50ms").CombinedOutput(); err != nil {
+			return &execError{err, out}
+		}
+		if out, err := exec.Command("nsenter", "--net="+path, "tc", "qdisc", "del", "dev", "va", "root").CombinedOutput(); err != nil {
+			return &execError{err, out}
+		}
+		return nil
+	}
+	ways := []struct {
+		name string
+		fn   func() error
+		d    []time.Duration
+	}{{name: "agent path (netns entry + link + htb tree + apply + clear)", fn: agentPath}, {name: "raw netlink tbf add+del (floor)", fn: rawTbf},
+		{name: "nsenter … tc qdisc add + del (exec)", fn: execTC}}
+	for i := 0; i < runs+10; i++ { // interleaved; the first 10 warm up
+		for w := range ways {
+			start := time.Now()
+			if err := ways[w].fn(); err != nil {
+				t.Fatalf("%s: %v", ways[w].name, err)
+			}
+			if i >= 10 {
+				ways[w].d = append(ways[w].d, time.Since(start))
+			}
+		}
+	}
+	if present, err := netfault.Present(p.HA, "va"); err != nil || present {
+		t.Fatalf("something left on the link: %v %v", present, err)
+	}
+	med := map[string]time.Duration{}
+	for _, w := range ways {
+		slices.Sort(w.d)
+		q := func(f float64) time.Duration { return w.d[int(f*float64(len(w.d)-1))] }
+		med[w.name] = q(0.5)
+		t.Logf("%-55s n=%d median %8.1f µs  p90 %8.1f µs  p99 %8.1f µs", w.name, len(w.d),
+			us(q(0.5)), us(q(0.9)), us(q(0.99)))
+	}
+	agent, exec := med[ways[0].name], med[ways[2].name]
+	t.Logf("exec path / agent path: %.0f× (medians); agent path / raw tbf floor: %.1f×", float64(exec)/float64(agent),
+		float64(agent)/float64(med[ways[1].name]))
+	t.Logf("targets: agent path median < 250 µs (%v), ≥ 50× faster than exec (%v)", agent < 250*time.Microsecond, exec >= 50*agent)
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+type execError struct {
+	err error
+	out []byte
+}
+
+func (e *execError) Error() string { return e.err.Error() + ": " + string(e.out) }
