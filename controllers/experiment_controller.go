@@ -350,7 +350,11 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	}
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected,
 		fmt.Sprintf("round %d: fault injected into %d pods (%d gone before it reached them)", st.Round, injected, gone))
-	r.trackWorkloads(ctx, s)
+	if !fault.Lasting() {
+		// A kill disrupts the workload until it replaces the pod: its recovery time is what an
+		// SRE reads. A lasting fault leaves the pod in place; it is recovered when removed.
+		r.trackWorkloads(ctx, s)
+	}
 	return r.afterInjection(s, fault)
 }
 
@@ -547,7 +551,7 @@ func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fau
 			continue
 		}
 		now := metav1.Time{Time: r.Clock.Now()}
-		t.State, t.RecoveredAt = chaosv1alpha1.TargetRecovered, &now
+		t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetRecovered, &now, ""
 	}
 	return kerrors.NewAggregate(errs)
 }

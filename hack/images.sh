@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project's images from its own static binaries (no base image is pulled) and loads
 # them into the local cluster's containerd.
-#   hack/images.sh               manager, agent and pause
+#   hack/images.sh               manager, agent, pause and netprobe (the e2e tests' traffic tool)
 #   hack/images.sh --pause-only  the pause image only (cluster bring-up needs it before the kubelet)
 #   IMAGES_NO_LOAD=1 hack/images.sh   only write the tarballs (for loading into another cluster)
 set -euo pipefail
@@ -14,7 +14,7 @@ mkdir -p "$OUT/bin"
 t0=$(date +%s%3N)
 
 targets=(./hack/pause)
-[[ "${1:-}" == "--pause-only" ]] || targets+=(./cmd/manager ./cmd/agent)
+[[ "${1:-}" == "--pause-only" ]] || targets+=(./cmd/manager ./cmd/agent ./hack/netprobe)
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/bin/" "${targets[@]}" ./hack/imagebuild
 
 build() { # binary ref user
@@ -26,6 +26,7 @@ if [[ "${1:-}" != "--pause-only" ]]; then
   # The agent enters other pods' network namespaces: it runs as root with only the capabilities
   # its DaemonSet grants.
   build agent "firedrill.dev/agent:$TAG" ""
+  build netprobe "firedrill.dev/netprobe:$TAG" 65532
 fi
 built=$(( $(date +%s%3N) - t0 ))
 

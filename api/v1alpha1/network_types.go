@@ -73,30 +73,15 @@ type NetworkDestinations struct {
 	PodNamespaces []string `json:"podNamespaces,omitempty"`
 }
 
-// NetworkSpec holds the settings of the network actions (NetworkLatency, PacketLoss,
-// NetworkRateLimit, NetworkPartition). NetworkLatency needs delay, PacketLoss needs loss,
-// NetworkRateLimit needs rateLimitKbps; a partition takes no shaping field.
-// +kubebuilder:validation:XValidation:rule="!has(self.jitter) || has(self.delay)",message="spec.network.jitter needs spec.network.delay"
-// +kubebuilder:validation:XValidation:rule="!has(self.jitter) || !has(self.delay) || duration(self.jitter) <= duration(self.delay)",message="spec.network.jitter must not exceed spec.network.delay"
-// +kubebuilder:validation:XValidation:rule="!has(self.delayCorrelation) || has(self.delay)",message="spec.network.delayCorrelation needs spec.network.delay"
-// +kubebuilder:validation:XValidation:rule="!has(self.reorder) || has(self.delay)",message="spec.network.reorder needs spec.network.delay (reordered packets skip it)"
-// +kubebuilder:validation:XValidation:rule="!has(self.lossCorrelation) || has(self.loss)",message="spec.network.lossCorrelation needs spec.network.loss"
-type NetworkSpec struct {
-	// direction: Egress (default), Ingress (through an IFB device in the pod's namespace) or Both.
-	// +kubebuilder:default=Egress
-	// +optional
-	Direction NetworkDirection `json:"direction,omitempty"`
-
-	// destinations narrows the fault; unset is all traffic.
-	// +optional
-	Destinations *NetworkDestinations `json:"destinations,omitempty"`
-
+// NetworkShaping is what a network fault does to the packets it matches. Shared by the
+// Experiment's spec.network and the Injection the agent applies.
+type NetworkShaping struct {
 	// delay added to every matched packet, at most 10s.
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('10s')",message="spec.network.delay must be greater than 0s and at most 10s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('10s')",message="delay must be greater than 0s and at most 10s"
 	// +optional
 	Delay *metav1.Duration `json:"delay,omitempty"`
 	// jitter varies the delay by up to this much.
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="spec.network.jitter must not be negative"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="jitter must not be negative"
 	// +optional
 	Jitter *metav1.Duration `json:"jitter,omitempty"`
 	// delayCorrelation of each packet's delay with the previous one's.
@@ -122,6 +107,28 @@ type NetworkSpec struct {
 	// +kubebuilder:validation:Maximum=100000000
 	// +optional
 	RateLimitKbps *int64 `json:"rateLimitKbps,omitempty"`
+}
+
+// NetworkSpec holds the settings of the network actions (NetworkLatency, PacketLoss,
+// NetworkRateLimit, NetworkPartition). NetworkLatency needs delay, PacketLoss needs loss,
+// NetworkRateLimit needs rateLimitKbps; a partition takes no shaping field.
+// +kubebuilder:validation:XValidation:rule="!has(self.jitter) || has(self.delay)",message="spec.network.jitter needs spec.network.delay"
+// +kubebuilder:validation:XValidation:rule="!has(self.jitter) || !has(self.delay) || duration(self.jitter) <= duration(self.delay)",message="spec.network.jitter must not exceed spec.network.delay"
+// +kubebuilder:validation:XValidation:rule="!has(self.delayCorrelation) || has(self.delay)",message="spec.network.delayCorrelation needs spec.network.delay"
+// +kubebuilder:validation:XValidation:rule="!has(self.reorder) || has(self.delay)",message="spec.network.reorder needs spec.network.delay (reordered packets skip it)"
+// +kubebuilder:validation:XValidation:rule="!has(self.lossCorrelation) || has(self.loss)",message="spec.network.lossCorrelation needs spec.network.loss"
+type NetworkSpec struct {
+	// direction: Egress (default), Ingress (through an IFB device in the pod's namespace) or Both.
+	// +kubebuilder:default=Egress
+	// +optional
+	Direction NetworkDirection `json:"direction,omitempty"`
+
+	// destinations narrows the fault; unset is all traffic.
+	// +optional
+	Destinations *NetworkDestinations `json:"destinations,omitempty"`
+
+	// What the fault does to matched packets.
+	NetworkShaping `json:",inline"`
 
 	// allowHostNetwork lets the fault reach hostNetwork pods, whose namespace is the node's own:
 	// the fault then shapes the node's traffic. Off, such pods are refused.
@@ -156,24 +163,8 @@ type InjectedFault struct {
 	// the fault then touches no traffic until they resolve to something.
 	// +optional
 	NoMatch bool `json:"noMatch,omitempty"`
-	// +optional
-	Delay *metav1.Duration `json:"delay,omitempty"`
-	// +optional
-	Jitter *metav1.Duration `json:"jitter,omitempty"`
-	// +optional
-	DelayCorrelation *Percent `json:"delayCorrelation,omitempty"`
-	// +optional
-	Loss *Percent `json:"loss,omitempty"`
-	// +optional
-	LossCorrelation *Percent `json:"lossCorrelation,omitempty"`
-	// +optional
-	Corrupt *Percent `json:"corrupt,omitempty"`
-	// +optional
-	Duplicate *Percent `json:"duplicate,omitempty"`
-	// +optional
-	Reorder *Percent `json:"reorder,omitempty"`
-	// +optional
-	RateLimitKbps *int64 `json:"rateLimitKbps,omitempty"`
+	// The shaping, as in the experiment's spec.network.
+	NetworkShaping `json:",inline"`
 }
 
 // InjectionPod names the pod an Injection acts on.
@@ -206,6 +197,9 @@ type InjectionSpec struct {
 	// the manager (the dead man's switch).
 	// +required
 	ExpiresAt metav1.Time `json:"expiresAt"`
+	// hostNetwork: the pod's spec says it uses the node's network namespace.
+	// +optional
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 	// allowHostNetwork: see NetworkSpec.
 	// +optional
 	AllowHostNetwork bool `json:"allowHostNetwork,omitempty"`

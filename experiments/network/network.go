@@ -101,12 +101,10 @@ func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, po
 		return chaosv1alpha1.InjectionSpec{}, fmt.Errorf("experiment %s has no spec.network", exp.Name)
 	}
 	f := chaosv1alpha1.InjectedFault{
-		ID:        exp.Namespace + "/" + exp.Name,
-		Direction: spec.Direction,
-		Partition: exp.Spec.Action == chaosv1alpha1.ActionNetworkPartition,
-		Delay:     spec.Delay, Jitter: spec.Jitter, DelayCorrelation: spec.DelayCorrelation,
-		Loss: spec.Loss, LossCorrelation: spec.LossCorrelation, Corrupt: spec.Corrupt, Duplicate: spec.Duplicate,
-		Reorder: spec.Reorder, RateLimitKbps: spec.RateLimitKbps,
+		ID:             exp.Namespace + "/" + exp.Name,
+		Direction:      spec.Direction,
+		Partition:      exp.Spec.Action == chaosv1alpha1.ActionNetworkPartition,
+		NetworkShaping: spec.NetworkShaping,
 	}
 	if f.Direction == "" {
 		f.Direction = chaosv1alpha1.DirectionEgress
@@ -133,6 +131,7 @@ func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, po
 		Pod:              chaosv1alpha1.InjectionPod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
 		Faults:           []chaosv1alpha1.InjectedFault{f},
 		ExpiresAt:        metav1.Time{Time: start.Add(exp.Spec.Duration.Duration).Truncate(time.Second)},
+		HostNetwork:      pod.Spec.HostNetwork,
 		AllowHostNetwork: spec.AllowHostNetwork,
 	}, nil
 }

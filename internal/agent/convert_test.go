@@ -17,10 +17,10 @@ func TestToNetfault(t *testing.T) {
 	pct := func(s string) *chaosv1alpha1.Percent { p := chaosv1alpha1.Percent(s); return &p }
 	inj := &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "slow-abc"}}
 	inj.Spec.Faults = []chaosv1alpha1.InjectedFault{
-		{ID: "shop/slow", Direction: chaosv1alpha1.DirectionBoth, Delay: &metav1.Duration{Duration: 100 * time.Millisecond},
+		{ID: "shop/slow", Direction: chaosv1alpha1.DirectionBoth, NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 100 * time.Millisecond},
 			Jitter: &metav1.Duration{Duration: 5 * time.Millisecond}, DelayCorrelation: pct("25"), Loss: pct("0.5"), Reorder: pct("10"),
-			CIDRs: []string{"10.0.0.0/8"}, Protocol: "TCP", Ports: []chaosv1alpha1.PortRange{{From: 80}, {From: 8000, To: ptr.To[int32](8080)}},
 			RateLimitKbps: ptr.To[int64](1000)},
+			CIDRs: []string{"10.0.0.0/8"}, Protocol: "TCP", Ports: []chaosv1alpha1.PortRange{{From: 80}, {From: 8000, To: ptr.To[int32](8080)}}},
 		{ID: "shop/none", Direction: chaosv1alpha1.DirectionEgress, Partition: true, NoMatch: true},
 	}
 	got, err := toNetfault(inj)

@@ -88,7 +88,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		case inj.DeletionTimestamp != nil:
 		case !now.Before(inj.Spec.ExpiresAt.Time):
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpired, "expired at "+inj.Spec.ExpiresAt.UTC().Format(time.RFC3339)+"; removed by the agent")
-		case ns.HostNetwork && !inj.Spec.AllowHostNetwork:
+		case (ns.HostNetwork || inj.Spec.HostNetwork) && !inj.Spec.AllowHostNetwork:
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonHostNetworkRefused, "the pod uses the host network of node "+r.NodeName+" and the injection does not allow it")
 		default:
 			live = append(live, inj)
@@ -125,7 +125,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // whole set first; when the kernel refuses, it finds which Injections cannot be applied (a kernel
 // without netem, a conflict) so the others still are.
 func (r *InjectionReconciler) apply(ns PodNetNS, live []*chaosv1alpha1.Injection, verdicts map[types.UID]metav1.Condition) error {
-	h, link, closer, err := open(ns)
+	h, link, closer, err := OpenPodNetNS(ns)
 	if err != nil {
 		for _, inj := range live {
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonApplyFailed, err.Error())
@@ -217,9 +217,9 @@ func (r *InjectionReconciler) settle(ctx context.Context, inj *chaosv1alpha1.Inj
 	return nil
 }
 
-// open gets a netlink handle in the pod's namespace and the name of the pod's interface (the
-// one its default route leaves by).
-func open(ns PodNetNS) (*netlink.Handle, netlink.Link, func(), error) {
+// OpenPodNetNS gets a netlink handle in the pod's namespace and the pod's interface (the one its
+// default route leaves by); the func closes both.
+func OpenPodNetNS(ns PodNetNS) (*netlink.Handle, netlink.Link, func(), error) {
 	nsh, err := netns.GetFromPath(ns.Path)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening network namespace %s: %w", ns.Path, err)
@@ -238,31 +238,25 @@ func open(ns PodNetNS) (*netlink.Handle, netlink.Link, func(), error) {
 	return h, link, closer, nil
 }
 
+// defaultLink is the interface the default route leaves by, from one route dump: the link is
+// known by its index alone (a link lookup would be another netlink round trip).
 func defaultLink(h *netlink.Handle) (netlink.Link, error) {
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}
-	idx := 0
 	for _, rt := range routes {
 		if rt.Dst == nil || rt.Dst.IP.IsUnspecified() {
-			idx = rt.LinkIndex
-			break
+			return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: rt.LinkIndex, Name: fmt.Sprintf("the default route's interface (index %d)", rt.LinkIndex)}}, nil
 		}
 	}
-	if idx == 0 { // no default route: the first link with a route that is neither loopback nor the IFB
-		for _, rt := range routes {
-			if l, err := h.LinkByIndex(rt.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 && l.Attrs().Name != netfault.IFBName {
-				return l, nil
-			}
+	// No default route: the first link with a route that is neither loopback nor the IFB.
+	for _, rt := range routes {
+		if l, err := h.LinkByIndex(rt.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 && l.Attrs().Name != netfault.IFBName {
+			return l, nil
 		}
-		return nil, errors.New("the pod's namespace has no IPv4 route to find its interface by")
 	}
-	l, err := h.LinkByIndex(idx)
-	if err != nil {
-		return nil, fmt.Errorf("finding the default route's link: %w", err)
-	}
-	return l, nil
+	return nil, errors.New("the pod's namespace has no IPv4 route to find its interface by")
 }
 
 // sweep finds every pod on the node that carries Firedrill's tc objects and reconciles it: a pod
@@ -294,7 +288,7 @@ func (r *InjectionReconciler) sweep(ctx context.Context) error {
 }
 
 func presentIn(ns PodNetNS) (bool, error) {
-	h, link, closer, err := open(ns)
+	h, link, closer, err := OpenPodNetNS(ns)
 	if err != nil {
 		return false, err
 	}

@@ -58,9 +58,11 @@ func (r ProcResolver) Pods() (map[string]PodNetNS, error) {
 	if root == "" {
 		root = "/proc"
 	}
+	// The node's namespace is PID 1's. Where PID 1 is out of reach (a sandbox's init that even
+	// root may not inspect), hostNetwork is known from the pod's spec only (InjectionSpec).
 	host, err := nsInode(filepath.Join(root, "1", "ns", "net"))
 	if err != nil {
-		return nil, fmt.Errorf("reading the node's network namespace: %w", err)
+		host = 0
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -83,7 +85,7 @@ func (r ProcResolver) Pods() (map[string]PodNetNS, error) {
 		if prev, seen := out[uid]; seen && !prev.HostNetwork {
 			continue
 		}
-		out[uid] = PodNetNS{Path: path, HostNetwork: ino == host}
+		out[uid] = PodNetNS{Path: path, HostNetwork: host != 0 && ino == host}
 	}
 	return out, nil
 }

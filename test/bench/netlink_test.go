@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
+	"github.com/firedrill-dev/firedrill/internal/agent"
 	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
 	"github.com/firedrill-dev/firedrill/test/netnstest"
 )
@@ -31,21 +30,12 @@ func TestBenchNetlink(t *testing.T) {
 	path := netnstest.Path(p.A)
 	fault := []netfault.Fault{{ID: "bench/0", Direction: netfault.Egress, RateBitsPerSec: 8_000_000}}
 
-	agentPath := func() error {
-		ns, err := netns.GetFromPath(path)
+	agentPath := func() error { // exactly what the agent does for a pod: enter, find the interface, apply; and to remove
+		h, link, closer, err := agent.OpenPodNetNS(agent.PodNetNS{Path: path})
 		if err != nil {
 			return err
 		}
-		defer ns.Close()
-		h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		link, err := h.LinkByName("va")
-		if err != nil {
-			return err
-		}
+		defer closer()
 		if err := netfault.ApplyLink(h, link, fault); err != nil {
 			return err
 		}
@@ -77,7 +67,7 @@ func TestBenchNetlink(t *testing.T) {
 		name string
 		fn   func() error
 		d    []time.Duration
-	}{{name: "agent path (netns entry + link + htb tree + apply + clear)", fn: agentPath}, {name: "raw netlink tbf add+del (floor)", fn: rawTbf},
+	}{{name: "agent path (netns entry, interface, tree, apply, clear)", fn: agentPath}, {name: "raw netlink tbf add+del (floor)", fn: rawTbf},
 		{name: "nsenter … tc qdisc add + del (exec)", fn: execTC}}
 	for i := 0; i < runs+10; i++ { // interleaved; the first 10 warm up
 		for w := range ways {

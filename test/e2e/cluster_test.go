@@ -265,6 +265,8 @@ spec:
 		}
 	})
 
+	t.Run("network faults through the agent", netFaults)
+
 	t.Run("manager metrics are served", func(t *testing.T) {
 		eventually(t, 30*time.Second, "reconcile metrics", func() error {
 			m, err := shErr(filepath.Join(binDir(t), "kubectl"), "get", "--raw",

@@ -331,7 +331,7 @@ func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
 	labels, _ := deployment(t, ns, "db", 3)
 	exp := builder.Experiment(ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
 	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
 	mustCreate(t, exp)
 	key := client.ObjectKeyFromObject(exp)
 	got := waitFor(t, key, "3 targets injected", func(e *chaosv1alpha1.Experiment) bool {
@@ -390,6 +390,10 @@ type crashingFault struct {
 	crash func()
 	once  sync.Once
 	dead  atomic.Bool
+	// crashed is closed once the crash happened: the test stops the manager only then, or its
+	// stop would race the kill in flight (a delete reaching the server with its caller already
+	// cancelled, so it goes uncounted).
+	crashed chan struct{}
 }
 
 var errDead = errors.New("manager crashed")
@@ -422,6 +426,7 @@ func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment,
 	}
 	c.dead.Store(true)
 	c.crash()
+	close(c.crashed)
 	return err
 }
 
@@ -470,7 +475,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			}
 			pk := podkill.PodKill{Client: counting(podClient), Reader: reader}
 
-			crashing := &crashingFault{inner: pk, at: tc.at}
+			crashing := &crashingFault{inner: pk, at: tc.at, crashed: make(chan struct{})}
 			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
 			// The crash is synchronous: nothing the dying manager does after it reaches the API server.
 			crashing.crash = crash1
@@ -478,6 +483,11 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
 			waitFor(t, key, "intent recorded", func(e *chaosv1alpha1.Experiment) bool { return len(e.Status.Targets) == 2 })
+			select {
+			case <-crashing.crashed:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the manager never reached the kill")
+			}
 			stop1()
 
 			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
@@ -535,7 +545,7 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	labels, _ := deployment(t, ns, "web", 2)
 	exp := builder.Experiment(ns, "never-lands").Labels(labels).Build()
 	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionFailed)

@@ -71,19 +71,7 @@ func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return runManager(t, ctx, cancel, mgr)
 }
 
 // netPod creates a running pod on node whose network namespace is the pair's side A.
@@ -239,7 +227,7 @@ func TestNetemlessKernelFailsLatencyClearlyAndRateLimitStillWorks(t *testing.T) 
 
 	lat := builder.Experiment("net-netem", "slow").Labels(map[string]string{"app": "web"}).Build()
 	lat.Spec.Action, lat.Spec.PodKill, lat.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	lat.Spec.Network = &chaosv1alpha1.NetworkSpec{Delay: &metav1.Duration{Duration: 100 * time.Millisecond}}
+	lat.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 100 * time.Millisecond}}}
 	mustCreate(t, lat)
 	got := waitForPhase(t, client.ObjectKeyFromObject(lat), chaosv1alpha1.ExperimentFailed)
 	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionInjected)
@@ -251,7 +239,7 @@ func TestNetemlessKernelFailsLatencyClearlyAndRateLimitStillWorks(t *testing.T) 
 
 	rate := builder.Experiment("net-netem", "narrow").Labels(map[string]string{"app": "web"}).Build()
 	rate.Spec.Action, rate.Spec.PodKill, rate.Spec.Duration = chaosv1alpha1.ActionNetworkRateLimit, nil, &metav1.Duration{Duration: time.Hour}
-	rate.Spec.Network = &chaosv1alpha1.NetworkSpec{RateLimitKbps: ptr.To[int64](8000)}
+	rate.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{RateLimitKbps: ptr.To[int64](8000)}}
 	mustCreate(t, rate)
 	waitFor(t, client.ObjectKeyFromObject(rate), "injected", func(e *chaosv1alpha1.Experiment) bool {
 		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
@@ -307,4 +295,56 @@ func TestPartitionByPodSelectorFollowsDestinationPods(t *testing.T) {
 	eventually(t, "the new db pod to be partitioned too", 15*time.Second, func() bool {
 		return netnstest.Probe(t, p.A, "10.99.0.2:7000", 10, time.Millisecond, 200*time.Millisecond) == 0
 	})
+}
+
+// A hostNetwork pod shares the node's namespace: a network fault there would shape the node. It
+// is refused before anything is written, unless the experiment says allowHostNetwork.
+func TestHostNetworkPodsAreRefused(t *testing.T) {
+	startManager(t, managerOptions{})
+	mustCreate(t, builder.Namespace("net-host"))
+	pod := builder.OnNode(builder.Pod("net-host", "node-exporter", map[string]string{"app": "web"}), "node-f")
+	pod.Spec.HostNetwork = true
+	mustCreate(t, pod)
+	pod.Status = builder.RunningStatus(time.Now())
+	if err := k8s.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	exp := partition("net-host", "cut-host", "10.99.0.3/32", time.Hour)
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonPreflightFailed || !strings.Contains(c.Message, "uses the host network") || !strings.Contains(c.Message, "allowHostNetwork") {
+		t.Errorf("condition %+v, want PreflightFailed explaining the host network and the opt-in", c)
+	}
+	var injs chaosv1alpha1.InjectionList
+	if err := k8s.List(t.Context(), &injs, client.InNamespace("net-host")); err != nil || len(injs.Items) != 0 {
+		t.Errorf("injections written for a refused experiment: %d (%v)", len(injs.Items), err)
+	}
+}
+
+// The agent's own guard: an Injection for a pod in the node's namespace, without the opt-in, is
+// refused with HostNetworkRefused and nothing is applied (whatever wrote it).
+func TestAgentRefusesHostNetworkInjection(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{pods: map[string]agent.PodNetNS{"0b8a3f5e-0000-4000-8000-000000000001": {Path: netnstest.Path(p.A), HostNetwork: true}}}
+	mustCreate(t, builder.Namespace("net-host-agent"))
+	startAgent(t, "node-g", pods)
+	inj := &chaosv1alpha1.Injection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "net-host-agent", Name: "stray", Labels: map[string]string{
+			chaosv1alpha1.LabelInjectionNode: "node-g", chaosv1alpha1.LabelInjectionPod: "0b8a3f5e-0000-4000-8000-000000000001"}},
+		Spec: chaosv1alpha1.InjectionSpec{NodeName: "node-g", Pod: chaosv1alpha1.InjectionPod{Namespace: "kube-system", Name: "node-exporter", UID: "0b8a3f5e-0000-4000-8000-000000000001"},
+			Faults:    []chaosv1alpha1.InjectedFault{{ID: "x", Direction: chaosv1alpha1.DirectionEgress, Partition: true}},
+			ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour))},
+	}
+	mustCreate(t, inj)
+	eventually(t, "the agent's verdict", 10*time.Second, func() bool {
+		if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); err != nil {
+			return false
+		}
+		c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+		return c != nil && c.Reason == chaosv1alpha1.ReasonHostNetworkRefused
+	})
+	if present(t, p) {
+		t.Error("a refused host-network injection was applied")
+	}
 }

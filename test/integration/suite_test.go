@@ -120,6 +120,12 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
+	return runManager(t, ctx, cancel, mgr), cancel
+}
+
+// runManager starts mgr until cancel; the returned stop cancels it and waits for it to end (also
+// at the test's end).
+func runManager(t *testing.T, ctx context.Context, cancel context.CancelFunc, mgr ctrl.Manager) (stop func()) {
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	var once sync.Once
@@ -132,5 +138,5 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop, cancel
+	return stop
 }
