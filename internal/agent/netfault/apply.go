@@ -156,8 +156,6 @@ func major(handle uint32) uint16 { return uint16(handle >> 16) }
 
 func handle(maj, min uint16) uint32 { return netlink.MakeHandle(maj, min) }
 
-
-
 // restorable copies a classless qdisc so it can be put back with the same kind, handle and
 // parameters; classful or unknown kinds cannot be, and are refused.
 func restorable(q netlink.Qdisc, parent uint32) (netlink.Qdisc, error) {
