@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -60,6 +62,9 @@ type ExperimentReconciler struct {
 	// InjectTimeout bounds how long a round keeps retrying targets whose injection fails before
 	// the experiment fails (and removes what it did inject).
 	InjectTimeout time.Duration
+
+	// written holds, per Experiment, the resourceVersion of this controller's last write to it.
+	written sync.Map
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;update;patch
@@ -84,20 +89,14 @@ type scope struct {
 // Reconcile reads the Experiment, runs the phase function for where it is, and writes status once
 // at the end. The one exception is the intent record written before a fault is injected.
 func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	exp := &chaosv1alpha1.Experiment{}
-	// Read from the API server, not the cache: a pass triggered right after this controller's own
-	// write (an Injection it created reporting back) would otherwise see the status before that
-	// write and act on it again (recreate an Injection it had just removed).
-	if err := r.APIReader.Get(ctx, req.NamespacedName, exp); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	exp, err := r.read(ctx, req.NamespacedName)
+	if exp == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp)))
 	s := &scope{before: exp.DeepCopy(), eventsFrom: exp.DeepCopy(), exp: exp, now: r.Clock.Now()}
 
-	var (
-		res ctrl.Result
-		err error
-	)
+	var res ctrl.Result
 	switch {
 	case !exp.DeletionTimestamp.IsZero():
 		res, err = r.reconcileDelete(ctx, s)
@@ -119,6 +118,37 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
 	}
 	return res, kerrors.NewAggregate([]error{err, werr})
+}
+
+// read gets the Experiment from the cache unless the cache is behind this controller's own last
+// write to it: a pass triggered right after that write (an Injection it created reporting back)
+// would otherwise see the status before it and act on it again (recreate an Injection it had
+// just removed). Then it reads from the API server. A nil Experiment: it is gone.
+func (r *ExperimentReconciler) read(ctx context.Context, key types.NamespacedName) (*chaosv1alpha1.Experiment, error) {
+	exp := &chaosv1alpha1.Experiment{}
+	if err := r.Client.Get(ctx, key, exp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(key)
+			return nil, nil
+		}
+		return nil, err
+	}
+	if rv, ok := r.written.Load(key); !ok || rv == exp.ResourceVersion {
+		return exp, nil
+	}
+	if err := r.APIReader.Get(ctx, key, exp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(key)
+			return nil, nil
+		}
+		return nil, err
+	}
+	return exp, nil
+}
+
+// wrote records the resourceVersion this controller's write produced (see read).
+func (r *ExperimentReconciler) wrote(exp *chaosv1alpha1.Experiment) {
+	r.written.Store(client.ObjectKeyFromObject(exp), exp.ResourceVersion)
 }
 
 func (r *ExperimentReconciler) inProgressPoll() time.Duration {
@@ -188,6 +218,7 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 		if err := r.Client.Patch(ctx, withFinalizer, client.MergeFrom(s.before)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
+		r.wrote(withFinalizer)
 		s.exp.Finalizers, s.exp.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
 		s.before.Finalizers, s.before.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
 	}
@@ -584,6 +615,7 @@ func (r *ExperimentReconciler) reconcileDelete(ctx context.Context, s *scope) (c
 	if err := r.Client.Patch(ctx, s.exp, client.MergeFrom(s.before)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.written.Delete(client.ObjectKeyFromObject(s.exp))
 	s.deleted = true
 	return ctrl.Result{}, nil
 }
@@ -613,6 +645,7 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 	if err := r.Client.Status().Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
+	r.wrote(s.exp)
 	s.before = s.exp.DeepCopy()
 	return nil
 }
