@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
+	"github.com/firedrill-dev/firedrill/test/netnstest"
 )
 
 // Tolerances. The guest runs under QEMU's software emulation (TCG), where every packet costs tens
@@ -46,22 +47,22 @@ const (
 
 var (
 	prefixB  = netip.PrefixFrom(dstB, 32)
-	prefixB3 = addrB3
+	prefixB3 = netip.PrefixFrom(dstB3, 32)
 )
 
 // delayProbe measures RTTs: 30 packets, paced so that netem's queue stays short.
-func (n *testNet) delayProbe(t *testing.T, label string, dst netip.Addr) probeResult {
+func (n *testNet) delayProbe(t *testing.T, label string, dst netip.Addr) netnstest.RTTResult {
 	t.Helper()
 	return n.mustProbe(t, label, dst, 30, 20*time.Millisecond, time.Second)
 }
 
 // lossProbe measures loss over lossPackets packets sent about every 0.5 ms.
-func (n *testNet) lossProbe(t *testing.T, label string, dst netip.Addr) probeResult {
+func (n *testNet) lossProbe(t *testing.T, label string, dst netip.Addr) netnstest.RTTResult {
 	t.Helper()
 	return n.mustProbe(t, label, dst, lossPackets, 500*time.Microsecond, 500*time.Millisecond)
 }
 
-func (n *testNet) mustProbe(t *testing.T, label string, dst netip.Addr, count int, interval, grace time.Duration) probeResult {
+func (n *testNet) mustProbe(t *testing.T, label string, dst netip.Addr, count int, interval, grace time.Duration) netnstest.RTTResult {
 	t.Helper()
 	r, err := n.probe(dst, count, interval, grace)
 	if err != nil {
@@ -71,44 +72,44 @@ func (n *testNet) mustProbe(t *testing.T, label string, dst netip.Addr, count in
 	return r
 }
 
-func wantDelayed(t *testing.T, label string, r probeResult) {
+func wantDelayed(t *testing.T, label string, r netnstest.RTTResult) {
 	t.Helper()
-	if m := r.median(); m < delayMin || m > delayMax {
+	if m := r.Median(); m < delayMin || m > delayMax {
 		t.Errorf("%s: RTT median %s, want within [%s, %s]", label, m.Round(10*time.Microsecond), delayMin, delayMax)
 	}
 }
 
-func wantFast(t *testing.T, label string, r probeResult) {
+func wantFast(t *testing.T, label string, r netnstest.RTTResult) {
 	t.Helper()
-	if m := r.median(); r.received == 0 || m >= fastMax {
-		t.Errorf("%s: RTT median %s over %d echoes, want some echoes and a median under %s", label, m.Round(10*time.Microsecond), r.received, fastMax)
+	if m := r.Median(); r.Received == 0 || m >= fastMax {
+		t.Errorf("%s: RTT median %s over %d echoes, want some echoes and a median under %s", label, m.Round(10*time.Microsecond), r.Received, fastMax)
 	}
 }
 
-func wantLossy(t *testing.T, label string, r probeResult) {
+func wantLossy(t *testing.T, label string, r netnstest.RTTResult) {
 	t.Helper()
-	if l := r.lossPercent(); l < lossMin || l > lossMax {
+	if l := r.LossPercent(); l < lossMin || l > lossMax {
 		t.Errorf("%s: loss %.1f %%, want within [%.0f %%, %.0f %%]", label, l, lossMin, lossMax)
 	}
 }
 
-func wantNoLoss(t *testing.T, label string, r probeResult) {
+func wantNoLoss(t *testing.T, label string, r netnstest.RTTResult) {
 	t.Helper()
-	if l := r.lossPercent(); l > noLossMax {
+	if l := r.LossPercent(); l > noLossMax {
 		t.Errorf("%s: loss %.1f %%, want at most %.0f %%", label, l, noLossMax)
 	}
 }
 
 func (n *testNet) apply(t *testing.T, faults ...netfault.Fault) {
 	t.Helper()
-	if err := netfault.Apply(n.hA, linkA, faults); err != nil {
+	if err := netfault.Apply(n.HA, linkA, faults); err != nil {
 		t.Fatalf("netfault.Apply(%s): %v", faultIDs(faults), err)
 	}
 }
 
 func (n *testNet) clear(t *testing.T) {
 	t.Helper()
-	if err := netfault.Clear(n.hA, linkA); err != nil {
+	if err := netfault.Clear(n.HA, linkA); err != nil {
 		t.Fatalf("netfault.Clear: %v", err)
 	}
 }
@@ -135,11 +136,11 @@ func (n *testNet) rootQdisc(t *testing.T) string {
 
 func (n *testNet) qdiscs(t *testing.T) []netlink.Qdisc {
 	t.Helper()
-	link, err := n.hA.LinkByName(linkA)
+	link, err := n.HA.LinkByName(linkA)
 	if err != nil {
 		t.Fatalf("finding %s: %v", linkA, err)
 	}
-	qs, err := n.hA.QdiscList(link)
+	qs, err := n.HA.QdiscList(link)
 	if err != nil {
 		t.Fatalf("listing qdiscs on %s: %v", linkA, err)
 	}

@@ -1,14 +1,17 @@
 // Package netnstest makes network namespaces joined by a veth for tests, and measures traffic
-// between them: UDP echo answers and TCP throughput. Nothing it sends leaves the namespaces.
+// between them: UDP echo answers and their round-trip times, and TCP throughput. Nothing it sends
+// leaves the namespaces.
 package netnstest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,39 +156,138 @@ func UDPEcho(t testing.TB, ns netns.NsHandle, addr string) *atomic.Int64 {
 }
 
 // Probe sends n numbered UDP packets from ns to addr, one every gap, and reports how many came
-// back within wait.
+// back within wait of the last one sent (ProbeRTT's count of echoes).
 func Probe(t testing.TB, ns netns.NsHandle, addr string, n int, gap, wait time.Duration) int {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := In(ns, func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
-		return err
-	}); err != nil {
+	r, err := ProbeRTT(ns, addr, n, gap, wait)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	seen := map[string]bool{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64)
-		for {
-			conn.SetReadDeadline(time.Now().Add(wait))
-			k, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			seen[string(buf[:k])] = true
-		}
-	}()
-	for i := range n {
-		if _, err := conn.Write(fmt.Appendf(nil, "%d", i)); err != nil && !errors.Is(err, unix.ECONNREFUSED) {
-			t.Fatal(err)
-		}
-		time.Sleep(gap)
+	return r.Received
+}
+
+// RTTResult is what one ProbeRTT run saw.
+type RTTResult struct {
+	Sent, Received int
+	// RTTs holds the round-trip time of each echo received, sorted.
+	RTTs []time.Duration
+}
+
+// Median is the median round-trip time, 0 when no echo came back.
+func (r RTTResult) Median() time.Duration {
+	if len(r.RTTs) == 0 {
+		return 0
 	}
-	<-done
-	return len(seen)
+	return r.RTTs[len(r.RTTs)/2]
+}
+
+// LossPercent counts an echo that never came back as lost, whichever way it was lost.
+func (r RTTResult) LossPercent() float64 {
+	if r.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(r.Sent-r.Received) / float64(r.Sent)
+}
+
+func (r RTTResult) String() string {
+	if len(r.RTTs) == 0 {
+		return fmt.Sprintf("sent %d, received %d (loss %.1f %%)", r.Sent, r.Received, r.LossPercent())
+	}
+	return fmt.Sprintf("sent %d, received %d (loss %.1f %%), RTT min %s median %s max %s",
+		r.Sent, r.Received, r.LossPercent(), r.RTTs[0].Round(10*time.Microsecond),
+		r.Median().Round(10*time.Microsecond), r.RTTs[len(r.RTTs)-1].Round(10*time.Microsecond))
+}
+
+// maxBehind is how many packets ProbeRTT's sender may be behind its schedule, and so send back
+// to back.
+const maxBehind = 8
+
+// ProbeRTT sends count numbered UDP packets from ns to the echo server at addr (ip:port), one
+// every interval, and waits up to grace after the last one for the echoes (not at all once every
+// echo is back). It is paced rather than one at a time so that a lost packet costs no timeout.
+// Each packet carries its sequence number and send time, so a duplicate echo counts once; each
+// run has its own socket, so a late echo of an earlier run cannot be counted in this one. A
+// packet refused by an ICMP unreachable (no server on addr) is an echo lost, not an error.
+func ProbeRTT(ns netns.NsHandle, addr string, count int, interval, grace time.Duration) (RTTResult, error) {
+	dst, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return RTTResult{}, err
+	}
+	var conn *net.UDPConn
+	if err := In(ns, func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		return RTTResult{}, fmt.Errorf("client socket to %s: %w", addr, err)
+	}
+	defer conn.Close()
+
+	start := time.Now()
+	sendErr := make(chan error, 1)
+	go func() {
+		pkt := make([]byte, 16)
+		var err error
+		due := start
+		for i := range count {
+			binary.BigEndian.PutUint64(pkt[0:], uint64(i))
+			binary.BigEndian.PutUint64(pkt[8:], uint64(time.Since(start)))
+			if _, werr := conn.Write(pkt); werr != nil && !errors.Is(werr, unix.ECONNREFUSED) {
+				err = fmt.Errorf("sending packet %d to %s: %w", i, addr, werr)
+				break
+			}
+			// Paced by schedule, not by sleeping interval after each packet: a short sleep can
+			// overshoot by a millisecond or more (under emulation, always), so the sender catches
+			// up in small bursts instead and the run takes about count×interval. It catches up
+			// maxBehind packets at the most: after a stall (a busy host descheduling a VM for a
+			// few hundred milliseconds) a burst of hundreds would overflow the echo server's
+			// socket buffer, a loss no fault made.
+			due = due.Add(interval)
+			if floor := time.Now().Add(-maxBehind * interval); due.Before(floor) {
+				due = floor
+			}
+			if wait := time.Until(due); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+		// The receiver stops grace after the last send.
+		if dlErr := conn.SetReadDeadline(time.Now().Add(grace)); err == nil {
+			err = dlErr
+		}
+		sendErr <- err
+	}()
+
+	seen := make([]bool, count)
+	r := RTTResult{Sent: count}
+	buf := make([]byte, 64)
+	for r.Received < count { // all back: no need to wait out the grace period
+		k, err := conn.Read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if errors.Is(err, unix.ECONNREFUSED) {
+			continue
+		}
+		if err != nil {
+			<-sendErr
+			return r, fmt.Errorf("reading echoes from %s: %w", addr, err)
+		}
+		rtt := time.Since(start)
+		if k != 16 {
+			continue
+		}
+		seq := binary.BigEndian.Uint64(buf[0:])
+		if seq >= uint64(count) || seen[seq] {
+			continue // a duplicate (netem makes them), or garbage
+		}
+		seen[seq] = true
+		r.Received++
+		r.RTTs = append(r.RTTs, rtt-time.Duration(binary.BigEndian.Uint64(buf[8:])))
+	}
+	if err := <-sendErr; err != nil {
+		return r, err
+	}
+	slices.Sort(r.RTTs)
+	return r, nil
 }
 
 // TCPThroughput sends as fast as it can from ns `from` to a sink on addr in ns `to` for d and
