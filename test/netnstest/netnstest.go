@@ -325,7 +325,14 @@ func TCPThroughput(t testing.TB, from, to netns.NsHandle, addr string, d time.Du
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() {
+		// Reset rather than close: what is still queued would otherwise drain through the
+		// shaped link afterwards and eat into the next measurement's rate.
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}()
 	// Count what arrived during d, not what the send buffer drains afterwards.
 	stop := time.Now().Add(d)
 	go func() {

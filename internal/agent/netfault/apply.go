@@ -34,28 +34,63 @@ func ApplyLink(h *netlink.Handle, link netlink.Link, faults []Fault) error {
 		return ClearLink(h, link)
 	}
 	linkName := link.Attrs().Name
+	egress, ingress, err := Build(faults)
+	if err != nil {
+		return err
+	}
+	// The common case, one fault on all of a pod's egress, is one qdisc at the root. Added with
+	// the exclusive flag it only lands on the kernel's default root: then nothing else is needed.
+	fast := singleRoot(link, egress, ingress)
+	if fast != nil {
+		err := h.QdiscAdd(fast)
+		if err == nil {
+			// The root was the kernel's default, so there is no ingress state to remove either:
+			// Firedrill never has ingress state without an egress root of its own (below).
+			return nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return leafError(egress.Classes[0], fast, err)
+		}
+	}
 	// One dump of the link's qdiscs serves every decision below: each netlink round trip costs
-	// tens of microseconds, and the agent's apply+remove budget is 250.
+	// tens of microseconds.
 	qs, err := qdiscs(h, link)
 	if err != nil {
 		return err
 	}
-	var reserved []uint16
-	if r := qs.root(); r != nil && r.Attrs().Handle != 0 && major(r.Attrs().Handle) != EgressMajor {
-		reserved = append(reserved, major(r.Attrs().Handle))
+	root := qs.root()
+	var maj uint16 // the egress root's major: KeptMajor when the pod's own root is kept inside
+	switch {
+	case root == nil || root.Attrs().Handle == 0 || major(root.Attrs().Handle) == EgressMajor:
+		maj = EgressMajor
+	default: // KeptMajor already, or the pod's own root, which the tree will keep
+		maj = KeptMajor
 	}
-	if kept := qs.under(handle(EgressMajor, defaultMinor)); kept != nil {
+	if fast != nil && maj == EgressMajor {
+		// Firedrill's own root already: changed in place when of the same kind; a kernel cannot
+		// change a qdisc's kind under one handle, so another kind is swapped (delete, add).
+		if err := swapRoot(h, root, fast); err != nil {
+			return leafError(egress.Classes[0], fast, err)
+		}
+		if qs.ingress() == nil {
+			return nil
+		}
+		return removeIngress(h, link, qs)
+	}
+	var reserved []uint16
+	if maj == KeptMajor && major(root.Attrs().Handle) != KeptMajor {
+		reserved = append(reserved, major(root.Attrs().Handle))
+	}
+	if kept := qs.under(handle(KeptMajor, defaultMinor)); kept != nil {
 		reserved = append(reserved, major(kept.Attrs().Handle))
 	}
-	egress, ingress, err := Build(faults, reserved...)
-	if err != nil {
+	if egress, ingress, err = Build(faults, reserved...); err != nil {
 		return err
 	}
-	if egress.Empty() {
-		if err := restoreRoot(h, link, qs); err != nil {
-			return err
-		}
-	} else if err := applyTree(h, link, egress, qs); err != nil {
+	// With ingress faults only, the egress tree is empty but still planted: an egress root of
+	// Firedrill's marks every link with ingress state, which lets the single-root fast path and
+	// ClearLink skip looking for it.
+	if err := applyTree(h, link, maj, egress, qs); err != nil {
 		return fmt.Errorf("egress on %s: %w", linkName, err)
 	}
 	if ingress.Empty() {
@@ -72,7 +107,7 @@ func ApplyLink(h *netlink.Handle, link netlink.Link, faults []Fault) error {
 	if err != nil {
 		return err
 	}
-	if err := applyTree(h, ifb, ingress, ifbQs); err != nil {
+	if err := applyTree(h, ifb, IngressMajor, ingress, ifbQs); err != nil {
 		return fmt.Errorf("ingress on %s (through %s): %w", linkName, IFBName, err)
 	}
 	return nil
@@ -120,6 +155,22 @@ func Clear(h *netlink.Handle, linkName string) error {
 
 // ClearLink is Clear for a link already looked up.
 func ClearLink(h *netlink.Handle, link netlink.Link) error {
+	// Ingress first: the egress root is the mark that ingress state may exist (see ApplyLink), so
+	// it goes last.
+	ifb, err := findIFB(h)
+	if err != nil {
+		return err
+	}
+	if ifb == nil {
+		// fd00: at the root holds nothing of the pod's (see KeptMajor): delete it outright. The
+		// kernel refuses the handle (EINVAL) when the root is anything else; the full path decides.
+		del := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Parent: netlink.HANDLE_ROOT, Handle: handle(EgressMajor, 0)}}
+		if err := h.QdiscDel(del); err == nil {
+			return nil
+		} else if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("removing Firedrill's root qdisc from %s: %w", link.Attrs().Name, err)
+		}
+	}
 	qs, err := qdiscs(h, link)
 	if err != nil {
 		return err
@@ -128,6 +179,52 @@ func ClearLink(h *netlink.Handle, link netlink.Link) error {
 		return err
 	}
 	return restoreRoot(h, link, qs)
+}
+
+// singleRoot is the one qdisc that can stand for the egress tree at the root, when it is a
+// single fault on all traffic and there is nothing on ingress: tbf for a rate limit, netem, or
+// blackhole for a partition. Nil when a tree is needed.
+func singleRoot(link netlink.Link, egress, ingress Tree) netlink.Qdisc {
+	if !ingress.Empty() || len(egress.Classes) != 1 {
+		return nil
+	}
+	c := egress.Classes[0]
+	if len(c.Filters) != 1 || len(c.Filters[0]) != 1 || c.Filters[0][0] != (Key{}) || (c.RateBits > 0 && c.Netem != nil) {
+		return nil
+	}
+	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(EgressMajor, 0), Parent: netlink.HANDLE_ROOT}
+	switch {
+	case c.Drop:
+		return &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: "blackhole"}
+	case c.Netem != nil:
+		return netlink.NewNetem(attrs, *c.Netem)
+	default:
+		// A bucket of 10 ms of traffic (at least two full frames) and 50 ms of queue behind it.
+		bytesPerSec := c.RateBits / 8
+		burst := max(bytesPerSec/100, 2*1514)
+		// tbf takes its bucket as the time to send it at the rate, in scheduler ticks.
+		return &netlink.Tbf{QdiscAttrs: attrs, Rate: bytesPerSec, Buffer: netlink.Xmittime(bytesPerSec, uint32(burst)),
+			Limit: uint32(bytesPerSec/20 + burst)}
+	}
+}
+
+// swapRoot puts q at the root in place of old: a replace, except over a qdisc of another kind
+// under the same handle (Firedrill's single-fault root becoming its tree, or back), which the
+// kernel cannot change in place and which is deleted first.
+func swapRoot(h *netlink.Handle, old, q netlink.Qdisc) error {
+	if old != nil && old.Attrs().Handle == q.Attrs().Handle && old.Type() != q.Type() {
+		if err := h.QdiscDel(old); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	return h.QdiscReplace(q)
+}
+
+func leafError(c Class, q netlink.Qdisc, err error) error {
+	if c.Netem != nil && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
+		return fmt.Errorf("fault %s: %w (the kernel refused netem: %v)", c.FaultID, ErrNetemUnsupported, err)
+	}
+	return fmt.Errorf("fault %s: %s: %w", c.FaultID, q.Type(), err)
 }
 
 // Present reports whether link (or its namespace) carries anything of Firedrill's.
@@ -145,7 +242,7 @@ func PresentLink(h *netlink.Handle, link netlink.Link) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if root := qs.root(); root != nil && root.Attrs().Handle == handle(EgressMajor, 0) {
+	if root := qs.root(); root != nil && (root.Attrs().Handle == handle(EgressMajor, 0) || root.Attrs().Handle == handle(KeptMajor, 0)) {
 		return true, nil
 	}
 	ifb, err := findIFB(h)
@@ -182,14 +279,15 @@ func restorable(q netlink.Qdisc, parent uint32) (netlink.Qdisc, error) {
 		ErrForeignQdisc, q.Type(), major(q.Attrs().Handle))
 }
 
-// applyTree puts tree on link: the HTB root (replacing and keeping the original root the first
-// time), one class per fault with its leaf, and the filters. qs is the link's qdiscs as they were.
-func applyTree(h *netlink.Handle, link netlink.Link, tree Tree, qs qdiscList) error {
+// applyTree puts tree on link under the root major maj: the HTB root (replacing, and keeping a
+// root of the pod's own, the first time), one class per fault with its leaf, and the filters. qs
+// is the link's qdiscs as they were.
+func applyTree(h *netlink.Handle, link netlink.Link, maj uint16, tree Tree, qs qdiscList) error {
 	idx := link.Attrs().Index
-	rootHandle := handle(tree.Major, 0)
+	rootHandle := handle(maj, 0)
 	fresh := false
-	if root := qs.root(); root == nil || root.Attrs().Handle != rootHandle {
-		if err := plantRoot(h, link, tree.Major, root); err != nil {
+	if root := qs.root(); root == nil || root.Attrs().Handle != rootHandle || root.Type() != "htb" {
+		if err := plantRoot(h, link, maj, root); err != nil {
 			return err
 		}
 		fresh, qs = true, nil // nothing of the old tree is left to compare with
@@ -212,7 +310,7 @@ func applyTree(h *netlink.Handle, link netlink.Link, tree Tree, qs qdiscList) er
 		}
 		for prio, fs := range have {
 			c, ok := want[prio]
-			if !ok || !sameFilters(fs, c, tree.Major) {
+			if !ok || !sameFilters(fs, c, maj) {
 				if err := deletePrio(h, idx, rootHandle, prio); err != nil {
 					return err
 				}
@@ -228,26 +326,26 @@ func applyTree(h *netlink.Handle, link netlink.Link, tree Tree, qs qdiscList) er
 			wantMinor[c.Minor] = true
 		}
 		for _, cl := range classes {
-			if m := uint16(cl.Attrs().Handle & 0xFFFF); major(cl.Attrs().Handle) == tree.Major && !wantMinor[m] {
+			if m := uint16(cl.Attrs().Handle & 0xFFFF); major(cl.Attrs().Handle) == maj && !wantMinor[m] {
 				if err := h.ClassDel(cl); err != nil && !errors.Is(err, unix.ENOENT) {
-					return fmt.Errorf("removing class %x:%x: %w", tree.Major, m, err)
+					return fmt.Errorf("removing class %x:%x: %w", maj, m, err)
 				}
 			}
 		}
 	}
 
 	for _, c := range tree.Classes {
-		if err := h.ClassReplace(htbClass(idx, tree.Major, c.Minor, c.RateBits)); err != nil {
-			return fmt.Errorf("fault %s: class %x:%x: %w", c.FaultID, tree.Major, c.Minor, err)
+		if err := h.ClassReplace(htbClass(idx, maj, c.Minor, c.RateBits)); err != nil {
+			return fmt.Errorf("fault %s: class %x:%x: %w", c.FaultID, maj, c.Minor, err)
 		}
-		if err := applyLeaf(h, link, tree.Major, c, qs.under(handle(tree.Major, c.Minor))); err != nil {
+		if err := applyLeaf(h, link, maj, c, qs.under(handle(maj, c.Minor))); err != nil {
 			return err
 		}
 		if _, ok := have[c.Prio]; ok && !stale[c.Prio] {
 			continue // its filters are already what they should be
 		}
 		for i, sel := range c.Filters {
-			if err := h.FilterAdd(u32(idx, rootHandle, tree.Major, c, sel)); err != nil {
+			if err := h.FilterAdd(u32(idx, rootHandle, maj, c, sel)); err != nil {
 				return fmt.Errorf("fault %s: filter %d: %w", c.FaultID, i, err)
 			}
 		}
@@ -261,7 +359,7 @@ func applyTree(h *netlink.Handle, link netlink.Link, tree Tree, qs qdiscList) er
 // class at all: HTB then sends unmatched packets straight through, unshaped.
 func plantRoot(h *netlink.Handle, link netlink.Link, maj uint16, root netlink.Qdisc) error {
 	var keep netlink.Qdisc
-	if root != nil && root.Attrs().Handle != 0 {
+	if root != nil && root.Attrs().Handle != 0 && major(root.Attrs().Handle) != EgressMajor && major(root.Attrs().Handle) != IngressMajor {
 		var err error
 		if keep, err = restorable(root, handle(maj, defaultMinor)); err != nil {
 			return err
@@ -269,7 +367,7 @@ func plantRoot(h *netlink.Handle, link netlink.Link, maj uint16, root netlink.Qd
 	}
 	htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(maj, 0), Parent: netlink.HANDLE_ROOT})
 	htb.Defcls = defaultMinor
-	if err := h.QdiscReplace(htb); err != nil {
+	if err := swapRoot(h, root, htb); err != nil {
 		return fmt.Errorf("adding root htb %x: %w", maj, err)
 	}
 	if keep == nil {
@@ -308,10 +406,7 @@ func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class, have n
 		return nil // nothing to put, or a blackhole already there (it has no parameters)
 	}
 	if err := h.QdiscReplace(want); err != nil {
-		if c.Netem != nil && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
-			return fmt.Errorf("fault %s: %w (the kernel refused netem: %v)", c.FaultID, ErrNetemUnsupported, err)
-		}
-		return fmt.Errorf("fault %s: %s: %w", c.FaultID, want.Type(), err)
+		return leafError(c, want, err)
 	}
 	return nil
 }
@@ -392,10 +487,20 @@ func deletePrio(h *netlink.Handle, idx int, parent uint32, prio uint16) error {
 // default class when there is one, or the kernel's default otherwise.
 func restoreRoot(h *netlink.Handle, link netlink.Link, qs qdiscList) error {
 	root := qs.root()
-	if root == nil || root.Attrs().Handle != handle(EgressMajor, 0) {
+	if root == nil {
 		return nil
 	}
-	kept := qs.under(handle(EgressMajor, defaultMinor))
+	switch root.Attrs().Handle {
+	case handle(EgressMajor, 0): // nothing of the pod's inside: the kernel's default comes back
+		if err := h.QdiscDel(root); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("removing Firedrill's root qdisc from %s: %w", link.Attrs().Name, err)
+		}
+		return nil
+	case handle(KeptMajor, 0):
+	default:
+		return nil
+	}
+	kept := qs.under(handle(KeptMajor, defaultMinor))
 	if kept == nil {
 		if err := h.QdiscDel(root); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("removing Firedrill's root qdisc from %s: %w", link.Attrs().Name, err)

@@ -97,6 +97,19 @@ func TestIngressPartitionGoesThroughIFB(t *testing.T) {
 	if _, err := p.HA.LinkByName(netfault.IFBName); err == nil {
 		t.Errorf("%s still there after Clear", netfault.IFBName)
 	}
+	if r := rootOf(t, p.HA, "va"); r.Type() != "noqueue" {
+		t.Errorf("after Clear the root is %s %x, want noqueue", r.Type(), r.Attrs().Handle)
+	}
+
+	// Ingress state, then a single egress fault in its place: the IFB goes with the ingress fault.
+	mustApply(t, p.HA, netfault.Fault{ID: "x/in", Direction: netfault.Ingress, Partition: true, Match: netfault.Match{CIDRs: prefix("10.99.0.3/32")}})
+	mustApply(t, p.HA, netfault.Fault{ID: "x/out", Direction: netfault.Egress, RateBitsPerSec: rateLimit})
+	if _, err := p.HA.LinkByName(netfault.IFBName); err == nil {
+		t.Errorf("%s left behind when the ingress fault was replaced by an egress one", netfault.IFBName)
+	}
+	if got := netnstest.Probe(t, p.A, "10.99.0.3:7000", 30, time.Millisecond, 300*time.Millisecond); got != 30 {
+		t.Errorf("ingress partition still in force: %d/30 answers", got)
+	}
 	if got := netnstest.Probe(t, p.A, "10.99.0.3:7000", 100, time.Millisecond, 300*time.Millisecond); got != 100 {
 		t.Errorf("after Clear: %d/100 answers, want 100", got)
 	}
@@ -135,8 +148,8 @@ func TestOriginalRootQdiscIsRestored(t *testing.T) {
 		t.Fatalf("a fresh veth should have the kernel's noqueue root, has %s %x", before.Type(), before.Attrs().Handle)
 	}
 	mustApply(t, p.HA, netfault.Fault{ID: "x/rate", Direction: netfault.Egress, RateBitsPerSec: rateLimit})
-	if r := rootOf(t, p.HA, "va"); r.Attrs().Handle != netlink.MakeHandle(netfault.EgressMajor, 0) {
-		t.Fatalf("root during the fault is %s %x, want Firedrill's htb fd00:", r.Type(), r.Attrs().Handle)
+	if r := rootOf(t, p.HA, "va"); r.Attrs().Handle != netlink.MakeHandle(netfault.EgressMajor, 0) || r.Type() != "tbf" {
+		t.Fatalf("root during the fault is %s %x, want Firedrill's tbf fd00: (one fault on all traffic is one qdisc)", r.Type(), r.Attrs().Handle)
 	}
 	if err := netfault.Clear(p.HA, "va"); err != nil {
 		t.Fatal(err)
@@ -155,6 +168,14 @@ func TestOriginalRootQdiscIsRestored(t *testing.T) {
 	want := rootOf(t, p.HA, "va").(*netlink.Tbf)
 	mustApply(t, p.HA, netfault.Fault{ID: "x/part", Direction: netfault.Egress, Partition: true, Match: netfault.Match{CIDRs: prefix("10.99.0.3/32")}})
 	mustApply(t, p.HA, netfault.Fault{ID: "x/part", Direction: netfault.Egress, Partition: true, Match: netfault.Match{CIDRs: prefix("10.99.0.3/32")}}) // idempotent
+	if r := rootOf(t, p.HA, "va"); r.Attrs().Handle != netlink.MakeHandle(netfault.KeptMajor, 0) || r.Type() != "htb" {
+		t.Errorf("root over the pod's own is %s %x, want Firedrill's htb fd02: keeping it", r.Type(), r.Attrs().Handle)
+	}
+	// A single all-traffic fault over the pod's own root still needs the tree that keeps it.
+	mustApply(t, p.HA, netfault.Fault{ID: "x/rate", Direction: netfault.Egress, RateBitsPerSec: rateLimit})
+	if r := rootOf(t, p.HA, "va"); r.Attrs().Handle != netlink.MakeHandle(netfault.KeptMajor, 0) {
+		t.Errorf("root is %s %x, want fd02: still keeping the pod's tbf", r.Type(), r.Attrs().Handle)
+	}
 	if err := netfault.Clear(p.HA, "va"); err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +245,44 @@ func TestOverlappingShapersAreRefused(t *testing.T) {
 	}
 	if present, _ := netfault.Present(p.HA, "va"); present {
 		t.Error("a refused fault set left something on the link")
+	}
+}
+
+// One fault on all traffic is a single qdisc at the root; a second fault turns it into the tree
+// and back, the first staying in force throughout.
+func TestSingleRootBecomesTreeAndBack(t *testing.T) {
+	p := netnstest.NewPair(t)
+	netnstest.UDPEcho(t, p.B, "10.99.0.3:7000")
+	rate := netfault.Fault{ID: "a/0", Direction: netfault.Egress, RateBitsPerSec: rateLimit}
+	part := netfault.Fault{ID: "b/0", Direction: netfault.Egress, Partition: true, Match: netfault.Match{CIDRs: prefix("10.99.0.3/32")}}
+	mustApply(t, p.HA, rate)
+	if r := rootOf(t, p.HA, "va"); r.Type() != "tbf" {
+		t.Fatalf("single fault root %s, want tbf", r.Type())
+	}
+	mustApply(t, p.HA, rate, part)
+	if r := rootOf(t, p.HA, "va"); r.Type() != "htb" || r.Attrs().Handle != netlink.MakeHandle(netfault.EgressMajor, 0) {
+		t.Fatalf("two faults: root %s %x, want the htb tree at fd00:", r.Type(), r.Attrs().Handle)
+	}
+	if got := netnstest.Probe(t, p.A, "10.99.0.3:7000", 30, time.Millisecond, 300*time.Millisecond); got != 0 {
+		t.Errorf("partition in the tree: %d/30 answers", got)
+	}
+	if bps := netnstest.TCPThroughput(t, p.A, p.B, "10.99.0.2:5001", time.Second); bps > 1.3*rateLimit {
+		t.Errorf("rate limit lost in the tree: %.1f Mbit/s", bps/1e6)
+	}
+	mustApply(t, p.HA, netfault.Fault{ID: "a/0", Direction: netfault.Egress, RateBitsPerSec: rateLimit / 2})
+	if r := rootOf(t, p.HA, "va"); r.Type() != "tbf" {
+		t.Fatalf("back to one fault: root %s, want tbf", r.Type())
+	}
+	if got := netnstest.Probe(t, p.A, "10.99.0.3:7000", 30, time.Millisecond, 300*time.Millisecond); got != 30 {
+		t.Errorf("partition removed but %d/30 answers", got)
+	}
+	if bps := netnstest.TCPThroughput(t, p.A, p.B, "10.99.0.2:5002", 2*time.Second); bps > 1.3*rateLimit/2 || bps < 0.5*rateLimit/2 {
+		t.Errorf("rate limit changed in place to 4 Mbit/s: measured %.2f Mbit/s", bps/1e6)
+	}
+	if err := netfault.Clear(p.HA, "va"); err != nil {
+		t.Fatal(err)
+	}
+	if r := rootOf(t, p.HA, "va"); r.Type() != "noqueue" {
+		t.Errorf("after Clear: root %s, want noqueue", r.Type())
 	}
 }

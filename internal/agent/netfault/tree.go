@@ -17,6 +17,10 @@ import (
 const (
 	EgressMajor  uint16 = 0xFD00
 	IngressMajor uint16 = 0xFD01
+	// KeptMajor is the egress root when the pod had a root qdisc of its own, kept under the
+	// default class: a removal that finds fd00: at the root can then delete it outright, knowing
+	// nothing of the pod's is inside.
+	KeptMajor uint16 = 0xFD02
 	// IFBName is the IFB device Firedrill creates in a pod's namespace for ingress faults.
 	IFBName = "fd-ifb0"
 
