@@ -315,3 +315,41 @@ func TestComposition(t *testing.T) {
 	n.clear(t)
 	wantNetems("after Clear", 0)
 }
+
+// Two experiments on all of a pod's traffic, one adding delay and one loss, compose: the class
+// chains both netems, so the packets get the delay and the loss; either comes off alone.
+func TestSameMatchChainsNetem(t *testing.T) {
+	n := newTestNet(t)
+	delay := netfault.Fault{ID: "exp-a/0", Direction: netfault.Egress, Delay: faultDelay}
+	loss := netfault.Fault{ID: "exp-b/0", Direction: netfault.Egress, Loss: faultLoss}
+	wantNetems := func(step string, want int) {
+		t.Helper()
+		if got := len(n.netems(t)); got != want {
+			t.Errorf("%s: %d netem qdiscs on %s, want %d", step, got, linkA, want)
+		}
+	}
+
+	n.apply(t, delay, loss)
+	wantNetems("both", 2)
+	wantDelayed(t, "both, delay", n.delayProbe(t, "both: delay", dstB))
+	r := n.lossProbe(t, "both: loss", dstB)
+	wantLossy(t, "both, loss", r)
+	if r.Received > 0 && r.Median() < 95*time.Millisecond {
+		t.Errorf("both on, the lossy probe's RTT median %v: the delay should hold for it too", r.Median())
+	}
+
+	n.apply(t, delay)
+	wantNetems("loss off", 1)
+	r = n.delayProbe(t, "loss off: delay", dstB)
+	wantDelayed(t, "loss off", r)
+	wantNoLoss(t, "loss off", r)
+
+	n.apply(t, loss)
+	wantNetems("delay off", 1)
+	r = n.lossProbe(t, "delay off: loss", dstB)
+	wantLossy(t, "delay off", r)
+	wantFast(t, "delay off", r)
+
+	n.clear(t)
+	wantNetems("after Clear", 0)
+}

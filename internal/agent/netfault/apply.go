@@ -189,15 +189,15 @@ func singleRoot(link netlink.Link, egress, ingress Tree) netlink.Qdisc {
 		return nil
 	}
 	c := egress.Classes[0]
-	if len(c.Filters) != 1 || len(c.Filters[0]) != 1 || c.Filters[0][0] != (Key{}) || (c.RateBits > 0 && c.Netem != nil) {
+	if len(c.Filters) != 1 || len(c.Filters[0]) != 1 || c.Filters[0][0] != (Key{}) || (c.RateBits > 0 && len(c.Netem) > 0) || len(c.Netem) > 1 {
 		return nil
 	}
 	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(EgressMajor, 0), Parent: netlink.HANDLE_ROOT}
 	switch {
 	case c.Drop:
 		return &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: "blackhole"}
-	case c.Netem != nil:
-		return netlink.NewNetem(attrs, *c.Netem)
+	case len(c.Netem) == 1:
+		return netlink.NewNetem(attrs, c.Netem[0])
 	default:
 		// A bucket of 10 ms of traffic (at least two full frames) and 50 ms of queue behind it.
 		bytesPerSec := c.RateBits / 8
@@ -221,10 +221,10 @@ func swapRoot(h *netlink.Handle, old, q netlink.Qdisc) error {
 }
 
 func leafError(c Class, q netlink.Qdisc, err error) error {
-	if c.Netem != nil && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
-		return fmt.Errorf("fault %s: %w (the kernel refused netem: %v)", c.FaultID, ErrNetemUnsupported, err)
+	if len(c.Netem) > 0 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)) {
+		return fmt.Errorf("fault %s: %w (the kernel refused netem: %v)", c.Name(), ErrNetemUnsupported, err)
 	}
-	return fmt.Errorf("fault %s: %s: %w", c.FaultID, q.Type(), err)
+	return fmt.Errorf("fault %s: %s: %w", c.Name(), q.Type(), err)
 }
 
 // Present reports whether link (or its namespace) carries anything of Firedrill's.
@@ -336,9 +336,9 @@ func applyTree(h *netlink.Handle, link netlink.Link, maj uint16, tree Tree, qs q
 
 	for _, c := range tree.Classes {
 		if err := h.ClassReplace(htbClass(idx, maj, c.Minor, c.RateBits)); err != nil {
-			return fmt.Errorf("fault %s: class %x:%x: %w", c.FaultID, maj, c.Minor, err)
+			return fmt.Errorf("fault %s: class %x:%x: %w", c.Name(), maj, c.Minor, err)
 		}
-		if err := applyLeaf(h, link, maj, c, qs.under(handle(maj, c.Minor))); err != nil {
+		if err := applyLeaf(h, link, maj, c, qs); err != nil {
 			return err
 		}
 		if _, ok := have[c.Prio]; ok && !stale[c.Prio] {
@@ -346,7 +346,7 @@ func applyTree(h *netlink.Handle, link netlink.Link, maj uint16, tree Tree, qs q
 		}
 		for i, sel := range c.Filters {
 			if err := h.FilterAdd(u32(idx, rootHandle, maj, c, sel)); err != nil {
-				return fmt.Errorf("fault %s: filter %d: %w", c.FaultID, i, err)
+				return fmt.Errorf("fault %s: filter %d: %w", c.Name(), i, err)
 			}
 		}
 	}
@@ -382,31 +382,46 @@ func plantRoot(h *netlink.Handle, link netlink.Link, maj uint16, root netlink.Qd
 	return nil
 }
 
-// applyLeaf puts the qdisc under a fault's class: netem for delay/loss/…, blackhole for a
-// partition (the drop action, act_gact, is a module many kernels, this machine's included, lack;
-// the blackhole qdisc is built into every kernel with tc), none for a pure rate limit. have is
-// the leaf there now, if any.
-func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class, have netlink.Qdisc) error {
+// applyLeaf puts the qdiscs under a class: netem for delay/loss/… (a second one chained under the
+// first when two faults share the class), blackhole for a partition (the drop action, act_gact,
+// is a module many kernels, this machine's included, lack; the blackhole qdisc is built into
+// every kernel with tc), none for a pure rate limit. qs is what the link held before.
+func applyLeaf(h *netlink.Handle, link netlink.Link, maj uint16, c Class, qs qdiscList) error {
+	var want []netlink.Qdisc
 	parent := handle(maj, c.Minor)
-	attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(c.Minor, 0), Parent: parent}
-	var want netlink.Qdisc
-	switch {
-	case c.Drop:
-		want = &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: "blackhole"}
-	case c.Netem != nil:
-		want = netlink.NewNetem(attrs, *c.Netem)
-	}
-	if have != nil && (want == nil || have.Type() != want.Type()) {
-		// The fault changed kind in place (or no longer needs a leaf): none of the old is left.
-		if err := h.QdiscDel(have); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("fault %s: removing its old %s: %w", c.FaultID, have.Type(), err)
+	for i := range max(len(c.Netem), 1) {
+		attrs := netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: handle(c.Minor|uint16(i)*chainBit, 0), Parent: parent}
+		switch {
+		case c.Drop:
+			want = append(want, &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: "blackhole"})
+		case len(c.Netem) > 0:
+			want = append(want, netlink.NewNetem(attrs, c.Netem[i]))
 		}
+		parent = handle(uint16(attrs.Handle>>16), 1) // a netem's one child hangs from its class 1
 	}
-	if want == nil || (have != nil && c.Drop && have.Type() == want.Type()) {
-		return nil // nothing to put, or a blackhole already there (it has no parameters)
+	// Top down: what is there but no longer wanted, or of another kind, goes (with what hangs
+	// under it); then each level is put in place.
+	parent = handle(maj, c.Minor)
+	for i := 0; ; i++ {
+		have := qs.under(parent)
+		if have == nil {
+			break
+		}
+		if i >= len(want) || have.Type() != want[i].Type() || have.Attrs().Handle != want[i].Attrs().Handle {
+			if err := h.QdiscDel(have); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("fault %s: removing its old %s: %w", c.Name(), have.Type(), err)
+			}
+			break
+		}
+		parent = handle(major(have.Attrs().Handle), 1)
 	}
-	if err := h.QdiscReplace(want); err != nil {
-		return leafError(c, want, err)
+	for _, q := range want {
+		if q.Type() == "blackhole" && qs.under(q.Attrs().Parent) != nil && qs.under(q.Attrs().Parent).Type() == "blackhole" {
+			continue // already there (it has no parameters)
+		}
+		if err := h.QdiscReplace(q); err != nil {
+			return leafError(c, q, err)
+		}
 	}
 	return nil
 }

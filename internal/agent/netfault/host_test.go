@@ -286,3 +286,22 @@ func TestSingleRootBecomesTreeAndBack(t *testing.T) {
 		t.Errorf("after Clear: root %s, want noqueue", r.Type())
 	}
 }
+
+// Two faults with the same match compose in one class: the lower rate limit holds while both
+// are on, the other comes back when it goes.
+func TestSameMatchRateLimitsCompose(t *testing.T) {
+	p := netnstest.NewPair(t)
+	a := netfault.Fault{ID: "exp-a/0", Direction: netfault.Egress, RateBitsPerSec: rateLimit}
+	b := netfault.Fault{ID: "exp-b/0", Direction: netfault.Egress, RateBitsPerSec: rateLimit / 2}
+	mustApply(t, p.HA, a, b)
+	both := netnstest.TCPThroughput(t, p.A, p.B, "10.99.0.2:5001", 2*time.Second)
+	mustApply(t, p.HA, a)
+	one := netnstest.TCPThroughput(t, p.A, p.B, "10.99.0.2:5002", 2*time.Second)
+	t.Logf("8 and 4 Mbit/s on one match: %.2f Mbit/s; the 8 alone: %.2f Mbit/s", both/1e6, one/1e6)
+	if both > 1.3*rateLimit/2 || both < 0.5*rateLimit/2 {
+		t.Errorf("both on: %.2f Mbit/s, want the lower limit, 4", both/1e6)
+	}
+	if one > 1.3*rateLimit || one < 0.5*rateLimit {
+		t.Errorf("one left: %.2f Mbit/s, want 8", one/1e6)
+	}
+}

@@ -26,9 +26,13 @@ const (
 
 	defaultMinor = 1
 	// Fault classes (and their leaf qdiscs' majors) live in [minMinor, maxMinor]: away from the
-	// usual handles of a pod's own qdisc (1:, 8001:) and from Firedrill's majors.
+	// usual handles of a pod's own qdisc (1:, 8001:) and from Firedrill's majors. A second netem
+	// chained under the first takes major minor|chainBit, which stays below 0xFD00 too.
 	minMinor = 0x100
-	maxMinor = 0x7FFF
+	maxMinor = 0x7CFF
+	chainBit = 0x8000
+	// maxChain is how many netem faults with the same match one class chains.
+	maxChain = 2
 	// Partition filters sort before shaping filters, so a dropped packet is never shaped.
 	shapePrioBase = 0x8000
 
@@ -46,17 +50,23 @@ type Key struct {
 // Selector is the keys of one u32 filter (all must match).
 type Selector []Key
 
-// Class is one fault's part of a tree: its HTB class (unless it only drops), the netem qdisc under
-// it if it needs one, and the u32 filters that send matching packets there (or drop them).
+// Class is one part of a tree: an HTB class, the leaf under it, and the u32 filters that send
+// matching packets there. A partition is a class of its own with a blackhole leaf. Shaping faults
+// with the same match on one side share a class: the lowest rate limit, and their netem qdiscs
+// chained one under the other, so a packet gets every delay and every loss, as if the faults were
+// applied one after the other.
 type Class struct {
-	FaultID  string
+	FaultIDs []string
 	Minor    uint16
 	Prio     uint16
 	Drop     bool
 	RateBits uint64 // 0: no rate limit
-	Netem    *netlink.NetemQdiscAttrs
+	Netem    []netlink.NetemQdiscAttrs
 	Filters  []Selector
 }
+
+// Name names the class's faults in errors.
+func (c Class) Name() string { return strings.Join(c.FaultIDs, "+") }
 
 // Tree is the desired Firedrill tree for one side: egress on the pod's link, ingress on the IFB.
 type Tree struct {
@@ -85,23 +95,52 @@ func Build(faults []Fault, reserved ...uint16) (egress, ingress Tree, err error)
 			return Tree{}, Tree{}, fmt.Errorf("fault ID %s appears twice", f.ID)
 		}
 	}
-	minors := allocate(sorted, reserved)
 	egress, ingress = Tree{Major: EgressMajor}, Tree{Major: IngressMajor}
+	// Classes are keyed by what they match: a partition by its fault, shaping faults by side and
+	// match, so faults with the same match land in one class whichever come and go.
+	type part struct {
+		key    string
+		tree   *Tree
+		remote remoteSide
+		faults []Fault
+	}
+	var parts []*part
+	byKey := map[string]*part{}
 	for _, f := range sorted {
 		for _, side := range []struct {
 			tree   *Tree
 			on     bool
 			remote remoteSide
-		}{{&egress, f.Direction != Ingress, destination}, {&ingress, f.Direction != Egress, source}} {
+			name   string
+		}{{&egress, f.Direction != Ingress, destination, "egress"}, {&ingress, f.Direction != Egress, source, "ingress"}} {
 			if !side.on {
 				continue
 			}
-			c, err := classFor(f, minors[f.ID], side.remote)
-			if err != nil {
-				return Tree{}, Tree{}, err
+			key := "fault " + f.ID
+			if !f.Partition {
+				key = "match " + matchKey(f.Match)
 			}
-			side.tree.Classes = append(side.tree.Classes, c)
+			k := side.name + " " + key
+			p, ok := byKey[k]
+			if !ok {
+				p = &part{key: key, tree: side.tree, remote: side.remote}
+				byKey[k] = p
+				parts = append(parts, p)
+			}
+			p.faults = append(p.faults, f)
 		}
+	}
+	var keys []string
+	for _, p := range parts {
+		keys = append(keys, p.key)
+	}
+	minors := allocate(keys, reserved)
+	for _, p := range parts {
+		c, err := classFor(p.faults, minors[p.key], p.remote)
+		if err != nil {
+			return Tree{}, Tree{}, err
+		}
+		p.tree.Classes = append(p.tree.Classes, c)
 	}
 	for _, t := range []*Tree{&egress, &ingress} {
 		slices.SortFunc(t.Classes, func(a, b Class) int { return int(a.Minor) - int(b.Minor) })
@@ -112,18 +151,37 @@ func Build(faults []Fault, reserved ...uint16) (egress, ingress Tree, err error)
 	return egress, ingress, nil
 }
 
-// allocate gives each fault a minor from a hash of its ID, probing past collisions, so a fault's
-// class stays where it is while others come and go.
-func allocate(sorted []Fault, reserved []uint16) map[string]uint16 {
+// matchKey is a canonical form of a match: equal for matches that select the same packets.
+func matchKey(m Match) string {
+	var cidrs []string
+	for _, c := range m.CIDRs {
+		cidrs = append(cidrs, c.Masked().String())
+	}
+	slices.Sort(cidrs)
+	var ports []string
+	for _, p := range m.Ports {
+		ports = append(ports, fmt.Sprintf("%d-%d", p.From, p.To))
+	}
+	slices.Sort(ports)
+	return fmt.Sprintf("%s|%s|%s", m.Protocol, strings.Join(slices.Compact(cidrs), ","), strings.Join(slices.Compact(ports), ","))
+}
+
+// allocate gives each key a minor from its hash, probing past collisions, so a class stays where
+// it is while others come and go.
+func allocate(keys []string, reserved []uint16) map[string]uint16 {
 	taken := map[uint16]bool{}
 	for _, r := range reserved {
 		taken[r] = true
+		taken[r&^chainBit] = true // a chained netem's major must not meet it either
 	}
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
 	out := make(map[string]uint16, len(sorted))
 	const span = maxMinor - minMinor + 1
-	for _, f := range sorted {
+	for _, k := range sorted {
 		h := fnv.New32a()
-		h.Write([]byte(f.ID))
+		h.Write([]byte(k))
 		m := uint16(minMinor + h.Sum32()%span)
 		for taken[m] {
 			m++
@@ -132,7 +190,7 @@ func allocate(sorted []Fault, reserved []uint16) map[string]uint16 {
 			}
 		}
 		taken[m] = true
-		out[f.ID] = m
+		out[k] = m
 	}
 	return out
 }
@@ -146,26 +204,36 @@ const (
 	source
 )
 
-func classFor(f Fault, minor uint16, side remoteSide) (Class, error) {
-	c := Class{FaultID: f.ID, Minor: minor, Drop: f.Partition, RateBits: f.RateBitsPerSec}
-	if f.Partition {
+// classFor builds the class of faults that share a match (or of one partition).
+func classFor(faults []Fault, minor uint16, side remoteSide) (Class, error) {
+	c := Class{Minor: minor, Drop: faults[0].Partition}
+	for _, f := range faults {
+		c.FaultIDs = append(c.FaultIDs, f.ID)
+		if f.RateBitsPerSec > 0 && (c.RateBits == 0 || f.RateBitsPerSec < c.RateBits) {
+			c.RateBits = f.RateBitsPerSec
+		}
+		if f.NeedsNetem() {
+			c.Netem = append(c.Netem, netemAttrs(f))
+		}
+	}
+	if len(c.Netem) > maxChain {
+		return Class{}, fmt.Errorf("%w: %s all shape the same packets with netem; at most %d compose on one match", ErrConflict, c.Name(), maxChain)
+	}
+	if c.Drop {
 		c.Prio = minor
 	} else {
 		c.Prio = shapePrioBase + minor
 	}
-	if f.NeedsNetem() {
-		c.Netem = netemAttrs(f)
-	}
-	sels, err := selectors(f.Match, side)
+	sels, err := selectors(faults[0].Match, side)
 	if err != nil {
-		return Class{}, fmt.Errorf("fault %s: %w", f.ID, err)
+		return Class{}, fmt.Errorf("fault %s: %w", c.Name(), err)
 	}
 	c.Filters = sels
 	return c, nil
 }
 
-func netemAttrs(f Fault) *netlink.NetemQdiscAttrs {
-	a := &netlink.NetemQdiscAttrs{
+func netemAttrs(f Fault) netlink.NetemQdiscAttrs {
+	a := netlink.NetemQdiscAttrs{
 		Latency:     uint32(f.Delay / time.Microsecond),
 		Jitter:      uint32(f.Jitter / time.Microsecond),
 		DelayCorr:   float32(f.DelayCorrelation),
@@ -268,15 +336,19 @@ func portBlocks(from, to uint16) []portBlock {
 	return out
 }
 
-// conflicts refuses two shaping faults on one side whose matches overlap. A partition may overlap
-// anything: a dropped packet is dropped whatever else would have shaped it.
+// conflicts refuses two shaping faults on one side whose matches overlap without being the same
+// (the same match composes in one class): a packet takes one class, so one would silently win.
+// A partition may overlap anything: a dropped packet is dropped whatever else would shape it.
 func conflicts(sorted []Fault) error {
 	for i, a := range sorted {
 		for _, b := range sorted[i+1:] {
 			if a.Partition || b.Partition || !directionsMeet(a.Direction, b.Direction) || !matchesOverlap(a.Match, b.Match) {
 				continue
 			}
-			return fmt.Errorf("%w: %s and %s shape the same packets on one pod (a packet takes one class, so one would silently win); narrow their destinations or run them one after the other", ErrConflict, a.ID, b.ID)
+			if matchKey(a.Match) == matchKey(b.Match) {
+				continue // one class on each side they share
+			}
+			return fmt.Errorf("%w: %s and %s shape overlapping but different traffic on one pod (a packet takes one class, so one would silently win); give them the same destinations or disjoint ones, or run them one after the other", ErrConflict, a.ID, b.ID)
 		}
 	}
 	return nil

@@ -100,7 +100,7 @@ func TestBuild(t *testing.T) {
 	}
 	ids := func(tr Tree) (out []string) {
 		for _, c := range tr.Classes {
-			out = append(out, c.FaultID)
+			out = append(out, c.Name())
 		}
 		return out
 	}
@@ -115,22 +115,22 @@ func TestBuild(t *testing.T) {
 	}
 	for _, c := range append(eg.Classes, in.Classes...) {
 		if c.Minor < minMinor || c.Minor > maxMinor {
-			t.Errorf("%s: minor %x outside the fault range", c.FaultID, c.Minor)
+			t.Errorf("%s: minor %x outside the fault range", c.Name(), c.Minor)
 		}
-		switch c.FaultID {
+		switch c.Name() {
 		case "a/0":
-			if c.Netem == nil || c.Netem.Latency != 100000 || c.Netem.Jitter != 10000 || c.Netem.DelayCorr != 25 || c.Netem.Loss != 5 || c.Drop {
+			if len(c.Netem) != 1 || c.Netem[0].Latency != 100000 || c.Netem[0].Jitter != 10000 || c.Netem[0].DelayCorr != 25 || c.Netem[0].Loss != 5 || c.Drop {
 				t.Errorf("delay class %+v netem %+v", c, c.Netem)
 			}
 			if c.Prio < shapePrioBase {
 				t.Errorf("a shaping fault must sort after partitions, prio %x", c.Prio)
 			}
 		case "b/0":
-			if !c.Drop || c.Netem != nil || c.Prio >= shapePrioBase {
+			if !c.Drop || len(c.Netem) != 0 || c.Prio >= shapePrioBase {
 				t.Errorf("partition class %+v", c)
 			}
 		case "c/0":
-			if c.RateBits != 1e6 || c.Netem != nil {
+			if c.RateBits != 1e6 || len(c.Netem) != 0 {
 				t.Errorf("rate class %+v", c)
 			}
 		}
@@ -166,8 +166,9 @@ func TestBuildRefuses(t *testing.T) {
 		faults []Fault
 		want   string
 	}{
-		{"two shapers on all traffic", []Fault{d("a", Egress, Match{}), d("b", Egress, Match{})}, "a and b shape the same packets"},
-		{"egress and both meet", []Fault{d("a", Egress, Match{CIDRs: pfx("10.0.0.0/8")}), d("b", Both, Match{CIDRs: pfx("10.1.0.0/16")})}, "overlap"},
+		{"three netem faults on one match", []Fault{d("a", Egress, Match{}), d("b", Egress, Match{}), d("c", Both, Match{})}, "at most 2 compose"},
+		{"egress and both meet, partly", []Fault{d("a", Egress, Match{CIDRs: pfx("10.0.0.0/8")}), d("b", Both, Match{CIDRs: pfx("10.1.0.0/16")})}, "a and b shape overlapping but different traffic"},
+		{"all traffic and one port", []Fault{d("a", Egress, Match{}), d("b", Egress, Match{Protocol: TCP, Ports: []PortRange{{80, 80}}})}, "overlapping"},
 		{"same id twice", []Fault{d("a", Egress, Match{}), d("a", Ingress, Match{})}, "appears twice"},
 		{"no direction", []Fault{d("a", "", Match{})}, "direction"},
 		{"jitter over delay", []Fault{{ID: "a", Direction: Egress, Delay: time.Millisecond, Jitter: 2 * time.Millisecond}}, "jitter"},
@@ -193,9 +194,38 @@ func TestBuildRefuses(t *testing.T) {
 		{d("a", Egress, Match{Protocol: TCP}), d("b", Egress, Match{Protocol: UDP})},
 		{d("a", Egress, Match{Protocol: TCP, Ports: []PortRange{{80, 80}}}), d("b", Egress, Match{Protocol: TCP, Ports: []PortRange{{81, 90}}})},
 		{d("a", Both, Match{}), {ID: "p", Direction: Both, Partition: true}},
+		{d("a", Egress, Match{}), d("b", Egress, Match{})},
+		{d("a", Egress, Match{CIDRs: pfx("10.0.0.0/8", "10.1.2.3/8")}), d("b", Both, Match{CIDRs: pfx("10.0.0.0/8")})},
 	} {
 		if _, _, err := Build(ok); errors.Is(err, ErrConflict) || err != nil {
 			t.Errorf("%v: %v, want them to compose", ok, err)
 		}
+	}
+}
+
+// Faults with the same match share a class: the lowest rate, both netems chained, whichever of
+// them come and go the class stays.
+func TestSameMatchComposes(t *testing.T) {
+	delay := Fault{ID: "exp-a/0", Direction: Egress, Delay: 100 * time.Millisecond}
+	loss := Fault{ID: "exp-b/0", Direction: Egress, Loss: 30}
+	rate := Fault{ID: "exp-c/0", Direction: Both, RateBitsPerSec: 1e6}
+	slower := Fault{ID: "exp-d/0", Direction: Egress, RateBitsPerSec: 5e5}
+	eg, in, err := Build([]Fault{loss, delay, rate, slower})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eg.Classes) != 1 || len(in.Classes) != 1 {
+		t.Fatalf("classes %d egress, %d ingress, want one each", len(eg.Classes), len(in.Classes))
+	}
+	c := eg.Classes[0]
+	if len(c.Netem) != 2 || c.Netem[0].Latency != 100000 || c.Netem[1].Loss != 30 || c.RateBits != 5e5 {
+		t.Errorf("egress class %+v, want delay then loss chained and the lowest rate", c)
+	}
+	if got := in.Classes[0]; got.RateBits != 1e6 || len(got.Netem) != 0 {
+		t.Errorf("ingress class %+v, want only the Both rate limit", got)
+	}
+	alone, _, _ := Build([]Fault{loss})
+	if alone.Classes[0].Minor != c.Minor {
+		t.Error("the class moved when faults with the same match came and went")
 	}
 }
