@@ -33,28 +33,22 @@ func TestBenchNetlink(t *testing.T) {
 
 	treeFault := []netfault.Fault{{ID: "bench/1", Direction: netfault.Egress, RateBitsPerSec: 8_000_000,
 		Match: netfault.Match{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.99.0.2/32")}}}}
-	agentTree := func() error { // the same for a fault that needs the tree (a destination filter)
-		h, link, closer, err := agent.OpenPodNetNS(agent.PodNetNS{Path: path})
-		if err != nil {
-			return err
+	// Exactly what the agent does for a pod: enter its namespace, find its interface, apply; and
+	// to remove the fault.
+	agentWay := func(faults []netfault.Fault) func() error {
+		return func() error {
+			h, link, closer, err := agent.OpenPodNetNS(agent.PodNetNS{Path: path})
+			if err != nil {
+				return err
+			}
+			defer closer()
+			if err := netfault.ApplyLink(h, link, faults); err != nil {
+				return err
+			}
+			return netfault.ClearLink(h, link)
 		}
-		defer closer()
-		if err := netfault.ApplyLink(h, link, treeFault); err != nil {
-			return err
-		}
-		return netfault.ClearLink(h, link)
 	}
-	agentPath := func() error { // exactly what the agent does for a pod: enter, find the interface, apply; and to remove
-		h, link, closer, err := agent.OpenPodNetNS(agent.PodNetNS{Path: path})
-		if err != nil {
-			return err
-		}
-		defer closer()
-		if err := netfault.ApplyLink(h, link, fault); err != nil {
-			return err
-		}
-		return netfault.ClearLink(h, link)
-	}
+	agentPath, agentTree := agentWay(fault), agentWay(treeFault)
 	link, err := p.HA.LinkByName("va")
 	if err != nil {
 		t.Fatal(err)

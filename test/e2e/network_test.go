@@ -17,36 +17,25 @@ import (
 	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
 )
 
-const netApps = `apiVersion: v1
-kind: Namespace
-metadata: {name: firedrill-net}
----
+// netApps is a server and a client, each one pod of the netprobe image (UDP echo on :7000).
+var netApps = "apiVersion: v1\nkind: Namespace\nmetadata: {name: firedrill-net}\n" + probeDeployment("netserver") + probeDeployment("netclient")
+
+func probeDeployment(app string) string {
+	return fmt.Sprintf(`---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: netserver, namespace: firedrill-net}
+metadata: {name: %[1]s, namespace: firedrill-net}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: netserver}}
+  selector: {matchLabels: {app: %[1]s}}
   template:
-    metadata: {labels: {app: netserver}}
+    metadata: {labels: {app: %[1]s}}
     spec:
       terminationGracePeriodSeconds: 1
       containers:
       - {name: probe, image: "firedrill.dev/netprobe:dev", imagePullPolicy: Never, args: [serve]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: netclient, namespace: firedrill-net}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: netclient}}
-  template:
-    metadata: {labels: {app: netclient}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - {name: probe, image: "firedrill.dev/netprobe:dev", imagePullPolicy: Never, args: [serve]}
-`
+`, app)
+}
 
 func partitionYAML(name, duration string) string {
 	return fmt.Sprintf(`apiVersion: chaos.firedrill.dev/v1alpha1

@@ -282,12 +282,7 @@ func TestComposition(t *testing.T) {
 		ID: "kernel/loss-b3", Direction: netfault.Egress, Loss: faultLoss,
 		Match: netfault.Match{CIDRs: []netip.Prefix{prefixB3}},
 	}
-	wantNetems := func(step string, want int) {
-		t.Helper()
-		if got := len(n.netems(t)); got != want {
-			t.Errorf("%s: %d netem qdiscs on %s, want %d", step, got, linkA, want)
-		}
-	}
+	wantNetems := func(step string, want int) { t.Helper(); n.wantNetems(t, step, want) }
 
 	n.apply(t, delayB, lossB3)
 	wantNetems("both faults", 2)
@@ -322,12 +317,7 @@ func TestSameMatchChainsNetem(t *testing.T) {
 	n := newTestNet(t)
 	delay := netfault.Fault{ID: "exp-a/0", Direction: netfault.Egress, Delay: faultDelay}
 	loss := netfault.Fault{ID: "exp-b/0", Direction: netfault.Egress, Loss: faultLoss}
-	wantNetems := func(step string, want int) {
-		t.Helper()
-		if got := len(n.netems(t)); got != want {
-			t.Errorf("%s: %d netem qdiscs on %s, want %d", step, got, linkA, want)
-		}
-	}
+	wantNetems := func(step string, want int) { t.Helper(); n.wantNetems(t, step, want) }
 
 	n.apply(t, delay, loss)
 	wantNetems("both", 2)
@@ -352,4 +342,11 @@ func TestSameMatchChainsNetem(t *testing.T) {
 
 	n.clear(t)
 	wantNetems("after Clear", 0)
+}
+
+func (n *testNet) wantNetems(t *testing.T, step string, want int) {
+	t.Helper()
+	if got := len(n.netems(t)); got != want {
+		t.Errorf("%s: %d netem qdiscs on %s, want %d", step, got, linkA, want)
+	}
 }
