@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -46,6 +47,33 @@ type InjectionReconciler struct {
 	SweepEvery time.Duration
 
 	sweeps chan event.GenericEvent
+	// faulty is the pods this agent last left with faults in place (for the gauge).
+	faultyMu sync.Mutex
+	faulty   map[string]bool
+}
+
+func (r *InjectionReconciler) track(podUID string, hasFaults bool) {
+	r.faultyMu.Lock()
+	defer r.faultyMu.Unlock()
+	if r.faulty == nil {
+		r.faulty = map[string]bool{}
+	}
+	if hasFaults {
+		r.faulty[podUID] = true
+	} else {
+		delete(r.faulty, podUID)
+	}
+	podsWithFaults.Set(float64(len(r.faulty)))
+}
+
+func countApplied(live []*chaosv1alpha1.Injection, v map[types.UID]metav1.Condition) int {
+	n := 0
+	for _, inj := range live {
+		if v[inj.UID].Reason == chaosv1alpha1.ReasonFaultApplied {
+			n++
+		}
+	}
+	return n
 }
 
 // Reconcile makes one pod's faults equal to its live Injections, and reports on each.
@@ -68,6 +96,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	ns, err := r.Resolver.NetNS(podUID)
 	if errors.Is(err, ErrPodNotFound) {
 		// The pod is gone and its namespace with it: nothing is left to remove.
+		r.track(podUID, false)
 		for i := range injs {
 			if err := r.settle(ctx, &injs[i], cond(chaosv1alpha1.ReasonPodNotFound, "no process of the pod runs on node "+r.NodeName), now, true); err != nil {
 				return ctrl.Result{}, err
@@ -98,7 +127,10 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 
+	start := time.Now()
 	applyErr := r.apply(ns, live, verdicts)
+	applySeconds.Observe(time.Since(start).Seconds())
+	r.track(podUID, applyErr == nil && len(live) > 0 && countApplied(live, verdicts) > 0)
 	for i := range injs {
 		inj := &injs[i]
 		v, ok := verdicts[inj.UID]
@@ -211,6 +243,7 @@ func (r *InjectionReconciler) settle(ctx context.Context, inj *chaosv1alpha1.Inj
 	if equality.Semantic.DeepEqual(before.Status, inj.Status) {
 		return nil
 	}
+	verdicts.WithLabelValues(v.Reason).Inc()
 	if err := r.Client.Status().Patch(ctx, inj, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("writing status of injection %s: %w", klog.KObj(inj), err)
 	}

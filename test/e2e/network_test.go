@@ -113,9 +113,15 @@ func netFaults(t *testing.T) {
 		if !strings.Contains(inj, client) || !strings.Contains(inj, server+"/32") || !strings.Contains(inj, "FaultApplied") {
 			t.Errorf("injection: %q, want the client pod, the server's IP and FaultApplied", inj)
 		}
+		if m := agentMetrics(t); !strings.Contains(m, "firedrill_agent_pods_with_faults 1") || !strings.Contains(m, `firedrill_agent_verdicts_total{reason="FaultApplied"}`) {
+			t.Errorf("agent metrics do not show the fault:\n%s", grepLines(m, "firedrill_agent_"))
+		}
 		kubectl(t, "-n", "firedrill-net", "delete", "experiment", "cut-server", "--timeout=60s")
 		if got := answered(); got != 50 || onPod() {
 			t.Errorf("after delete: %d/50 answers, tree present %v", got, onPod())
+		}
+		if m := agentMetrics(t); !strings.Contains(m, "firedrill_agent_pods_with_faults 0") {
+			t.Errorf("agent metrics still count a pod with faults:\n%s", grepLines(m, "firedrill_agent_"))
 		}
 	})
 
@@ -165,4 +171,21 @@ func netFaults(t *testing.T) {
 		out, _ := shErr(filepath.Join(binDir(t), "kubectl"), "-n", "firedrill-system", "logs", "daemonset/firedrill-agent", "--tail=40")
 		t.Logf("agent logs:\n%s", out)
 	}
+}
+
+// agentMetrics reads the agent's metrics through the API server's pod proxy.
+func agentMetrics(t *testing.T) string {
+	t.Helper()
+	pod := strings.TrimSpace(kubectl(t, "-n", "firedrill-system", "get", "pods", "-l", "app.kubernetes.io/name=firedrill-agent", "-o", "jsonpath={.items[0].metadata.name}"))
+	return kubectl(t, "get", "--raw", "/api/v1/namespaces/firedrill-system/pods/"+pod+":8090/proxy/metrics")
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -350,3 +350,37 @@ func TestAgentRefusesHostNetworkInjection(t *testing.T) {
 		t.Error("a refused host-network injection was applied")
 	}
 }
+
+// The emergency stop takes a running network fault off the pod: the experiment ends Aborted only
+// once the agent has removed it.
+func TestEmergencyStopRemovesNetworkFaults(t *testing.T) {
+	p := netnstest.NewPair(t)
+	netnstest.UDPEcho(t, p.B, "10.99.0.3:7000")
+	pods := &podsOnNode{}
+	netPod(t, "net-estop", "web", "node-h", p, pods)
+	startManager(t, managerOptions{})
+	startAgent(t, "node-h", pods)
+	exp := partition("net-estop", "cut", "10.99.0.3/32", time.Hour)
+	mustCreate(t, exp)
+	waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+		return meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	if !present(t, p) {
+		t.Fatal("fault not on the pod")
+	}
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "net-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "payments are down"}}
+	mustCreate(t, stop)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), stop) })
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+	if present(t, p) {
+		t.Error("aborted, but the tc tree is still on the pod")
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetRecovered {
+			t.Errorf("target %s state %s, want Recovered", tg.Name, tg.State)
+		}
+	}
+	if n := netnstest.Probe(t, p.A, "10.99.0.3:7000", 30, time.Millisecond, 300*time.Millisecond); n != 30 {
+		t.Errorf("after the stop: %d/30 answers", n)
+	}
+}
