@@ -3,7 +3,8 @@
 # otherwise it names what is missing and stops.
 #   hack/deps.sh [extra-package ...]
 set -euo pipefail
-pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 "$@")
+# prometheus (with promtool): the SLO tests run a real one on a loopback port.
+pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 prometheus "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
