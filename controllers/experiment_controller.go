@@ -174,6 +174,9 @@ func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (c
 		return ctrl.Result{}, r.abort(ctx, s, fault, chaosv1alpha1.ReasonEmergencyStop,
 			fmt.Sprintf("emergency stop %q is on: %s", stop.Name, stop.Spec.Reason))
 	}
+	if why, ok := s.exp.Annotations[chaosv1alpha1.AnnotationAbort]; ok {
+		return ctrl.Result{}, r.abort(ctx, s, fault, chaosv1alpha1.ReasonAbortRequested, "abort requested: "+why)
+	}
 	switch s.exp.Status.Phase {
 	case "", chaosv1alpha1.ExperimentPending:
 		return r.start(ctx, s, fault)
@@ -690,7 +693,8 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Spec changes, and an abort requested by annotation.
+		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).
 		// An agent's verdict on an Injection moves its experiment on at once.
 		Owns(&chaosv1alpha1.Injection{}).

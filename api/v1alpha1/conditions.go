@@ -45,3 +45,34 @@ const (
 	ReasonNotInjected         = "NotInjected"
 	ReasonPreflightFailed     = "PreflightFailed"
 )
+
+// AnnotationAbort on an Experiment asks it to stop at once and remove its faults; the value is
+// the reason. The GameDay controller sets it when the game day aborts (the spec is frozen once an
+// experiment runs, so the request is an annotation).
+const AnnotationAbort = "chaos.firedrill.dev/abort"
+
+// ReasonAbortRequested: the Experiment was aborted through AnnotationAbort (by its GameDay).
+const ReasonAbortRequested = "AbortRequested"
+
+// GameDay condition types.
+const (
+	// ConditionFrozen is True while the game day waits for error budget to start.
+	ConditionFrozen = "Frozen"
+	// ConditionCompleted is True once every step succeeded.
+	ConditionCompleted = "Completed"
+	// ConditionGuarded is False while the guard cannot query Prometheus and the game day goes on
+	// (onError: Continue).
+	ConditionGuarded = "Guarded"
+)
+
+// GameDay reasons.
+const (
+	ReasonBudgetExhausted       = "BudgetExhausted"
+	ReasonBudgetAvailable       = "BudgetAvailable"
+	ReasonBurnRateExceeded      = "BurnRateExceeded"
+	ReasonAbortConditionHeld    = "AbortConditionHeld"
+	ReasonPrometheusUnreachable = "PrometheusUnreachable"
+	ReasonStepFailed            = "StepFailed"
+	ReasonAllStepsSucceeded     = "AllStepsSucceeded"
+	ReasonGuardEvaluating       = "Evaluating"
+)

@@ -4,7 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// GameDayStep is one step of a game day: an Experiment the GameDay creates and owns.
+// GameDayStep is one step of a game day: an Experiment the GameDay creates and owns, or a pause.
+// +kubebuilder:validation:XValidation:rule="has(self.experiment) != has(self.pause)",message="a step has exactly one of experiment or pause"
 type GameDayStep struct {
 	// name of the step, unique within the game day; it names the Experiment the step creates.
 	// +kubebuilder:validation:MinLength=1
@@ -14,11 +15,160 @@ type GameDayStep struct {
 	Name string `json:"name"`
 
 	// experiment is the template of the Experiment this step runs.
+	// +optional
+	Experiment *ExperimentSpec `json:"experiment,omitempty"`
+
+	// pause waits this long (at most 24h) before the next step.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('24h')",message="pause must be greater than 0s and at most 24h"
+	// +optional
+	Pause *metav1.Duration `json:"pause,omitempty"`
+}
+
+// PrometheusOnError says what a running game day does when Prometheus cannot be queried.
+// +kubebuilder:validation:Enum=Abort;Continue
+type PrometheusOnError string
+
+const (
+	PrometheusAbort    PrometheusOnError = "Abort"
+	PrometheusContinue PrometheusOnError = "Continue"
+)
+
+// PrometheusSource is where the SLIs and conditions are queried.
+type PrometheusSource struct {
+	// address of Prometheus's HTTP API ("http://prometheus.monitoring:9090").
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')",message="spec.prometheus.address must be an http or https URL"
 	// +required
-	Experiment ExperimentSpec `json:"experiment"`
+	Address string `json:"address"`
+	// timeout of each query; default 5s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('60s')",message="spec.prometheus.timeout must be between 100ms and 60s"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// onError: Abort (default, fail safe) stops a running game day when Prometheus cannot be
+	// queried; Continue keeps going blind (and says so in a condition).
+	// +kubebuilder:default=Abort
+	// +optional
+	OnError PrometheusOnError `json:"onError,omitempty"`
+}
+
+// RatioSLISpec counts events: total and exactly one of good or bad, PromQL with {{.window}} as
+// every range ("sum(rate(http_requests_total{code=~\"5..\"}[{{.window}}]))").
+// +kubebuilder:validation:XValidation:rule="has(self.good) != has(self.bad)",message="set exactly one of good or bad"
+type RatioSLISpec struct {
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +optional
+	Good string `json:"good,omitempty"`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +optional
+	Bad string `json:"bad,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +required
+	Total string `json:"total"`
+}
+
+// LatencySLISpec counts an event good when a histogram puts it at or under threshold.
+type LatencySLISpec struct {
+	// metric is the histogram's name, without _bucket.
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z_:][a-zA-Z0-9_:]*$`
+	// +kubebuilder:validation:MaxLength=200
+	// +required
+	Metric string `json:"metric"`
+	// matchers narrow it, without braces: job="checkout".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Matchers string `json:"matchers,omitempty"`
+	// threshold is the bucket boundary (le) as the histogram writes it: "0.3".
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	// +kubebuilder:validation:MaxLength=32
+	// +required
+	Threshold string `json:"threshold"`
+}
+
+// BurnRateRule aborts when the error budget burns at least factor times too fast over both
+// windows (the SRE workbook's multi-window, multi-burn-rate alerts).
+// +kubebuilder:validation:XValidation:rule="duration(self.short) < duration(self.long)",message="short must be shorter than long"
+type BurnRateRule struct {
+	// +required
+	Long metav1.Duration `json:"long"`
+	// +required
+	Short metav1.Duration `json:"short"`
+	// factor, e.g. "14.4".
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	// +kubebuilder:validation:MaxLength=16
+	// +required
+	Factor string `json:"factor"`
+}
+
+// SLOSpec is a service level objective the game day is guarded by.
+// +kubebuilder:validation:XValidation:rule="has(self.ratio) != has(self.latency)",message="an SLO has exactly one of ratio or latency"
+type SLOSpec struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+	// objective in percent, below 100: "99.9".
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,2}(\.[0-9]{1,4})?$`
+	// +required
+	Objective string `json:"objective"`
+	// window of the error budget, 1h to 90d.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('2160h')",message="window must be between 1h and 90d (2160h)"
+	// +required
+	Window metav1.Duration `json:"window"`
+	// +optional
+	Ratio *RatioSLISpec `json:"ratio,omitempty"`
+	// +optional
+	Latency *LatencySLISpec `json:"latency,omitempty"`
+	// burnRates abort the game day; unset: the workbook's 1h/5m at 14.4 and 6h/30m at 6.
+	// +kubebuilder:validation:MaxItems=4
+	// +listType=atomic
+	// +optional
+	BurnRates []BurnRateRule `json:"burnRates,omitempty"`
+}
+
+// BudgetPolicy freezes game days on a spent budget.
+type BudgetPolicy struct {
+	// freezeBelowPercent: a game day does not start while any SLO's error budget left is below
+	// this many percent.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +required
+	FreezeBelowPercent int32 `json:"freezeBelowPercent"`
+}
+
+// ConditionOperator compares a query's value with a threshold.
+// +kubebuilder:validation:Enum=">";">=";"<";"<="
+type ConditionOperator string
+
+// AbortCondition is a PromQL expression that aborts the game day when it compares true for hold.
+type AbortCondition struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+	// query must return one value (a scalar or one sample).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	Query string `json:"query"`
+	// +required
+	Operator ConditionOperator `json:"operator"`
+	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
+	// +kubebuilder:validation:MaxLength=32
+	// +required
+	Threshold string `json:"threshold"`
+	// for is how long it must hold before it aborts; 0 aborts at the first true evaluation.
+	// +optional
+	For *metav1.Duration `json:"for,omitempty"`
 }
 
 // GameDaySpec declares a game day.
+// +kubebuilder:validation:XValidation:rule="!has(self.slos) || has(self.prometheus)",message="spec.slos need spec.prometheus"
+// +kubebuilder:validation:XValidation:rule="!has(self.abortConditions) || has(self.prometheus)",message="spec.abortConditions need spec.prometheus"
 type GameDaySpec struct {
 	// steps run in order.
 	// +kubebuilder:validation:MinItems=1
@@ -27,6 +177,33 @@ type GameDaySpec struct {
 	// +listMapKey=name
 	// +required
 	Steps []GameDayStep `json:"steps"`
+
+	// prometheus the SLOs and abort conditions are queried from.
+	// +optional
+	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
+
+	// slos guard the game day: budget freeze before, burn-rate abort during.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	SLOs []SLOSpec `json:"slos,omitempty"`
+
+	// budgetPolicy freezes the game day on a spent budget.
+	// +optional
+	BudgetPolicy *BudgetPolicy `json:"budgetPolicy,omitempty"`
+
+	// abortConditions are PromQL thresholds that stop the game day.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	AbortConditions []AbortCondition `json:"abortConditions,omitempty"`
+
+	// evaluationInterval of the guard while a step runs: 1s to 5m, default 5s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="spec.evaluationInterval must be between 1s and 5m"
+	// +optional
+	EvaluationInterval *metav1.Duration `json:"evaluationInterval,omitempty"`
 }
 
 // GameDayPhase is a coarse summary of a game day; conditions carry the detail.
@@ -52,11 +229,81 @@ type GameDayStatus struct {
 	// +optional
 	Phase GameDayPhase `json:"phase,omitempty"`
 
-	// conditions of the game day.
+	// startedAt and finishedAt bound the run.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// steps: one record per step, in order.
+	// +listType=atomic
+	// +optional
+	Steps []GameDayStepStatus `json:"steps,omitempty"`
+
+	// budgets: each SLO's error budget left before and after the game day, and what it spent.
+	// +listType=atomic
+	// +optional
+	Budgets []SLOBudget `json:"budgets,omitempty"`
+
+	// holding: abort conditions true since a time, not yet for their hold.
+	// +listType=atomic
+	// +optional
+	Holding []HoldingCondition `json:"holding,omitempty"`
+
+	// lastEvaluation of the guard.
+	// +optional
+	LastEvaluation *metav1.Time `json:"lastEvaluation,omitempty"`
+
+	// conditions of the game day: Frozen, Aborted, Completed.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StepPhase is where one step is.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Aborted
+type StepPhase string
+
+const (
+	StepPending   StepPhase = "Pending"
+	StepRunning   StepPhase = "Running"
+	StepSucceeded StepPhase = "Succeeded"
+	StepFailed    StepPhase = "Failed"
+	StepAborted   StepPhase = "Aborted"
+)
+
+// GameDayStepStatus is one step's record.
+type GameDayStepStatus struct {
+	Name  string    `json:"name"`
+	Phase StepPhase `json:"phase"`
+	// experiment the step created.
+	// +optional
+	Experiment string `json:"experiment,omitempty"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// SLOBudget is one SLO's error budget around the game day, in percent of the budget.
+type SLOBudget struct {
+	Name string `json:"name"`
+	// +optional
+	Before string `json:"before,omitempty"`
+	// +optional
+	After string `json:"after,omitempty"`
+	// spent = before − after.
+	// +optional
+	Spent string `json:"spent,omitempty"`
+}
+
+// HoldingCondition is an abort condition found true, waiting out its hold.
+type HoldingCondition struct {
+	Name  string      `json:"name"`
+	Since metav1.Time `json:"since"`
 }
 
 // GameDay is a planned exercise: steps of experiments, guarded by SLOs.
@@ -64,6 +311,7 @@ type GameDayStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=gd,categories=chaos
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Aborted",type=string,JSONPath=`.status.conditions[?(@.type=="Aborted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GameDay struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -85,4 +333,9 @@ type GameDayList struct {
 
 func init() {
 	SchemeBuilder.Register(&GameDay{}, &GameDayList{})
+}
+
+// Finished reports whether the game day has ended.
+func (p GameDayPhase) Finished() bool {
+	return p == GameDaySucceeded || p == GameDayAborted || p == GameDayFailed
 }

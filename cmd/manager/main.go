@@ -93,6 +93,12 @@ func run() error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
+	if err := (&controllers.GameDayReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("firedrill-manager"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the GameDay controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -241,8 +241,71 @@ func TestGameDaySchema(t *testing.T) {
 	if err := k8s.Create(t.Context(), gd); err == nil || !strings.Contains(err.Error(), "spec.steps") {
 		t.Errorf("a game day without steps: %v, want spec.steps rejected", err)
 	}
-	gd.Spec.Steps = []chaosv1alpha1.GameDayStep{{Name: "Bad Name", Experiment: builder.Experiment("gd-schema", "x").Build().Spec}}
-	if err := k8s.Create(t.Context(), gd); err == nil || !strings.Contains(err.Error(), "spec.steps[0].name") {
-		t.Errorf("a step with a bad name: %v, want spec.steps[0].name rejected", err)
+	spec := builder.Experiment("gd-schema", "x").Build().Spec
+	step := func(name string) chaosv1alpha1.GameDayStep {
+		return chaosv1alpha1.GameDayStep{Name: name, Experiment: &spec}
+	}
+	prom := &chaosv1alpha1.PrometheusSource{Address: "http://prometheus:9090"}
+	ratio := &chaosv1alpha1.RatioSLISpec{Bad: `sum(rate(e[{{.window}}]))`, Total: `sum(rate(t[{{.window}}]))`}
+	window := metav1.Duration{Duration: 28 * 24 * time.Hour}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*chaosv1alpha1.GameDaySpec)
+		want   string
+	}{
+		{"bad step name", func(s *chaosv1alpha1.GameDaySpec) { s.Steps = []chaosv1alpha1.GameDayStep{step("Bad Name")} }, "spec.steps[0].name"},
+		{"step with experiment and pause", func(s *chaosv1alpha1.GameDaySpec) {
+			st := step("both")
+			st.Pause = &metav1.Duration{Duration: time.Second}
+			s.Steps = []chaosv1alpha1.GameDayStep{st}
+		}, "a step has exactly one of experiment or pause"},
+		{"pause over a day", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Steps = []chaosv1alpha1.GameDayStep{{Name: "wait", Pause: &metav1.Duration{Duration: 48 * time.Hour}}}
+		}, "pause must be greater than 0s and at most 24h"},
+		{"slos without prometheus", func(s *chaosv1alpha1.GameDaySpec) {
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio}}
+		}, "spec.slos need spec.prometheus"},
+		{"prometheus not a URL", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = &chaosv1alpha1.PrometheusSource{Address: "prometheus:9090"}
+		}, "must be an http or https URL"},
+		{"query without the window", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
+				Ratio: &chaosv1alpha1.RatioSLISpec{Bad: `sum(rate(e[5m]))`, Total: ratio.Total}}}
+		}, "the query must use {{.window}} as its range"},
+		{"good and bad", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
+				Ratio: &chaosv1alpha1.RatioSLISpec{Good: ratio.Bad, Bad: ratio.Bad, Total: ratio.Total}}}
+		}, "set exactly one of good or bad"},
+		{"objective 100", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "100", Window: window, Ratio: ratio}}
+		}, "spec.slos[0].objective"},
+		{"window over 90 days", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: metav1.Duration{Duration: 100 * 24 * time.Hour}, Ratio: ratio}}
+		}, "window must be between 1h and 90d"},
+		{"burn windows reversed", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: time.Minute}, Short: metav1.Duration{Duration: time.Hour}, Factor: "14.4"}}}}
+		}, "short must be shorter than long"},
+		{"interval under a second", func(s *chaosv1alpha1.GameDaySpec) {
+			s.EvaluationInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
+		}, "spec.evaluationInterval must be between 1s and 5m"},
+		{"bad operator", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "x", Query: "up", Operator: "==", Threshold: "1"}}
+		}, `spec.abortConditions[0].operator: Unsupported value: "=="`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: "bad"}}
+			g.Spec.Steps = []chaosv1alpha1.GameDayStep{step("ok")}
+			tc.mutate(&g.Spec)
+			if err := k8s.Create(t.Context(), g); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

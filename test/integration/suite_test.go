@@ -120,6 +120,13 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&controllers.GameDayReconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("firedrill-manager"),
+		FrozenRecheck: 250 * time.Millisecond,
+	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	return runManager(t, ctx, cancel, mgr), cancel
 }
 

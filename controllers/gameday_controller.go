@@ -1,0 +1,528 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/slo"
+)
+
+// FinalizerGameDay holds a GameDay until its Experiments, and so their faults, are gone.
+const FinalizerGameDay = "chaos.firedrill.dev/gameday-experiments"
+
+// LabelGameDay and LabelStep mark the Experiments a GameDay created.
+const (
+	LabelGameDay = "chaos.firedrill.dev/gameday"
+	LabelStep    = "chaos.firedrill.dev/step"
+)
+
+// GameDayReconciler runs game days: the SLO budget freeze before, the steps in order, the guard
+// (burn rates, abort conditions) at every evaluation interval while they run.
+type GameDayReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.Clock
+	// FrozenRecheck is how often a frozen game day looks at the budget again (default 1m).
+	FrozenRecheck time.Duration
+	// NewQuerier connects to Prometheus (tests may substitute); default slo.NewPrometheus.
+	NewQuerier func(address string, timeout time.Duration) (slo.Querier, error)
+
+	queriers sync.Map // address|timeout → slo.Querier
+}
+
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/finalizers,verbs=update
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;create;update;patch;delete
+
+type gdScope struct {
+	before, gd *chaosv1alpha1.GameDay
+	now        time.Time
+}
+
+// Reconcile reads the GameDay, runs the phase function, writes status once.
+func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	gd := &chaosv1alpha1.GameDay{}
+	if err := r.Client.Get(ctx, req.NamespacedName, gd); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("gameday", klog.KObj(gd)))
+	if !gd.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, gd)
+	}
+	if gd.Status.Phase.Finished() {
+		return ctrl.Result{}, nil
+	}
+	if !controllerutil.ContainsFinalizer(gd, FinalizerGameDay) {
+		patch := client.MergeFrom(gd.DeepCopy())
+		controllerutil.AddFinalizer(gd, FinalizerGameDay)
+		if err := r.Client.Patch(ctx, gd, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now()}
+	var res ctrl.Result
+	var err error
+	switch gd.Status.Phase {
+	case "", chaosv1alpha1.GameDayPending, chaosv1alpha1.GameDayFrozen:
+		res, err = r.start(ctx, s)
+	case chaosv1alpha1.GameDayRunning:
+		res, err = r.run(ctx, s)
+	}
+	s.gd.Status.ObservedGeneration = s.gd.Generation
+	if !equality.Semantic.DeepEqual(s.before.Status, s.gd.Status) {
+		if werr := r.Client.Status().Patch(ctx, s.gd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); werr != nil {
+			return ctrl.Result{}, kerrors.NewAggregate([]error{err, fmt.Errorf("writing status: %w", werr)})
+		}
+		r.events(s)
+	}
+	return res, err
+}
+
+func (r *GameDayReconciler) events(s *gdScope) {
+	if r.Recorder == nil {
+		return
+	}
+	for _, c := range s.gd.Status.Conditions {
+		old := meta.FindStatusCondition(s.before.Status.Conditions, c.Type)
+		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
+			continue
+		}
+		typ := "Normal"
+		if (c.Type == chaosv1alpha1.ConditionAborted || c.Type == chaosv1alpha1.ConditionFrozen || c.Type == chaosv1alpha1.ConditionGuarded) && c.Status == metav1.ConditionTrue ||
+			c.Type == chaosv1alpha1.ConditionGuarded && c.Status == metav1.ConditionFalse {
+			typ = "Warning"
+		}
+		r.Recorder.Eventf(s.gd, nil, typ, c.Reason, c.Type, "%s", c.Message)
+	}
+}
+
+func (r *GameDayReconciler) setCondition(s *gdScope, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.gd.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: s.gd.Generation, LastTransitionTime: metav1.Time{Time: s.now}})
+}
+
+func (r *GameDayReconciler) querier(gd *chaosv1alpha1.GameDay) (slo.Querier, error) {
+	p := gd.Spec.Prometheus
+	if p == nil {
+		return nil, nil
+	}
+	timeout := 5 * time.Second
+	if p.Timeout != nil {
+		timeout = p.Timeout.Duration
+	}
+	key := p.Address + "|" + timeout.String()
+	if q, ok := r.queriers.Load(key); ok {
+		return q.(slo.Querier), nil
+	}
+	newQ := r.NewQuerier
+	if newQ == nil {
+		newQ = func(a string, t time.Duration) (slo.Querier, error) { return slo.NewPrometheus(a, t) }
+	}
+	q, err := newQ(p.Address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	r.queriers.Store(key, q)
+	return q, nil
+}
+
+// slos converts the spec's SLOs for the arithmetic.
+func slos(gd *chaosv1alpha1.GameDay) ([]slo.SLO, [][]slo.BurnRule, error) {
+	var out []slo.SLO
+	var rules [][]slo.BurnRule
+	for _, sp := range gd.Spec.SLOs {
+		obj, err := strconv.ParseFloat(sp.Objective, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("slo %s: objective %q: %w", sp.Name, sp.Objective, err)
+		}
+		s := slo.SLO{Name: sp.Name, Objective: obj / 100, Window: sp.Window.Duration}
+		if sp.Ratio != nil {
+			s.SLI = slo.SLI{Good: sp.Ratio.Good, Bad: sp.Ratio.Bad, Total: sp.Ratio.Total}
+		}
+		if sp.Latency != nil {
+			s.SLI = slo.SLI{Latency: &slo.LatencySLI{Metric: sp.Latency.Metric, Matchers: sp.Latency.Matchers, Threshold: sp.Latency.Threshold}}
+		}
+		if err := s.Validate(); err != nil {
+			return nil, nil, err
+		}
+		rs := slo.WorkbookRules
+		if len(sp.BurnRates) > 0 {
+			rs = nil
+			for _, br := range sp.BurnRates {
+				f, err := strconv.ParseFloat(br.Factor, 64)
+				if err != nil {
+					return nil, nil, fmt.Errorf("slo %s: burn factor %q: %w", sp.Name, br.Factor, err)
+				}
+				rs = append(rs, slo.BurnRule{Long: br.Long.Duration, Short: br.Short.Duration, Factor: f})
+			}
+		}
+		out = append(out, s)
+		rules = append(rules, rs)
+	}
+	return out, rules, nil
+}
+
+func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) }
+
+// start checks the error budgets against the policy's floor: frozen while any is below, running
+// (budgets recorded) once all are above.
+func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result, error) {
+	gd := s.gd
+	recheck := r.FrozenRecheck
+	if recheck == 0 {
+		recheck = time.Minute
+	}
+	objectives, _, err := slos(gd)
+	if err != nil {
+		return r.fail(s, chaosv1alpha1.ReasonStepFailed, err.Error()), nil
+	}
+	var budgets []chaosv1alpha1.SLOBudget
+	if len(objectives) > 0 {
+		q, err := r.querier(gd)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		var low []string
+		for _, o := range objectives {
+			b, err := o.BudgetLeft(ctx, q, s.now)
+			if err != nil {
+				// No start on a budget nobody can read: fail safe.
+				gd.Status.Phase = chaosv1alpha1.GameDayFrozen
+				r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionTrue, chaosv1alpha1.ReasonPrometheusUnreachable,
+					fmt.Sprintf("slo %s: the error budget cannot be read, so the game day does not start: %v", o.Name, err))
+				return ctrl.Result{RequeueAfter: recheck}, nil
+			}
+			budgets = append(budgets, chaosv1alpha1.SLOBudget{Name: o.Name, Before: pct(b.Left)})
+			if p := gd.Spec.BudgetPolicy; p != nil && b.Left*100 < float64(p.FreezeBelowPercent) {
+				low = append(low, fmt.Sprintf("slo %s: error budget left %s%% < floor %d%% (bad fraction %.4g over %s against objective %s%%)",
+					o.Name, pct(b.Left), p.FreezeBelowPercent, b.Bad, metav1.Duration{Duration: o.Window}.Duration, strconv.FormatFloat(o.Objective*100, 'f', -1, 64)))
+			}
+		}
+		if len(low) > 0 {
+			gd.Status.Phase = chaosv1alpha1.GameDayFrozen
+			gd.Status.Budgets = budgets
+			r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionTrue, chaosv1alpha1.ReasonBudgetExhausted, strings.Join(low, "; "))
+			return ctrl.Result{RequeueAfter: recheck}, nil
+		}
+	}
+	if gd.Status.Phase == chaosv1alpha1.GameDayFrozen {
+		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "every error budget is above the floor")
+	}
+	gd.Status.Phase = chaosv1alpha1.GameDayRunning
+	gd.Status.StartedAt = &metav1.Time{Time: s.now}
+	gd.Status.Budgets = budgets
+	gd.Status.Steps = nil
+	for _, st := range gd.Spec.Steps {
+		gd.Status.Steps = append(gd.Status.Steps, chaosv1alpha1.GameDayStepStatus{Name: st.Name, Phase: chaosv1alpha1.StepPending})
+	}
+	return r.run(ctx, s)
+}
+
+// run guards and advances the steps.
+func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, error) {
+	interval := 5 * time.Second
+	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
+		interval = iv.Duration
+	}
+	if reason, msg, err := r.guard(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	} else if reason != "" {
+		return ctrl.Result{}, r.abortAll(ctx, s, reason, msg)
+	}
+	wait, err := r.advance(ctx, s)
+	if err != nil || s.gd.Status.Phase.Finished() {
+		return ctrl.Result{}, err
+	}
+	if wait > 0 && wait < interval {
+		interval = wait
+	}
+	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// guard evaluates the burn-rate rules and abort conditions. A non-empty reason aborts.
+func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg string, err error) {
+	gd := s.gd
+	if gd.Spec.Prometheus == nil || (len(gd.Spec.SLOs) == 0 && len(gd.Spec.AbortConditions) == 0) {
+		return "", "", nil
+	}
+	q, err := r.querier(gd)
+	if err != nil {
+		return "", "", err
+	}
+	gd.Status.LastEvaluation = &metav1.Time{Time: s.now}
+	unreachable := func(e error) (string, string, error) {
+		if gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue {
+			r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, chaosv1alpha1.ReasonPrometheusUnreachable,
+				"going on unguarded (onError: Continue): "+e.Error())
+			return "", "", nil
+		}
+		return chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + e.Error(), nil
+	}
+	objectives, rules, err := slos(gd)
+	if err != nil {
+		return chaosv1alpha1.ReasonStepFailed, err.Error(), nil
+	}
+	for i, o := range objectives {
+		for _, rule := range rules[i] {
+			b, err := o.Burn(ctx, q, rule, s.now)
+			if errors.Is(err, slo.ErrNoData) {
+				continue // no series over the window yet: nothing is burning
+			}
+			if err != nil {
+				return unreachable(err)
+			}
+			if b.Holds {
+				return chaosv1alpha1.ReasonBurnRateExceeded, fmt.Sprintf("slo %s: %s; expression: %s", o.Name, b, b.ShortQ), nil
+			}
+		}
+	}
+	var holding []chaosv1alpha1.HoldingCondition
+	for _, c := range gd.Spec.AbortConditions {
+		v, ok, err := q.Value(ctx, c.Query, s.now)
+		if err != nil {
+			return unreachable(err)
+		}
+		th, _ := strconv.ParseFloat(c.Threshold, 64)
+		if !ok || !compare(v, c.Operator, th) {
+			continue
+		}
+		since := s.now
+		for _, h := range gd.Status.Holding {
+			if h.Name == c.Name {
+				since = h.Since.Time
+			}
+		}
+		hold := time.Duration(0)
+		if c.For != nil {
+			hold = c.For.Duration
+		}
+		if s.now.Sub(since) >= hold {
+			return chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
+				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold), nil
+		}
+		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.Time{Time: since}})
+	}
+	gd.Status.Holding = holding
+	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
+		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionTrue, chaosv1alpha1.ReasonGuardEvaluating, "SLOs and abort conditions evaluated")
+	}
+	return "", "", nil
+}
+
+func compare(v float64, op chaosv1alpha1.ConditionOperator, th float64) bool {
+	switch op {
+	case ">":
+		return v > th
+	case ">=":
+		return v >= th
+	case "<":
+		return v < th
+	case "<=":
+		return v <= th
+	}
+	return false
+}
+
+// experimentName is a step's Experiment: stable, so a restarted manager finds it.
+func experimentName(gd *chaosv1alpha1.GameDay, step string) string {
+	name := gd.Name + "-" + step
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:200] + "-" + hex.EncodeToString(sum[:6])
+}
+
+// advance moves through the steps from the first unfinished one; it returns how long to wait
+// for a pause.
+func (r *GameDayReconciler) advance(ctx context.Context, s *gdScope) (time.Duration, error) {
+	gd := s.gd
+	for i := range gd.Status.Steps {
+		st := &gd.Status.Steps[i]
+		spec := gd.Spec.Steps[i]
+		switch st.Phase {
+		case chaosv1alpha1.StepSucceeded:
+			continue
+		case chaosv1alpha1.StepFailed, chaosv1alpha1.StepAborted:
+			return 0, nil
+		}
+		if st.StartedAt == nil {
+			st.StartedAt = &metav1.Time{Time: s.now}
+			st.Phase = chaosv1alpha1.StepRunning
+		}
+		if spec.Pause != nil {
+			end := st.StartedAt.Add(spec.Pause.Duration)
+			if s.now.Before(end) {
+				return end.Sub(s.now), nil
+			}
+			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
+			continue
+		}
+		exp, err := r.ensureExperiment(ctx, gd, spec, st)
+		if err != nil {
+			return 0, err
+		}
+		switch exp.Status.Phase {
+		case chaosv1alpha1.ExperimentSucceeded:
+			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
+			continue
+		case chaosv1alpha1.ExperimentFailed, chaosv1alpha1.ExperimentAborted:
+			st.Phase, st.FinishedAt = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}
+			st.Message = fmt.Sprintf("experiment %s ended %s", exp.Name, exp.Status.Phase)
+			r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
+			r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonStepFailed,
+				fmt.Sprintf("step %s: %s", st.Name, st.Message))
+			return 0, nil
+		}
+		return 0, nil // running: its progress wakes us (the GameDay owns it)
+	}
+	r.finishGD(ctx, s, chaosv1alpha1.GameDaySucceeded)
+	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionTrue, chaosv1alpha1.ReasonAllStepsSucceeded,
+		fmt.Sprintf("%d steps succeeded", len(gd.Status.Steps)))
+	return 0, nil
+}
+
+func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep, st *chaosv1alpha1.GameDayStepStatus) (*chaosv1alpha1.Experiment, error) {
+	name := experimentName(gd, spec.Name)
+	st.Experiment = name
+	exp := &chaosv1alpha1.Experiment{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
+	if err == nil {
+		return exp, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	exp = &chaosv1alpha1.Experiment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: gd.Namespace, Name: name, Labels: map[string]string{LabelGameDay: gd.Name, LabelStep: spec.Name}},
+		Spec:       *spec.Experiment.DeepCopy(),
+	}
+	if err := controllerutil.SetControllerReference(gd, exp, r.Client.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.Client.Create(ctx, exp); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating experiment %s for step %s: %w", name, spec.Name, err)
+	}
+	return exp, nil
+}
+
+// abortAll asks every running step's Experiment to abort (each removes its faults at once) and
+// ends the game day Aborted with what fired.
+func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, msg string) error {
+	var errs []error
+	for i := range s.gd.Status.Steps {
+		st := &s.gd.Status.Steps[i]
+		if st.Phase != chaosv1alpha1.StepRunning {
+			continue
+		}
+		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepAborted, &metav1.Time{Time: s.now}, reason
+		if st.Experiment == "" {
+			continue
+		}
+		exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
+		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
+		if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...) // retried: the abort is only recorded once every experiment was told
+	}
+	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
+	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)
+	return nil
+}
+
+// finishGD ends the game day and records the budgets after it (best effort: an abort because
+// Prometheus is gone records none).
+func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chaosv1alpha1.GameDayPhase) {
+	s.gd.Status.Phase = phase
+	s.gd.Status.FinishedAt = &metav1.Time{Time: s.now}
+	s.gd.Status.Holding = nil
+	objectives, _, err := slos(s.gd)
+	if err != nil || len(objectives) == 0 {
+		return
+	}
+	q, err := r.querier(s.gd)
+	if err != nil {
+		return
+	}
+	for i, o := range objectives {
+		b, err := o.BudgetLeft(ctx, q, s.now)
+		if err != nil || i >= len(s.gd.Status.Budgets) {
+			continue
+		}
+		bud := &s.gd.Status.Budgets[i]
+		bud.After = pct(b.Left)
+		if before, err := strconv.ParseFloat(bud.Before, 64); err == nil {
+			bud.Spent = strconv.FormatFloat(before-b.Left*100, 'f', 2, 64)
+		}
+	}
+}
+
+func (r *GameDayReconciler) fail(s *gdScope, reason, msg string) ctrl.Result {
+	s.gd.Status.Phase = chaosv1alpha1.GameDayFailed
+	s.gd.Status.FinishedAt = &metav1.Time{Time: s.now}
+	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, reason, msg)
+	return ctrl.Result{}
+}
+
+// reconcileDelete deletes the game day's Experiments and lets it go once they are gone (each
+// holds its own faults' finalizer).
+func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alpha1.GameDay) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(gd, FinalizerGameDay) {
+		return ctrl.Result{}, nil
+	}
+	var exps chaosv1alpha1.ExperimentList
+	if err := r.Client.List(ctx, &exps, client.InNamespace(gd.Namespace), client.MatchingLabels{LabelGameDay: gd.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range exps.Items {
+		if !metav1.IsControlledBy(&exps.Items[i], gd) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, &exps.Items[i]); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if len(exps.Items) > 0 {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	patch := client.MergeFrom(gd.DeepCopy())
+	controllerutil.RemoveFinalizer(gd, FinalizerGameDay)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, gd, patch))
+}
+
+// SetupWithManager registers the controller; it owns the Experiments it creates.
+func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&chaosv1alpha1.GameDay{}).
+		Owns(&chaosv1alpha1.Experiment{}).
+		Named("gameday").
+		Complete(r)
+}

@@ -1,0 +1,264 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/promtest"
+)
+
+func waitGameDay(t *testing.T, key client.ObjectKey, what string, timeout time.Duration, cond func(*chaosv1alpha1.GameDay) bool) *chaosv1alpha1.GameDay {
+	t.Helper()
+	gd := &chaosv1alpha1.GameDay{}
+	eventually(t, what, timeout, func() bool { return k8s.Get(t.Context(), key, gd) == nil && cond(gd) })
+	return gd
+}
+
+func dryRunStep(ns, name string, labels map[string]string) chaosv1alpha1.GameDayStep {
+	spec := builder.Experiment(ns, "x").Labels(labels).DryRun().Build().Spec
+	return chaosv1alpha1.GameDayStep{Name: name, Experiment: &spec}
+}
+
+func pauseStep(name string, d time.Duration) chaosv1alpha1.GameDayStep {
+	return chaosv1alpha1.GameDayStep{Name: name, Pause: &metav1.Duration{Duration: d}}
+}
+
+func gameDay(ns, name string, steps ...chaosv1alpha1.GameDayStep) *chaosv1alpha1.GameDay {
+	return &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: chaosv1alpha1.GameDaySpec{Steps: steps}}
+}
+
+// checkoutSLO guards on 5xx over all requests of the checkout job.
+func checkoutSLO(prom *promtest.Server) (*chaosv1alpha1.PrometheusSource, chaosv1alpha1.SLOSpec) {
+	return &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}},
+		chaosv1alpha1.SLOSpec{Name: "checkout-availability", Objective: "99.9", Window: metav1.Duration{Duration: 28 * 24 * time.Hour},
+			Ratio: &chaosv1alpha1.RatioSLISpec{
+				Bad:   `sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))`,
+				Total: `sum(rate(http_requests_total{job="checkout"}[{{.window}}]))`,
+			}}
+}
+
+// Steps run in order, each after the one before finished; the game day owns its experiments.
+func TestGameDayRunsStepsInOrder(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "gd-order"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "drill", dryRunStep(ns, "first", labels), pauseStep("breathe", time.Second), dryRunStep(ns, "second", labels))
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionCompleted); c == nil || c.Reason != chaosv1alpha1.ReasonAllStepsSucceeded {
+		t.Errorf("Completed condition %+v", c)
+	}
+	st := got.Status.Steps
+	if len(st) != 3 {
+		t.Fatalf("steps %+v", st)
+	}
+	for i, s := range st {
+		if s.Phase != chaosv1alpha1.StepSucceeded || s.StartedAt == nil || s.FinishedAt == nil {
+			t.Errorf("step %d: %+v", i, s)
+		}
+		if i > 0 && s.StartedAt.Before(st[i-1].FinishedAt) {
+			t.Errorf("step %s started before %s finished", s.Name, st[i-1].Name)
+		}
+	}
+	if d := st[1].FinishedAt.Sub(st[1].StartedAt.Time); d < time.Second {
+		t.Errorf("the 1s pause lasted %s", d)
+	}
+	exp := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "drill-second"}, exp); err != nil || !metav1.IsControlledBy(exp, got) {
+		t.Errorf("experiment of step two: %v, controlled by the game day %v", err, err == nil && metav1.IsControlledBy(exp, got))
+	}
+}
+
+// 30 days of counters for promtool, ending at end: 10 req/s, badShare of them 5xx.
+func budgetSeries(end time.Time, badShare float64) string {
+	var ok, bad strings.Builder
+	step := 5 * time.Minute
+	for ts, i := end.Add(-30*24*time.Hour), 0; !ts.After(end); ts, i = ts.Add(step), i+1 {
+		total := 10 * step.Seconds() * float64(i)
+		fmt.Fprintf(&ok, "http_requests_total{job=\"checkout\",code=\"200\"} %g %d\n", total*(1-badShare), ts.Unix())
+		fmt.Fprintf(&bad, "http_requests_total{job=\"checkout\",code=\"500\"} %g %d\n", total*badShare, ts.Unix())
+	}
+	return "# TYPE http_requests_total counter\n" + ok.String() + bad.String() + "# EOF\n"
+}
+
+// No game day starts on a spent error budget: it stays Frozen, says why with the numbers, and
+// creates nothing.
+func TestGameDayFreezesOnSpentBudget(t *testing.T) {
+	prom := promtest.Start(t, promtest.WithBackfill(budgetSeries(time.Now(), 0.0015)))
+	startManager(t, managerOptions{})
+	ns := "gd-freeze"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "frozen", dryRunStep(ns, "kill", labels))
+	src, s := checkoutSLO(prom)
+	gd.Spec.Prometheus, gd.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{s}
+	gd.Spec.BudgetPolicy = &chaosv1alpha1.BudgetPolicy{FreezeBelowPercent: 25}
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "frozen", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayFrozen
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionFrozen)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonBudgetExhausted || !strings.Contains(c.Message, "error budget left -50.00% < floor 25%") {
+		t.Errorf("Frozen condition %+v, want BudgetExhausted with the numbers", c)
+	}
+	time.Sleep(time.Second) // several rechecks
+	var exps chaosv1alpha1.ExperimentList
+	if err := k8s.List(t.Context(), &exps, client.InNamespace(ns)); err != nil || len(exps.Items) != 0 {
+		t.Errorf("a frozen game day created %d experiments (%v)", len(exps.Items), err)
+	}
+}
+
+// requests writes the checkout counters at 5 s steps over (from, to]: 10 req/s, errShare of them 5xx.
+func requests(t *testing.T, prom *promtest.Server, okN, badN *float64, from, to time.Time, errShare float64) {
+	t.Helper()
+	ok := promtest.Series{Labels: map[string]string{"__name__": "http_requests_total", "job": "checkout", "code": "200"}}
+	bad := promtest.Series{Labels: map[string]string{"__name__": "http_requests_total", "job": "checkout", "code": "500"}}
+	for ts := from.Add(5 * time.Second); !ts.After(to); ts = ts.Add(5 * time.Second) {
+		*okN += 50 * (1 - errShare)
+		*badN += 50 * errShare
+		ok.Samples = append(ok.Samples, promtest.Sample{T: ts, V: *okN})
+		bad.Samples = append(bad.Samples, promtest.Sample{T: ts, V: *badN})
+	}
+	if err := prom.Write(t.Context(), ok, bad); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// guardedLatency is a game day whose one step holds a lasting fault until the guard stops it.
+func guardedLatency(t *testing.T, ns string, prom *promtest.Server) (*chaosv1alpha1.GameDay, *lastingFault) {
+	t.Helper()
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	labels, _ := deployment(t, ns, "web", 2)
+	spec := builder.Experiment(ns, "x").Labels(labels).Build().Spec
+	spec.Action, spec.PodKill, spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: time.Second}}}
+	gd := gameDay(ns, "guarded", chaosv1alpha1.GameDayStep{Name: "slow", Experiment: &spec})
+	src, s := checkoutSLO(prom)
+	gd.Spec.Prometheus, gd.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{s}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	return gd, lf
+}
+
+func waitInjected(t *testing.T, ns, name string) *chaosv1alpha1.Experiment {
+	t.Helper()
+	e := &chaosv1alpha1.Experiment{}
+	eventually(t, "experiment "+name+" injected", 30*time.Second, func() bool {
+		return k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, e) == nil &&
+			meta.IsStatusConditionTrue(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+	})
+	return e
+}
+
+// A fast burn aborts the game day: its experiment is told to stop and removes its fault, and the
+// condition says which rule fired, with the values and the expression.
+func TestGameDayBurnRateAbort(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-burn"
+	var okN, badN float64
+	t0 := time.Now().Add(-90 * time.Second)
+	requests(t, prom, &okN, &badN, t0.Add(-20*time.Minute), t0, 0) // healthy until 90 s ago
+	gd, lf := guardedLatency(t, ns, prom)
+	mustCreate(t, gd)
+	exp := waitInjected(t, ns, "guarded-slow")
+	if got := &(chaosv1alpha1.GameDay{}); k8s.Get(t.Context(), client.ObjectKeyFromObject(gd), got) != nil || got.Status.Phase != chaosv1alpha1.GameDayRunning {
+		t.Fatalf("game day not running while healthy: %+v", got.Status)
+	}
+	requests(t, prom, &okN, &badN, t0, time.Now(), 1) // everything fails since
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if c != nil {
+		t.Logf("Aborted %s: %s", c.Reason, c.Message)
+	}
+	if c == nil || c.Reason != chaosv1alpha1.ReasonBurnRateExceeded || !strings.Contains(c.Message, "burn rate") ||
+		!(strings.Contains(c.Message, "against 14.4") || strings.Contains(c.Message, "against 6")) || // either workbook rule may fire first
+		!strings.Contains(c.Message, `http_requests_total{job="checkout",code=~"5.."}`) {
+		t.Errorf("Aborted condition %+v, want the rule, its values and the expression", c)
+	}
+	e := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+	for _, tg := range e.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("target %s not recovered after the abort", tg.Name)
+		}
+	}
+	if got.Status.Steps[0].Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", got.Status.Steps[0])
+	}
+}
+
+// Prometheus gone mid-run: fail safe, the game day aborts and its fault comes off.
+func TestGameDayAbortsWhenPrometheusDies(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-promdown"
+	var okN, badN float64
+	requests(t, prom, &okN, &badN, time.Now().Add(-20*time.Minute), time.Now(), 0)
+	gd, lf := guardedLatency(t, ns, prom)
+	mustCreate(t, gd)
+	exp := waitInjected(t, ns, "guarded-slow")
+	prom.Kill()
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonPrometheusUnreachable || !strings.Contains(c.Message, "onError: Abort") {
+		t.Errorf("Aborted condition %+v, want PrometheusUnreachable", c)
+	}
+	e := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+	for _, tg := range e.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("target %s not recovered", tg.Name)
+		}
+	}
+}
+
+// A manager restarted mid-game-day resumes from status: the finished step is not run again.
+func TestGameDayResumesAfterRestartWithoutRerunningAStep(t *testing.T) {
+	stop, _ := startManager(t, managerOptions{})
+	ns := "gd-restart"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "resume", dryRunStep(ns, "first", labels), pauseStep("breathe", 3*time.Second), dryRunStep(ns, "second", labels))
+	mustCreate(t, gd)
+	mid := waitGameDay(t, client.ObjectKeyFromObject(gd), "first step done", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Steps) == 3 && g.Status.Steps[0].Phase == chaosv1alpha1.StepSucceeded
+	})
+	first := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "resume-first"}, first); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	startManager(t, managerOptions{})
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	again := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "resume-first"}, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.UID != first.UID || !again.Status.StartedAt.Equal(first.Status.StartedAt) {
+		t.Errorf("step one ran again after the restart: experiment %s started %v, was %s started %v", again.UID, again.Status.StartedAt, first.UID, first.Status.StartedAt)
+	}
+	if !got.Status.Steps[0].StartedAt.Equal(mid.Status.Steps[0].StartedAt) || !got.Status.Steps[1].StartedAt.Equal(mid.Status.Steps[1].StartedAt) {
+		t.Errorf("step records rewritten: before %+v, after %+v", mid.Status.Steps, got.Status.Steps)
+	}
+}
+
+func (f *lastingFault) isRecovered(uid types.UID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.recovered[uid]
+}
