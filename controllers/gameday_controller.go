@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,6 +232,18 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	if gd.Status.Phase == chaosv1alpha1.GameDayFrozen {
 		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "every error budget is above the floor")
 	}
+	if len(gd.Spec.Hypotheses) > 0 {
+		// The steady state: a system not behaving as the hypotheses say before the game day
+		// would make its results meaningless.
+		if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisBefore); len(failed) > 0 {
+			gd.Status.Phase = chaosv1alpha1.GameDayPending
+			gd.Status.Budgets = budgets
+			r.setCondition(s, chaosv1alpha1.ConditionSteadyState, metav1.ConditionFalse, chaosv1alpha1.ReasonNotSteady,
+				"not steady, so the game day does not start: "+strings.Join(failed, "; "))
+			return ctrl.Result{RequeueAfter: recheck}, nil
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionSteadyState, metav1.ConditionTrue, chaosv1alpha1.ReasonSteady, "every Before hypothesis holds")
+	}
 	gd.Status.Phase = chaosv1alpha1.GameDayRunning
 	gd.Status.StartedAt = &metav1.Time{Time: s.now}
 	gd.Status.Budgets = budgets
@@ -250,6 +264,10 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 		return ctrl.Result{}, err
 	} else if reason != "" {
 		return ctrl.Result{}, r.abortAll(ctx, s, reason, msg)
+	}
+	if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisDuring); len(failed) > 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionHypothesesHeld, metav1.ConditionFalse, chaosv1alpha1.ReasonHypothesisFailed,
+			"during the game day: "+strings.Join(failed, "; "))
 	}
 	wait, err := r.advance(ctx, s)
 	if err != nil || s.gd.Status.Phase.Finished() {
@@ -322,13 +340,96 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 			return chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
 				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold), nil
 		}
-		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.Time{Time: since}})
+		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
 	}
 	gd.Status.Holding = holding
 	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
 		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionTrue, chaosv1alpha1.ReasonGuardEvaluating, "SLOs and abort conditions evaluated")
 	}
 	return "", "", nil
+}
+
+// checkHypotheses checks the hypotheses that apply in phase, records each result, and returns
+// what did not hold.
+func (r *GameDayReconciler) checkHypotheses(ctx context.Context, s *gdScope, phase chaosv1alpha1.HypothesisPhase) []string {
+	var failed []string
+	for _, h := range s.gd.Spec.Hypotheses {
+		if len(h.When) > 0 && !slices.Contains(h.When, phase) {
+			continue
+		}
+		held, value, msg := r.check(ctx, s.gd, h)
+		var res *chaosv1alpha1.HypothesisResult
+		for i := range s.gd.Status.Hypotheses {
+			if rr := &s.gd.Status.Hypotheses[i]; rr.Name == h.Name && rr.Phase == phase {
+				res = rr
+			}
+		}
+		if res == nil {
+			s.gd.Status.Hypotheses = append(s.gd.Status.Hypotheses, chaosv1alpha1.HypothesisResult{Name: h.Name, Phase: phase, Held: true})
+			res = &s.gd.Status.Hypotheses[len(s.gd.Status.Hypotheses)-1]
+		}
+		if phase == chaosv1alpha1.HypothesisDuring {
+			res.Held = res.Held && held // during: it must hold at every check
+		} else {
+			res.Held = held
+		}
+		if !held || res.Message == "" || phase != chaosv1alpha1.HypothesisDuring || res.Held {
+			res.Value, res.Message = value, msg // keep the failing measurement once During failed
+		}
+		res.Checks++
+		res.CheckedAt = &metav1.Time{Time: s.now}
+		if !held {
+			failed = append(failed, h.Name+": "+msg)
+		}
+	}
+	return failed
+}
+
+// check runs one hypothesis: held, the value seen, and a sentence saying it.
+func (r *GameDayReconciler) check(ctx context.Context, gd *chaosv1alpha1.GameDay, h chaosv1alpha1.Hypothesis) (bool, string, string) {
+	if c := h.PromQL; c != nil {
+		q, err := r.querier(gd)
+		if err != nil || q == nil {
+			return false, "", fmt.Sprintf("no Prometheus to query: %v", err)
+		}
+		v, ok, err := q.Value(ctx, c.Query, r.Clock.Now())
+		if err != nil {
+			return false, "", err.Error()
+		}
+		if !ok {
+			return false, "", fmt.Sprintf("%s returned no sample", c.Query)
+		}
+		th, _ := strconv.ParseFloat(c.Threshold, 64)
+		val := strconv.FormatFloat(v, 'g', 6, 64)
+		held := compare(v, c.Operator, th)
+		word := "holds"
+		if !held {
+			word = "does not hold"
+		}
+		return held, val, fmt.Sprintf("%s = %s: %s %s %s %s", c.Query, val, val, c.Operator, c.Threshold, word)
+	}
+	want := int(h.HTTP.Status)
+	if want == 0 {
+		want = http.StatusOK
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.HTTP.URL, nil)
+	if err != nil {
+		return false, "", err.Error()
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return false, "", fmt.Sprintf("GET %s: %v", h.HTTP.URL, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == want, strconv.Itoa(resp.StatusCode), fmt.Sprintf("GET %s answered %d, expected %d", h.HTTP.URL, resp.StatusCode, want)
+}
+
+// httpClient checks HTTP hypotheses: no proxy, no redirects followed (a redirect is an answer).
+var httpClient = &http.Client{
+	Transport:     &http.Transport{Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 func compare(v float64, op chaosv1alpha1.ConditionOperator, th float64) bool {
@@ -461,6 +562,20 @@ func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chao
 	s.gd.Status.Phase = phase
 	s.gd.Status.FinishedAt = &metav1.Time{Time: s.now}
 	s.gd.Status.Holding = nil
+	if len(s.gd.Spec.Hypotheses) > 0 {
+		r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisAfter)
+		var failed []string
+		for _, h := range s.gd.Status.Hypotheses {
+			if !h.Held && h.Phase != chaosv1alpha1.HypothesisBefore {
+				failed = append(failed, fmt.Sprintf("%s (%s): %s", h.Name, h.Phase, h.Message))
+			}
+		}
+		if len(failed) > 0 {
+			r.setCondition(s, chaosv1alpha1.ConditionHypothesesHeld, metav1.ConditionFalse, chaosv1alpha1.ReasonHypothesisFailed, strings.Join(failed, "; "))
+		} else {
+			r.setCondition(s, chaosv1alpha1.ConditionHypothesesHeld, metav1.ConditionTrue, chaosv1alpha1.ReasonHypothesesHeld, "every hypothesis held during and after the game day")
+		}
+	}
 	objectives, _, err := slos(s.gd)
 	if err != nil || len(objectives) == 0 {
 		return

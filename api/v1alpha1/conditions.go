@@ -76,3 +76,16 @@ const (
 	ReasonAllStepsSucceeded     = "AllStepsSucceeded"
 	ReasonGuardEvaluating       = "Evaluating"
 )
+
+// Hypothesis conditions of a GameDay.
+const (
+	// ConditionSteadyState is False while a Before hypothesis does not hold: the game day waits.
+	ConditionSteadyState = "SteadyState"
+	// ConditionHypothesesHeld is False once any hypothesis failed during or after the game day.
+	ConditionHypothesesHeld = "HypothesesHeld"
+
+	ReasonSteady           = "Steady"
+	ReasonNotSteady        = "NotSteady"
+	ReasonHypothesesHeld   = "AllHeld"
+	ReasonHypothesisFailed = "HypothesisFailed"
+)

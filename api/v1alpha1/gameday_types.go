@@ -166,9 +166,65 @@ type AbortCondition struct {
 	For *metav1.Duration `json:"for,omitempty"`
 }
 
+// HypothesisPhase is when a hypothesis is checked.
+// +kubebuilder:validation:Enum=Before;During;After
+type HypothesisPhase string
+
+const (
+	HypothesisBefore HypothesisPhase = "Before"
+	HypothesisDuring HypothesisPhase = "During"
+	HypothesisAfter  HypothesisPhase = "After"
+)
+
+// PromQLCheck expects a query's value to compare true with a threshold.
+type PromQLCheck struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	Query string `json:"query"`
+	// +required
+	Operator ConditionOperator `json:"operator"`
+	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
+	// +kubebuilder:validation:MaxLength=32
+	// +required
+	Threshold string `json:"threshold"`
+}
+
+// HTTPCheck expects a GET of url to answer with status.
+type HTTPCheck struct {
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https')",message="url must be an http or https URL"
+	// +required
+	URL string `json:"url"`
+	// status expected; default 200.
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=599
+	// +optional
+	Status int32 `json:"status,omitempty"`
+}
+
+// Hypothesis is what the game day expects to stay true, written down before it starts.
+// +kubebuilder:validation:XValidation:rule="has(self.promQL) != has(self.http)",message="a hypothesis has exactly one of promQL or http"
+type Hypothesis struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+	// +optional
+	PromQL *PromQLCheck `json:"promQL,omitempty"`
+	// +optional
+	HTTP *HTTPCheck `json:"http,omitempty"`
+	// when it is checked; default all three. Before is the steady state: not steady, no start.
+	// +kubebuilder:validation:MaxItems=3
+	// +listType=set
+	// +optional
+	When []HypothesisPhase `json:"when,omitempty"`
+}
+
 // GameDaySpec declares a game day.
 // +kubebuilder:validation:XValidation:rule="!has(self.slos) || has(self.prometheus)",message="spec.slos need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.abortConditions) || has(self.prometheus)",message="spec.abortConditions need spec.prometheus"
+// +kubebuilder:validation:XValidation:rule="!has(self.hypotheses) || has(self.prometheus) || self.hypotheses.all(h, !has(h.promQL))",message="promQL hypotheses need spec.prometheus"
 type GameDaySpec struct {
 	// steps run in order.
 	// +kubebuilder:validation:MinItems=1
@@ -199,6 +255,13 @@ type GameDaySpec struct {
 	// +listMapKey=name
 	// +optional
 	AbortConditions []AbortCondition `json:"abortConditions,omitempty"`
+
+	// hypotheses are checked before (steady state), during and after the game day.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 
 	// evaluationInterval of the guard while a step runs: 1s to 5m, default 5s.
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="spec.evaluationInterval must be between 1s and 5m"
@@ -249,6 +312,11 @@ type GameDayStatus struct {
 	// +listType=atomic
 	// +optional
 	Holding []HoldingCondition `json:"holding,omitempty"`
+
+	// hypotheses: the latest result of each hypothesis in each phase it is checked in.
+	// +listType=atomic
+	// +optional
+	Hypotheses []HypothesisResult `json:"hypotheses,omitempty"`
 
 	// lastEvaluation of the guard.
 	// +optional
@@ -302,8 +370,9 @@ type SLOBudget struct {
 
 // HoldingCondition is an abort condition found true, waiting out its hold.
 type HoldingCondition struct {
-	Name  string      `json:"name"`
-	Since metav1.Time `json:"since"`
+	Name string `json:"name"`
+	// since, with microseconds: a hold of a few seconds must not lose up to one to rounding.
+	Since metav1.MicroTime `json:"since"`
 }
 
 // GameDay is a planned exercise: steps of experiments, guarded by SLOs.
@@ -338,4 +407,22 @@ func init() {
 // Finished reports whether the game day has ended.
 func (p GameDayPhase) Finished() bool {
 	return p == GameDaySucceeded || p == GameDayAborted || p == GameDayFailed
+}
+
+// HypothesisResult is a hypothesis checked in one phase.
+type HypothesisResult struct {
+	Name  string          `json:"name"`
+	Phase HypothesisPhase `json:"phase"`
+	// held: the expectation was met (every time, for During).
+	Held bool `json:"held"`
+	// value measured (the query's value, or the HTTP status), and what was expected.
+	// +optional
+	Value string `json:"value,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// checks counts the evaluations (During is checked at every guard evaluation).
+	// +optional
+	Checks int32 `json:"checks,omitempty"`
+	// +optional
+	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
 }

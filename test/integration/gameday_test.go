@@ -4,7 +4,10 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,4 +264,83 @@ func (f *lastingFault) isRecovered(uid types.UID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.recovered[uid]
+}
+
+// Not steady means no start: the game day waits while a Before hypothesis fails, starts once it
+// holds, and records every hypothesis before, during and after.
+func TestGameDayWaitsForSteadyState(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
+	t.Cleanup(srv.Close)
+	startManager(t, managerOptions{})
+	ns := "gd-steady"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "steady", dryRunStep(ns, "first", labels), pauseStep("breathe", 2*time.Second))
+	gd.Spec.Hypotheses = []chaosv1alpha1.Hypothesis{{Name: "checkout-up", HTTP: &chaosv1alpha1.HTTPCheck{URL: srv.URL + "/healthz"}}}
+	mustCreate(t, gd)
+	waiting := waitGameDay(t, client.ObjectKeyFromObject(gd), "not steady", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		c := meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionSteadyState)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	if c := meta.FindStatusCondition(waiting.Status.Conditions, chaosv1alpha1.ConditionSteadyState); c.Reason != chaosv1alpha1.ReasonNotSteady || !strings.Contains(c.Message, "answered 503, expected 200") {
+		t.Errorf("SteadyState %+v", c)
+	}
+	if waiting.Status.Phase != chaosv1alpha1.GameDayPending {
+		t.Errorf("phase %s while not steady, want Pending", waiting.Status.Phase)
+	}
+	time.Sleep(time.Second)
+	var exps chaosv1alpha1.ExperimentList
+	if err := k8s.List(t.Context(), &exps, client.InNamespace(ns)); err != nil || len(exps.Items) != 0 {
+		t.Errorf("a game day that is not steady created %d experiments (%v)", len(exps.Items), err)
+	}
+	status.Store(http.StatusOK)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	phases := map[chaosv1alpha1.HypothesisPhase]chaosv1alpha1.HypothesisResult{}
+	for _, h := range got.Status.Hypotheses {
+		phases[h.Phase] = h
+	}
+	for _, p := range []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisBefore, chaosv1alpha1.HypothesisDuring, chaosv1alpha1.HypothesisAfter} {
+		if h, ok := phases[p]; !ok || !h.Held || h.Value != "200" || h.Checks == 0 {
+			t.Errorf("hypothesis %s: %+v", p, h)
+		}
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionHypothesesHeld); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("HypothesesHeld %+v", c)
+	}
+}
+
+// An abort condition must hold for its `for` before it fires, and then carries its numbers.
+func TestGameDayAbortConditionHoldsForItsDuration(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-hold"
+	var okN, badN float64
+	requests(t, prom, &okN, &badN, time.Now().Add(-20*time.Minute), time.Now(), 0)
+	gd, _ := guardedLatency(t, ns, prom)
+	gd.Spec.SLOs = nil
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "too-many-requests", Query: `sum(rate(http_requests_total{job="checkout"}[1m]))`,
+		Operator: ">", Threshold: "5", For: &metav1.Duration{Duration: 3 * time.Second}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "guarded-slow")
+	held := waitGameDay(t, client.ObjectKeyFromObject(gd), "holding", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Holding) == 1 })
+	if held.Status.Phase != chaosv1alpha1.GameDayRunning {
+		t.Errorf("aborted before the hold: %s", held.Status.Phase)
+	}
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld || !strings.Contains(c.Message, "> 5") || !strings.Contains(c.Message, "for 3s") {
+		t.Errorf("Aborted %+v", c)
+	}
+	// The controller's own measure of the hold (status times are whole seconds).
+	var heldFor time.Duration
+	if i := strings.Index(c.Message, ", held "); i >= 0 {
+		heldFor, _ = time.ParseDuration(strings.Fields(c.Message[i+len(", held "):])[0])
+	}
+	if heldFor < 3*time.Second {
+		t.Errorf("aborted after holding %s, before its 3s hold: %s", heldFor, c.Message)
+	}
 }
