@@ -456,53 +456,83 @@ func experimentName(gd *chaosv1alpha1.GameDay, step string) string {
 	return name[:200] + "-" + hex.EncodeToString(sum[:6])
 }
 
-// advance moves through the steps from the first unfinished one; it returns how long to wait
-// for a pause.
+// advance moves through the steps: the first group (a step and those marked withPrevious after
+// it) not yet finished runs, all its steps at once; the next starts when all of it succeeded.
+// It returns how long to wait for a pause.
 func (r *GameDayReconciler) advance(ctx context.Context, s *gdScope) (time.Duration, error) {
 	gd := s.gd
-	for i := range gd.Status.Steps {
-		st := &gd.Status.Steps[i]
-		spec := gd.Spec.Steps[i]
+	for start := 0; start < len(gd.Spec.Steps); {
+		end := start + 1
+		for end < len(gd.Spec.Steps) && gd.Spec.Steps[end].WithPrevious {
+			end++
+		}
+		wait, done, err := r.runGroup(ctx, s, start, end)
+		if err != nil || !done || gd.Status.Phase.Finished() {
+			return wait, err
+		}
+		start = end
+	}
+	r.finishGD(ctx, s, chaosv1alpha1.GameDaySucceeded)
+	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionTrue, chaosv1alpha1.ReasonAllStepsSucceeded,
+		fmt.Sprintf("%d steps succeeded", len(gd.Status.Steps)))
+	return 0, nil
+}
+
+// runGroup starts or follows steps [start, end); done when every one of them succeeded. A failed
+// step fails the game day (the group's other steps are told to abort).
+func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end int) (wait time.Duration, done bool, err error) {
+	gd := s.gd
+	done = true
+	var failed []string
+	for i := start; i < end; i++ {
+		st, spec := &gd.Status.Steps[i], gd.Spec.Steps[i]
 		switch st.Phase {
 		case chaosv1alpha1.StepSucceeded:
 			continue
 		case chaosv1alpha1.StepFailed, chaosv1alpha1.StepAborted:
-			return 0, nil
+			failed = append(failed, fmt.Sprintf("step %s: %s", st.Name, st.Message))
+			continue
 		}
 		if st.StartedAt == nil {
 			st.StartedAt = &metav1.Time{Time: s.now}
 			st.Phase = chaosv1alpha1.StepRunning
 		}
 		if spec.Pause != nil {
-			end := st.StartedAt.Add(spec.Pause.Duration)
-			if s.now.Before(end) {
-				return end.Sub(s.now), nil
+			if end := st.StartedAt.Add(spec.Pause.Duration); s.now.Before(end) {
+				done = false
+				if w := end.Sub(s.now); wait == 0 || w < wait {
+					wait = w
+				}
+				continue
 			}
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
 			continue
 		}
 		exp, err := r.ensureExperiment(ctx, gd, spec, st)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		switch exp.Status.Phase {
 		case chaosv1alpha1.ExperimentSucceeded:
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
-			continue
 		case chaosv1alpha1.ExperimentFailed, chaosv1alpha1.ExperimentAborted:
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}
 			st.Message = fmt.Sprintf("experiment %s ended %s", exp.Name, exp.Status.Phase)
-			r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
-			r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonStepFailed,
-				fmt.Sprintf("step %s: %s", st.Name, st.Message))
-			return 0, nil
+			failed = append(failed, fmt.Sprintf("step %s: %s", st.Name, st.Message))
+		default:
+			done = false // running: its progress wakes us (the GameDay owns it)
 		}
-		return 0, nil // running: its progress wakes us (the GameDay owns it)
 	}
-	r.finishGD(ctx, s, chaosv1alpha1.GameDaySucceeded)
-	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionTrue, chaosv1alpha1.ReasonAllStepsSucceeded,
-		fmt.Sprintf("%d steps succeeded", len(gd.Status.Steps)))
-	return 0, nil
+	if len(failed) > 0 {
+		// The rest of the group stops too: a failed game day leaves nothing injected.
+		if err := r.abortRunning(ctx, s, chaosv1alpha1.ReasonStepFailed); err != nil {
+			return 0, false, err
+		}
+		r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
+		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonStepFailed, strings.Join(failed, "; "))
+		return 0, false, nil
+	}
+	return wait, done, nil
 }
 
 func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep, st *chaosv1alpha1.GameDayStepStatus) (*chaosv1alpha1.Experiment, error) {
@@ -532,6 +562,16 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 // abortAll asks every running step's Experiment to abort (each removes its faults at once) and
 // ends the game day Aborted with what fired.
 func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, msg string) error {
+	if err := r.abortRunning(ctx, s, reason); err != nil {
+		return err // retried: the abort is only recorded once every experiment was told
+	}
+	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
+	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)
+	return nil
+}
+
+// abortRunning marks every running step Aborted and asks its Experiment to stop.
+func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason string) error {
 	var errs []error
 	for i := range s.gd.Status.Steps {
 		st := &s.gd.Status.Steps[i]
@@ -548,12 +588,7 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 			errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...) // retried: the abort is only recorded once every experiment was told
-	}
-	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
-	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)
-	return nil
+	return errors.Join(errs...)
 }
 
 // finishGD ends the game day and records the budgets after it (best effort: an abort because

@@ -18,6 +18,11 @@ type GameDayStep struct {
 	// +optional
 	Experiment *ExperimentSpec `json:"experiment,omitempty"`
 
+	// withPrevious starts this step together with the one before it: consecutive steps so marked
+	// form a parallel group, and the next step starts when all of the group have finished.
+	// +optional
+	WithPrevious bool `json:"withPrevious,omitempty"`
+
 	// pause waits this long (at most 24h) before the next step.
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('24h')",message="pause must be greater than 0s and at most 24h"
 	// +optional
@@ -222,6 +227,7 @@ type Hypothesis struct {
 }
 
 // GameDaySpec declares a game day.
+// +kubebuilder:validation:XValidation:rule="!has(self.steps[0].withPrevious) || !self.steps[0].withPrevious",message="spec.steps[0] has no previous step to run with"
 // +kubebuilder:validation:XValidation:rule="!has(self.slos) || has(self.prometheus)",message="spec.slos need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.abortConditions) || has(self.prometheus)",message="spec.abortConditions need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.hypotheses) || has(self.prometheus) || self.hypotheses.all(h, !has(h.promQL))",message="promQL hypotheses need spec.prometheus"

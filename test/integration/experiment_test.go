@@ -291,6 +291,7 @@ func TestGameDaySchema(t *testing.T) {
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
 				{Long: metav1.Duration{Duration: time.Minute}, Short: metav1.Duration{Duration: time.Hour}, Factor: "14.4"}}}}
 		}, "short must be shorter than long"},
+		{"first step with previous", func(s *chaosv1alpha1.GameDaySpec) { s.Steps[0].WithPrevious = true }, "spec.steps[0] has no previous step to run with"},
 		{"interval under a second", func(s *chaosv1alpha1.GameDaySpec) {
 			s.EvaluationInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
 		}, "spec.evaluationInterval must be between 1s and 5m"},

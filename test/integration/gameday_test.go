@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -342,5 +343,58 @@ func TestGameDayAbortConditionHoldsForItsDuration(t *testing.T) {
 	}
 	if heldFor < 3*time.Second {
 		t.Errorf("aborted after holding %s, before its 3s hold: %s", heldFor, c.Message)
+	}
+}
+
+// Steps marked withPrevious run together; the next step waits for the whole group.
+func TestGameDayParallelGroup(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "gd-parallel"
+	labels, _ := deployment(t, ns, "web", 2)
+	together := dryRunStep(ns, "with-pause", labels)
+	together.WithPrevious = true
+	gd := gameDay(ns, "group", pauseStep("hold", 2*time.Second), together, dryRunStep(ns, "after", labels))
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	hold, with, after := got.Status.Steps[0], got.Status.Steps[1], got.Status.Steps[2]
+	if with.StartedAt.Sub(hold.StartedAt.Time) > time.Second {
+		t.Errorf("the grouped step started %s after the pause, want together", with.StartedAt.Sub(hold.StartedAt.Time))
+	}
+	if !with.FinishedAt.Before(hold.FinishedAt) && !with.FinishedAt.Equal(hold.FinishedAt) {
+		t.Errorf("the dry run should finish within the 2s pause: %+v / %+v", with, hold)
+	}
+	if after.StartedAt.Before(hold.FinishedAt) {
+		t.Errorf("the next step started at %v, before the group's pause ended at %v", after.StartedAt, hold.FinishedAt)
+	}
+}
+
+// Deleting a running game day removes its faults before it goes: its experiments are deleted,
+// and each holds its own finalizer until its faults are off.
+func TestDeletingAGameDayRemovesItsFaults(t *testing.T) {
+	ns := "gd-delete"
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	labels, _ := deployment(t, ns, "web", 2)
+	spec := builder.Experiment(ns, "x").Labels(labels).Build().Spec
+	spec.Action, spec.PodKill, spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: time.Second}}}
+	gd := gameDay(ns, "doomed", chaosv1alpha1.GameDayStep{Name: "slow", Experiment: &spec})
+	mustCreate(t, gd)
+	exp := waitInjected(t, ns, "doomed-slow")
+	if err := k8s.Delete(t.Context(), gd); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the game day to go", 30*time.Second, func() bool {
+		return apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(gd), &chaosv1alpha1.GameDay{}))
+	})
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(exp), &chaosv1alpha1.Experiment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the game day is gone but its experiment is not: %v", err)
+	}
+	for _, tg := range exp.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("target %s still has its fault", tg.Name)
+		}
 	}
 }
