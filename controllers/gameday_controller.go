@@ -318,12 +318,11 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 	}
 	var holding []chaosv1alpha1.HoldingCondition
 	for _, c := range gd.Spec.AbortConditions {
-		v, ok, err := q.Value(ctx, c.Query, s.now)
+		v, ok, holds, err := evaluate(ctx, q, c.PromQLCheck, s.now)
 		if err != nil {
 			return unreachable(err)
 		}
-		th, _ := strconv.ParseFloat(c.Threshold, 64)
-		if !ok || !compare(v, c.Operator, th) {
+		if !ok || !holds {
 			continue
 		}
 		since := s.now
@@ -392,16 +391,14 @@ func (r *GameDayReconciler) check(ctx context.Context, gd *chaosv1alpha1.GameDay
 		if err != nil || q == nil {
 			return false, "", fmt.Sprintf("no Prometheus to query: %v", err)
 		}
-		v, ok, err := q.Value(ctx, c.Query, r.Clock.Now())
+		v, ok, held, err := evaluate(ctx, q, *c, r.Clock.Now())
 		if err != nil {
 			return false, "", err.Error()
 		}
 		if !ok {
 			return false, "", fmt.Sprintf("%s returned no sample", c.Query)
 		}
-		th, _ := strconv.ParseFloat(c.Threshold, 64)
 		val := strconv.FormatFloat(v, 'g', 6, 64)
-		held := compare(v, c.Operator, th)
 		word := "holds"
 		if !held {
 			word = "does not hold"
@@ -430,6 +427,18 @@ func (r *GameDayReconciler) check(ctx context.Context, gd *chaosv1alpha1.GameDay
 var httpClient = &http.Client{
 	Transport:     &http.Transport{Proxy: nil},
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// evaluate runs a PromQL check: its value, whether there was one, and whether it compares true.
+func evaluate(ctx context.Context, q slo.Querier, c chaosv1alpha1.PromQLCheck, t time.Time) (v float64, ok, holds bool, err error) {
+	if v, ok, err = q.Value(ctx, c.Query, t); err != nil || !ok {
+		return v, ok, false, err
+	}
+	th, err := strconv.ParseFloat(c.Threshold, 64)
+	if err != nil {
+		return v, ok, false, fmt.Errorf("threshold %q: %w", c.Threshold, err)
+	}
+	return v, ok, compare(v, c.Operator, th), nil
 }
 
 func compare(v float64, op chaosv1alpha1.ConditionOperator, th float64) bool {

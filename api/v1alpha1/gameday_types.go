@@ -149,23 +149,14 @@ type BudgetPolicy struct {
 // +kubebuilder:validation:Enum=">";">=";"<";"<="
 type ConditionOperator string
 
-// AbortCondition is a PromQL expression that aborts the game day when it compares true for hold.
+// AbortCondition is a PromQL check that aborts the game day when it compares true for hold.
 type AbortCondition struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Name string `json:"name"`
-	// query must return one value (a scalar or one sample).
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=2048
-	// +required
-	Query string `json:"query"`
-	// +required
-	Operator ConditionOperator `json:"operator"`
-	// +kubebuilder:validation:Pattern=`^-?[0-9]+(\.[0-9]+)?$`
-	// +kubebuilder:validation:MaxLength=32
-	// +required
-	Threshold string `json:"threshold"`
+	// query (which must return one value), operator and threshold.
+	PromQLCheck `json:",inline"`
 	// for is how long it must hold before it aborts; 0 aborts at the first true evaluation.
 	// +optional
 	For *metav1.Duration `json:"for,omitempty"`
@@ -181,7 +172,7 @@ const (
 	HypothesisAfter  HypothesisPhase = "After"
 )
 
-// PromQLCheck expects a query's value to compare true with a threshold.
+// PromQLCheck compares a query's value (a scalar or one sample) with a threshold.
 type PromQLCheck struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048

@@ -297,7 +297,7 @@ func TestGameDaySchema(t *testing.T) {
 		}, "spec.evaluationInterval must be between 1s and 5m"},
 		{"bad operator", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
-			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "x", Query: "up", Operator: "==", Threshold: "1"}}
+			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "x", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "up", Operator: "==", Threshold: "1"}}}
 		}, `spec.abortConditions[0].operator: Unsupported value: "=="`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,15 +146,22 @@ func guardedLatency(t *testing.T, ns string, prom *promtest.Server) (*chaosv1alp
 	t.Helper()
 	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
-	labels, _ := deployment(t, ns, "web", 2)
-	spec := builder.Experiment(ns, "x").Labels(labels).Build().Spec
-	spec.Action, spec.PodKill, spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: time.Second}}}
-	gd := gameDay(ns, "guarded", chaosv1alpha1.GameDayStep{Name: "slow", Experiment: &spec})
+	gd := gameDay(ns, "guarded", latencyStep(t, ns))
 	src, s := checkoutSLO(prom)
 	gd.Spec.Prometheus, gd.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{s}
 	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
 	return gd, lf
+}
+
+// latencyStep is a step "slow" holding a lasting fault (served by a lastingFault) on a 2-pod
+// deployment in ns for an hour.
+func latencyStep(t *testing.T, ns string) chaosv1alpha1.GameDayStep {
+	t.Helper()
+	labels, _ := deployment(t, ns, "web", 2)
+	spec := builder.Experiment(ns, "x").Labels(labels).Build().Spec
+	spec.Action, spec.PodKill, spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: time.Second}}}
+	return chaosv1alpha1.GameDayStep{Name: "slow", Experiment: &spec}
 }
 
 func waitInjected(t *testing.T, ns, name string) *chaosv1alpha1.Experiment {
@@ -321,8 +328,8 @@ func TestGameDayAbortConditionHoldsForItsDuration(t *testing.T) {
 	requests(t, prom, &okN, &badN, time.Now().Add(-20*time.Minute), time.Now(), 0)
 	gd, _ := guardedLatency(t, ns, prom)
 	gd.Spec.SLOs = nil
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "too-many-requests", Query: `sum(rate(http_requests_total{job="checkout"}[1m]))`,
-		Operator: ">", Threshold: "5", For: &metav1.Duration{Duration: 3 * time.Second}}}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "too-many-requests", PromQLCheck: chaosv1alpha1.PromQLCheck{
+		Query: `sum(rate(http_requests_total{job="checkout"}[1m]))`, Operator: ">", Threshold: "5"}, For: &metav1.Duration{Duration: 3 * time.Second}}}
 	mustCreate(t, gd)
 	waitInjected(t, ns, "guarded-slow")
 	held := waitGameDay(t, client.ObjectKeyFromObject(gd), "holding", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Holding) == 1 })
@@ -376,11 +383,7 @@ func TestDeletingAGameDayRemovesItsFaults(t *testing.T) {
 	ns := "gd-delete"
 	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
-	labels, _ := deployment(t, ns, "web", 2)
-	spec := builder.Experiment(ns, "x").Labels(labels).Build().Spec
-	spec.Action, spec.PodKill, spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: time.Second}}}
-	gd := gameDay(ns, "doomed", chaosv1alpha1.GameDayStep{Name: "slow", Experiment: &spec})
+	gd := gameDay(ns, "doomed", latencyStep(t, ns))
 	mustCreate(t, gd)
 	exp := waitInjected(t, ns, "doomed-slow")
 	if err := k8s.Delete(t.Context(), gd); err != nil {
