@@ -97,7 +97,7 @@ func TestBenchAbort(t *testing.T) {
 				Action:   chaosv1alpha1.ActionPodKill,
 				Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"run": run}}},
 				Mode:     chaosv1alpha1.ModeOne, Duration: &metav1.Duration{Duration: 2 * time.Hour},
-				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: &grace, Interval: &metav1.Duration{Duration: time.Hour}},
+				PodKill: &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: &grace, Interval: &metav1.Duration{Duration: time.Hour}},
 			}}},
 		}}
 		if err := c.Create(ctx, gd); err != nil {
