@@ -86,10 +86,12 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now()}
 	var res ctrl.Result
 	var err error
-	switch gd.Status.Phase {
-	case "", chaosv1alpha1.GameDayPending, chaosv1alpha1.GameDayFrozen:
+	switch {
+	case gd.Spec.Schedule != nil:
+		res, err = r.reconcileSchedule(ctx, s)
+	case gd.Status.Phase == "" || gd.Status.Phase == chaosv1alpha1.GameDayPending || gd.Status.Phase == chaosv1alpha1.GameDayFrozen:
 		res, err = r.start(ctx, s)
-	case chaosv1alpha1.GameDayRunning:
+	case gd.Status.Phase == chaosv1alpha1.GameDayRunning:
 		res, err = r.run(ctx, s)
 	}
 	s.gd.Status.ObservedGeneration = s.gd.Generation
@@ -648,8 +650,8 @@ func (r *GameDayReconciler) fail(s *gdScope, reason, msg string) ctrl.Result {
 	return ctrl.Result{}
 }
 
-// reconcileDelete deletes the game day's Experiments and lets it go once they are gone (each
-// holds its own faults' finalizer).
+// reconcileDelete deletes the game day's Experiments (and a schedule's runs) and lets it go once
+// they are gone (each holds its own faults' finalizer).
 func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alpha1.GameDay) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(gd, FinalizerGameDay) {
 		return ctrl.Result{}, nil
@@ -666,7 +668,18 @@ func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alph
 			return ctrl.Result{}, err
 		}
 	}
-	if len(exps.Items) > 0 {
+	var runs chaosv1alpha1.GameDayList
+	if err := r.Client.List(ctx, &runs, client.InNamespace(gd.Namespace), client.MatchingLabels{LabelScheduledBy: gd.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range runs.Items {
+		if metav1.IsControlledBy(&runs.Items[i], gd) {
+			if err := r.Client.Delete(ctx, &runs.Items[i]); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	if len(exps.Items) > 0 || len(runs.Items) > 0 {
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	patch := client.MergeFrom(gd.DeepCopy())
@@ -682,6 +695,8 @@ func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.GameDay{}).
 		Owns(&chaosv1alpha1.Experiment{}).
+		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
+
 		Named("gameday").
 		Complete(r)
 }

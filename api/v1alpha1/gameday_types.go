@@ -217,6 +217,61 @@ type Hypothesis struct {
 	When []HypothesisPhase `json:"when,omitempty"`
 }
 
+// ConcurrencyPolicy says what a schedule does when a run is still going at the next time.
+// +kubebuilder:validation:Enum=Forbid;Replace
+type ConcurrencyPolicy string
+
+const (
+	ConcurrencyForbid  ConcurrencyPolicy = "Forbid"
+	ConcurrencyReplace ConcurrencyPolicy = "Replace"
+)
+
+// BlackoutWindow is a period no scheduled run starts in (a release freeze, a peak season).
+// +kubebuilder:validation:XValidation:rule="self.end > self.start",message="a blackout ends after it starts"
+type BlackoutWindow struct {
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +required
+	Start metav1.Time `json:"start"`
+	// +required
+	End metav1.Time `json:"end"`
+}
+
+// GameDaySchedule makes a GameDay a template that starts a run (a child GameDay) at each time.
+type GameDaySchedule struct {
+	// cron in the standard five fields ("0 10 * * 2": Tuesdays at 10:00).
+	// +kubebuilder:validation:MinLength=9
+	// +kubebuilder:validation:MaxLength=100
+	// +required
+	Cron string `json:"cron"`
+	// timeZone of the cron, an IANA name ("Europe/Paris"); default UTC.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+	// suspend stops new runs (running ones go on).
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+	// concurrencyPolicy: Forbid (default) skips a time while a run is going; Replace stops it
+	// (its faults removed) and starts the new one.
+	// +kubebuilder:default=Forbid
+	// +optional
+	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
+	// startingDeadline: a time missed by more than this (the manager was down) is skipped.
+	// +optional
+	StartingDeadline *metav1.Duration `json:"startingDeadline,omitempty"`
+	// blackouts: no run starts inside these windows.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Blackouts []BlackoutWindow `json:"blackouts,omitempty"`
+	// historyLimit is how many finished runs are kept; default 3.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	HistoryLimit *int32 `json:"historyLimit,omitempty"`
+}
+
 // GameDaySpec declares a game day.
 // +kubebuilder:validation:XValidation:rule="!has(self.steps[0].withPrevious) || !self.steps[0].withPrevious",message="spec.steps[0] has no previous step to run with"
 // +kubebuilder:validation:XValidation:rule="!has(self.slos) || has(self.prometheus)",message="spec.slos need spec.prometheus"
@@ -260,6 +315,11 @@ type GameDaySpec struct {
 	// +optional
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 
+	// schedule makes this GameDay a template: each time, it starts a run, a GameDay of the same
+	// spec (without the schedule) that it owns, named <name>-<time>.
+	// +optional
+	Schedule *GameDaySchedule `json:"schedule,omitempty"`
+
 	// evaluationInterval of the guard while a step runs: 1s to 5m, default 5s.
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="spec.evaluationInterval must be between 1s and 5m"
 	// +optional
@@ -267,7 +327,7 @@ type GameDaySpec struct {
 }
 
 // GameDayPhase is a coarse summary of a game day; conditions carry the detail.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Aborted;Failed;Frozen
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Aborted;Failed;Frozen;Scheduled
 type GameDayPhase string
 
 const (
@@ -277,6 +337,8 @@ const (
 	GameDayAborted   GameDayPhase = "Aborted"
 	GameDayFailed    GameDayPhase = "Failed"
 	GameDayFrozen    GameDayPhase = "Frozen"
+	// GameDayScheduled: a template with a schedule, starting runs.
+	GameDayScheduled GameDayPhase = "Scheduled"
 )
 
 // GameDayStatus is what the manager observed and did.
@@ -318,6 +380,14 @@ type GameDayStatus struct {
 	// lastEvaluation of the guard.
 	// +optional
 	LastEvaluation *metav1.Time `json:"lastEvaluation,omitempty"`
+
+	// lastScheduleTime is the last time a run was due (started or skipped).
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// runs: the scheduled runs kept (historyLimit finished ones, and the active one).
+	// +listType=atomic
+	// +optional
+	Runs []ScheduledRun `json:"runs,omitempty"`
 
 	// conditions of the game day: Frozen, Aborted, Completed.
 	// +listType=map
@@ -422,4 +492,18 @@ type HypothesisResult struct {
 	Checks int32 `json:"checks,omitempty"`
 	// +optional
 	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
+}
+
+// ScheduledRun is one run a schedule started, or a time it skipped.
+type ScheduledRun struct {
+	// scheduledAt is the time it was due.
+	ScheduledAt metav1.Time `json:"scheduledAt"`
+	// gameDay is the run's GameDay; empty for a skipped time.
+	// +optional
+	GameDay string `json:"gameDay,omitempty"`
+	// phase of the run when last seen, or Skipped.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
 }

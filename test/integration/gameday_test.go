@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -399,5 +401,67 @@ func TestDeletingAGameDayRemovesItsFaults(t *testing.T) {
 		if !lf.isRecovered(tg.UID) {
 			t.Errorf("target %s still has its fault", tg.Name)
 		}
+	}
+}
+
+// A schedule starts a run at each due time on its clock (here an injected one): a child GameDay
+// of the same steps, owned by it; a due time inside a blackout window is skipped with the
+// window's name; finished runs beyond the history limit are deleted.
+func TestGameDayScheduleOnAnInjectedClock(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, paris)) // a Tuesday
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-schedule"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "weekly", dryRunStep(ns, "drill", labels))
+	one := int32(1)
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", TimeZone: "Europe/Paris", HistoryLimit: &one,
+		Blackouts: []chaosv1alpha1.BlackoutWindow{{Name: "release-freeze",
+			Start: metav1.NewTime(time.Date(2026, 11, 30, 0, 0, 0, 0, paris)), End: metav1.NewTime(time.Date(2026, 12, 3, 0, 0, 0, 0, paris))}}}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	poke := func(at time.Time) {
+		t.Helper()
+		clk.SetTime(at)
+		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{"test/now":%q}}}`, at.Format(time.RFC3339)))
+		if err := k8s.Patch(t.Context(), gd, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs chaosv1alpha1.GameDayList
+	if err := k8s.List(t.Context(), &runs, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/scheduled-by": "weekly"}); err != nil || len(runs.Items) != 0 {
+		t.Fatalf("a run before its time: %d (%v)", len(runs.Items), err)
+	}
+
+	poke(time.Date(2026, 11, 24, 10, 0, 30, 0, paris))
+	first := fmt.Sprintf("weekly-%d", time.Date(2026, 11, 24, 10, 0, 0, 0, paris).Unix()/60)
+	waitGameDay(t, types.NamespacedName{Namespace: ns, Name: first}, "the first run to succeed", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+
+	poke(time.Date(2026, 12, 1, 10, 0, 30, 0, paris)) // inside the release freeze
+	got := waitGameDay(t, key, "the blackout skip", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Runs) > 0 && g.Status.Runs[len(g.Status.Runs)-1].Phase == "Skipped"
+	})
+	if msg := got.Status.Runs[len(got.Status.Runs)-1].Message; !strings.Contains(msg, `blackout window "release-freeze"`) {
+		t.Errorf("skip message %q", msg)
+	}
+
+	poke(time.Date(2026, 12, 8, 10, 0, 30, 0, paris))
+	third := fmt.Sprintf("weekly-%d", time.Date(2026, 12, 8, 10, 0, 0, 0, paris).Unix()/60)
+	waitGameDay(t, types.NamespacedName{Namespace: ns, Name: third}, "the third run to succeed", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	poke(time.Date(2026, 12, 8, 10, 1, 0, 0, paris)) // look again: the history is trimmed to one finished run
+	eventually(t, "the oldest run deleted (history limit 1)", 15*time.Second, func() bool {
+		return apierrors.IsNotFound(k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: first}, &chaosv1alpha1.GameDay{}))
+	})
+	got = waitGameDay(t, key, "history", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if got.Status.Runs[0].GameDay != third || got.Status.Runs[0].Phase != string(chaosv1alpha1.GameDaySucceeded) {
+		t.Errorf("runs kept %+v, want only the third, Succeeded", got.Status.Runs)
 	}
 }

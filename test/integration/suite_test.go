@@ -18,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -83,6 +84,8 @@ type managerOptions struct {
 	maxTargets int
 	// podClient is the client PodKill deletes with (to count deletions).
 	podClient client.Client
+	// gameDayClock replaces the GameDay controller's clock (schedules on an injected clock).
+	gameDayClock clock.Clock
 }
 
 // startManager runs the controllers in-process. stop cancels it and waits for it to exit (it is
@@ -124,6 +127,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		Client:        mgr.GetClient(),
 		Recorder:      mgr.GetEventRecorder("firedrill-manager"),
 		FrozenRecheck: 250 * time.Millisecond,
+		Clock:         opts.gameDayClock,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

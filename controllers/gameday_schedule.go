@@ -1,0 +1,164 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+)
+
+// LabelScheduledBy marks the runs a scheduled GameDay started.
+const LabelScheduledBy = "chaos.firedrill.dev/scheduled-by"
+
+// ReasonScheduleInvalid: the cron or time zone cannot be parsed.
+const ReasonScheduleInvalid = "ScheduleInvalid"
+
+// reconcileSchedule starts the run due (a child GameDay), or records why a due time was
+// skipped, keeps the history, and comes back at the next time.
+func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (ctrl.Result, error) {
+	gd, sch := s.gd, s.gd.Spec.Schedule
+	gd.Status.Phase = chaosv1alpha1.GameDayScheduled
+	loc := time.UTC
+	if sch.TimeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(sch.TimeZone); err != nil {
+			r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, fmt.Sprintf("spec.schedule.timeZone %q: %v", sch.TimeZone, err))
+			return ctrl.Result{}, nil
+		}
+	}
+	cs, err := cron.ParseStandard(sch.Cron)
+	if err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, fmt.Sprintf("spec.schedule.cron %q: %v", sch.Cron, err))
+		return ctrl.Result{}, nil
+	}
+
+	var children chaosv1alpha1.GameDayList
+	if err := r.Client.List(ctx, &children, client.InNamespace(gd.Namespace), client.MatchingLabels{LabelScheduledBy: gd.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	phase := map[string]chaosv1alpha1.GameDayPhase{}
+	var active []*chaosv1alpha1.GameDay
+	for i := range children.Items {
+		c := &children.Items[i]
+		if !metav1.IsControlledBy(c, gd) {
+			continue
+		}
+		phase[c.Name] = c.Status.Phase
+		if !c.Status.Phase.Finished() && c.DeletionTimestamp == nil {
+			active = append(active, c)
+		}
+	}
+	for i := range gd.Status.Runs {
+		if p, ok := phase[gd.Status.Runs[i].GameDay]; ok && p != "" {
+			gd.Status.Runs[i].Phase = string(p)
+		}
+	}
+
+	last := gd.CreationTimestamp.Time
+	if gd.Status.LastScheduleTime != nil {
+		last = gd.Status.LastScheduleTime.Time
+	}
+	due := time.Time{}
+	for t, n := cs.Next(last.In(loc)), 0; !t.After(s.now) && n < 10000; t, n = cs.Next(t), n+1 {
+		due = t // the latest time due; earlier missed ones are not run late
+	}
+	if !due.IsZero() {
+		gd.Status.LastScheduleTime = &metav1.Time{Time: due}
+		if err := r.startRun(ctx, s, due, active); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.trimRuns(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	next := cs.Next(s.now.In(loc))
+	return ctrl.Result{RequeueAfter: next.Sub(s.now)}, nil
+}
+
+func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.Time, active []*chaosv1alpha1.GameDay) error {
+	gd, sch := s.gd, s.gd.Spec.Schedule
+	skip := func(msg string) {
+		gd.Status.Runs = append(gd.Status.Runs, chaosv1alpha1.ScheduledRun{ScheduledAt: metav1.Time{Time: due}, Phase: "Skipped", Message: msg})
+	}
+	switch {
+	case sch.Suspend:
+		skip("the schedule is suspended")
+		return nil
+	case sch.StartingDeadline != nil && s.now.Sub(due) > sch.StartingDeadline.Duration:
+		skip(fmt.Sprintf("due %s ago, past the starting deadline of %s", s.now.Sub(due).Round(time.Second), sch.StartingDeadline.Duration))
+		return nil
+	}
+	for _, b := range sch.Blackouts {
+		if !due.Before(b.Start.Time) && due.Before(b.End.Time) {
+			skip(fmt.Sprintf("inside blackout window %q (%s to %s)", b.Name, b.Start.UTC().Format(time.RFC3339), b.End.UTC().Format(time.RFC3339)))
+			return nil
+		}
+	}
+	if len(active) > 0 {
+		if sch.ConcurrencyPolicy != chaosv1alpha1.ConcurrencyReplace {
+			skip(fmt.Sprintf("run %s is still going (concurrencyPolicy Forbid)", active[0].Name))
+			return nil
+		}
+		for _, a := range active {
+			// Its finalizer removes its experiments' faults before it goes.
+			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("replacing run %s: %w", a.Name, err)
+			}
+		}
+	}
+	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{
+		Namespace: gd.Namespace, Name: fmt.Sprintf("%s-%d", gd.Name, due.Unix()/60),
+		Labels: map[string]string{LabelScheduledBy: gd.Name},
+	}, Spec: *gd.Spec.DeepCopy()}
+	run.Spec.Schedule = nil
+	if err := controllerutil.SetControllerReference(gd, run, r.Client.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, run); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("starting run %s: %w", run.Name, err)
+	}
+	gd.Status.Runs = append(gd.Status.Runs, chaosv1alpha1.ScheduledRun{ScheduledAt: metav1.Time{Time: due}, GameDay: run.Name, Phase: string(chaosv1alpha1.GameDayPending)})
+	return nil
+}
+
+// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped) ones,
+// deleting the older runs' GameDays.
+func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
+	limit := 3
+	if h := s.gd.Spec.Schedule.HistoryLimit; h != nil {
+		limit = int(*h)
+	}
+	runs := s.gd.Status.Runs
+	slices.SortFunc(runs, func(a, b chaosv1alpha1.ScheduledRun) int { return b.ScheduledAt.Compare(a.ScheduledAt.Time) })
+	var kept []chaosv1alpha1.ScheduledRun
+	finished := 0
+	for _, run := range runs {
+		done := run.Phase == "Skipped" || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
+		if !done {
+			kept = append(kept, run)
+			continue
+		}
+		if finished < limit {
+			finished++
+			kept = append(kept, run)
+			continue
+		}
+		if run.GameDay != "" {
+			old := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: run.GameDay}}
+			if err := r.Client.Delete(ctx, old); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting old run %s: %w", run.GameDay, err)
+			}
+		}
+	}
+	slices.SortFunc(kept, func(a, b chaosv1alpha1.ScheduledRun) int { return a.ScheduledAt.Compare(b.ScheduledAt.Time) })
+	s.gd.Status.Runs = kept
+	return nil
+}
