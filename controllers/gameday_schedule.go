@@ -85,9 +85,24 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 
 func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.Time, active []*chaosv1alpha1.GameDay) error {
 	gd, sch := s.gd, s.gd.Spec.Schedule
-	skip := func(msg string) {
-		gd.Status.Runs = append(gd.Status.Runs, chaosv1alpha1.ScheduledRun{ScheduledAt: metav1.Time{Time: due}, Phase: "Skipped", Message: msg})
+	name := fmt.Sprintf("%s-%d", gd.Name, due.Unix()/60)
+	record := func(run, phase, msg string) {
+		for i := range gd.Status.Runs {
+			if gd.Status.Runs[i].ScheduledAt.Equal(&metav1.Time{Time: due}) {
+				return // this due time is already recorded (a pass whose status write was lost)
+			}
+		}
+		gd.Status.Runs = append(gd.Status.Runs, chaosv1alpha1.ScheduledRun{ScheduledAt: metav1.Time{Time: due}, GameDay: run, Phase: phase, Message: msg})
 	}
+	for _, a := range active {
+		if a.Name == name {
+			// Started by an earlier pass whose status write did not land: it is this time's run,
+			// not a run in the way of it.
+			record(name, string(chaosv1alpha1.GameDayPending), "")
+			return nil
+		}
+	}
+	skip := func(msg string) { record("", "Skipped", msg) }
 	switch {
 	case sch.Suspend:
 		skip("the schedule is suspended")
@@ -115,7 +130,7 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 		}
 	}
 	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{
-		Namespace: gd.Namespace, Name: fmt.Sprintf("%s-%d", gd.Name, due.Unix()/60),
+		Namespace: gd.Namespace, Name: name,
 		Labels: map[string]string{LabelScheduledBy: gd.Name},
 	}, Spec: *gd.Spec.DeepCopy()}
 	run.Spec.Schedule = nil
@@ -125,7 +140,7 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	if err := r.Client.Create(ctx, run); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("starting run %s: %w", run.Name, err)
 	}
-	gd.Status.Runs = append(gd.Status.Runs, chaosv1alpha1.ScheduledRun{ScheduledAt: metav1.Time{Time: due}, GameDay: run.Name, Phase: string(chaosv1alpha1.GameDayPending)})
+	record(name, string(chaosv1alpha1.GameDayPending), "")
 	return nil
 }
 

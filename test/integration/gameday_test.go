@@ -465,3 +465,57 @@ func TestGameDayScheduleOnAnInjectedClock(t *testing.T) {
 		t.Errorf("runs kept %+v, want only the third, Succeeded", got.Status.Runs)
 	}
 }
+
+// Forbid skips a due time while a run is going; Replace stops that run (its faults removed) and
+// starts the new one.
+func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
+	// Near the real time: the template's creation time (real) is where its schedule begins, so
+	// it must be created in the same real minute as the clock's start (setup takes a few seconds).
+	if now := time.Now(); now.Second() > 40 {
+		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	}
+	start := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+	clk := clocktesting.NewFakeClock(start)
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{gameDayClock: clk, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	ns := "gd-concurrency"
+	gd := gameDay(ns, "minutely", latencyStep(t, ns))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "* * * * *"}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	poke := func(at time.Time, patchJSON string) {
+		t.Helper()
+		clk.SetTime(at)
+		if patchJSON == "" {
+			patchJSON = fmt.Sprintf(`{"metadata":{"annotations":{"test/now":%q}}}`, at.Format(time.RFC3339))
+		}
+		if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(patchJSON))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runName := func(at time.Time) string { return fmt.Sprintf("minutely-%d", at.Unix()/60) }
+	t1 := start.Add(30 * time.Second) // the next whole minute
+	poke(t1.Add(time.Second), "")
+	exp := waitInjected(t, ns, runName(t1)+"-slow")
+
+	poke(t1.Add(time.Minute+time.Second), "")
+	got := waitGameDay(t, key, "a Forbid skip", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Runs) == 2 && g.Status.Runs[1].Phase == "Skipped"
+	})
+	if msg := got.Status.Runs[1].Message; !strings.Contains(msg, "still going (concurrencyPolicy Forbid)") {
+		t.Errorf("skip message %q", msg)
+	}
+
+	t3 := t1.Add(2 * time.Minute)
+	poke(t3.Add(time.Second), fmt.Sprintf(`{"spec":{"schedule":{"concurrencyPolicy":"Replace"}},"metadata":{"annotations":{"test/now":%q}}}`, t3.String()))
+	waitInjected(t, ns, runName(t3)+"-slow")
+	eventually(t, "the replaced run to go", 20*time.Second, func() bool {
+		return apierrors.IsNotFound(k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: runName(t1)}, &chaosv1alpha1.GameDay{}))
+	})
+	for _, tg := range exp.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("the replaced run's fault on %s was not removed", tg.Name)
+		}
+	}
+}
