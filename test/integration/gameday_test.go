@@ -519,3 +519,28 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A due time found later than the starting deadline (the manager was down) is skipped, not run late.
+func TestGameDayScheduleStartingDeadline(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-deadline"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "late", dryRunStep(ns, "drill", labels))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", StartingDeadline: &metav1.Duration{Duration: 10 * time.Minute}}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	clk.SetTime(time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)) // woke up 30 minutes late
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"late"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "the late time skipped", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.Phase != "Skipped" || !strings.Contains(r.Message, "past the starting deadline of 10m0s") {
+		t.Errorf("run %+v, want skipped past the deadline", r)
+	}
+	var runs chaosv1alpha1.GameDayList
+	if err := k8s.List(t.Context(), &runs, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/scheduled-by": "late"}); err != nil || len(runs.Items) != 0 {
+		t.Errorf("a late run was started: %d (%v)", len(runs.Items), err)
+	}
+}
