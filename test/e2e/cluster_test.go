@@ -267,6 +267,8 @@ spec:
 
 	t.Run("network faults through the agent", netFaults)
 
+	t.Run("game days guarded by an SLO", gameDays)
+
 	t.Run("manager metrics are served", func(t *testing.T) {
 		eventually(t, 30*time.Second, "reconcile metrics", func() error {
 			m, err := shErr(filepath.Join(binDir(t), "kubectl"), "get", "--raw",

@@ -33,7 +33,11 @@ type Server struct {
 // Option configures Start.
 type Option func(*config)
 
-type config struct{ backfill string }
+type config struct{ backfill, host string }
+
+// WithHost listens on host (an address of this machine) instead of 127.0.0.1: for a Prometheus
+// that pods of the local cluster must reach (the node IP).
+func WithHost(host string) Option { return func(c *config) { c.host = host } }
 
 // WithBackfill loads OpenMetrics text (ending in "# EOF") as TSDB blocks before Prometheus starts.
 func WithBackfill(openMetrics string) Option { return func(c *config) { c.backfill = openMetrics } }
@@ -77,7 +81,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err := os.WriteFile(cfg, []byte("global:\n  evaluation_interval: 1s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	host := c.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := freeAddr(t, host)
 	s := &Server{URL: "http://" + addr, done: make(chan struct{}), t: t}
 	s.cmd = exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=400d",
 		"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--log.level=warn")
@@ -123,9 +131,9 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
-func freeAddr(t testing.TB) string {
+func freeAddr(t testing.TB, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
