@@ -544,3 +544,59 @@ func TestGameDayScheduleStartingDeadline(t *testing.T) {
 		t.Errorf("a late run was started: %d (%v)", len(runs.Items), err)
 	}
 }
+
+// A frozen game day starts by itself once its error budget recovers above the floor.
+func TestGameDayStartsWhenTheBudgetRecovers(t *testing.T) {
+	prom := promtest.Start(t)
+	var okN, badN float64
+	now := time.Now()
+	requests(t, prom, &okN, &badN, now.Add(-30*time.Minute), now.Add(-time.Minute), 0.02) // 2 % failing: budget of a 99 % SLO overspent
+	startManager(t, managerOptions{})
+	ns := "gd-recover"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "patient", dryRunStep(ns, "drill", labels))
+	src, s := checkoutSLO(prom)
+	s.Objective, s.Window = "99", metav1.Duration{Duration: time.Hour}
+	gd.Spec.Prometheus, gd.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{s}
+	gd.Spec.BudgetPolicy = &chaosv1alpha1.BudgetPolicy{FreezeBelowPercent: 50}
+	mustCreate(t, gd)
+	waitGameDay(t, client.ObjectKeyFromObject(gd), "frozen", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayFrozen
+	})
+	// A surge of good requests: the bad fraction over the hour falls to a fifth, under 0.5 %.
+	ok := promtest.Series{Labels: map[string]string{"__name__": "http_requests_total", "job": "checkout", "code": "200"},
+		Samples: []promtest.Sample{{T: time.Now(), V: okN + 4*(okN+badN)}}}
+	bad := promtest.Series{Labels: map[string]string{"__name__": "http_requests_total", "job": "checkout", "code": "500"},
+		Samples: []promtest.Sample{{T: time.Now(), V: badN}}}
+	if err := prom.Write(t.Context(), ok, bad); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionFrozen); c == nil || c.Status != metav1.ConditionFalse || c.Reason != chaosv1alpha1.ReasonBudgetAvailable {
+		t.Errorf("Frozen condition %+v, want False/BudgetAvailable", c)
+	}
+	t.Logf("budget before the run: %s%%", got.Status.Budgets[0].Before)
+}
+
+// A suspended schedule starts nothing and says so for each time it passes.
+func TestGameDayScheduleSuspended(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-suspend"
+	labels, _ := deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "paused", dryRunStep(ns, "drill", labels))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", Suspend: true}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "the suspended time recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.Phase != "Skipped" || r.Message != "the schedule is suspended" || r.GameDay != "" {
+		t.Errorf("run %+v, want skipped as suspended", r)
+	}
+}
