@@ -4,10 +4,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/slo"
@@ -29,44 +24,16 @@ import (
 // condition's query with it to the experiment Aborted (for a lasting fault that phase comes only
 // after its faults are removed), at a 1 s evaluation interval.
 func TestBenchAbort(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make bench-abort`")
-	}
 	const runs = 30
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	c := benchClient(t, cfg)
+	e := startManagerEnv(t, "bench-abort")
+	c := benchClient(t, e.cfg)
 	prom := promtest.Start(t)
 	q, err := slo.NewPrometheus(prom.URL, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v\n%s", err, out)
-	}
-	mgr := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE=firedrill-system")
-	logf, _ := os.Create(filepath.Join(dir, "manager.log"))
-	mgr.Stdout, mgr.Stderr = logf, logf
-	if err := mgr.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait(); logf.Close() }()
+	_, stop := e.run(t, "manager.log")
+	defer stop()
 
 	ctx := t.Context()
 	const ns = "abort-bench"

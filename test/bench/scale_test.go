@@ -6,9 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +20,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 )
@@ -45,31 +41,10 @@ func scalePods() int {
 // its own process against it. Reported: the manager's RSS idle and after 30 kills, and the PodKill
 // latency from Create returning to the pod watch seeing the deletion, at each size.
 func TestBenchScale(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make bench-scale`")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
+	e := startManagerEnv(t, "bench-scale")
+	cfg := e.cfg
 	cfg.QPS, cfg.Burst = 2000, 4000
 	c := benchClient(t, cfg)
-
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v\n%s", err, out)
-	}
 
 	ctx := t.Context()
 	for i := 0; i < scaleNamespaces; i++ {
@@ -81,21 +56,13 @@ func TestBenchScale(t *testing.T) {
 	for _, size := range []int{1000, scalePods()} {
 		rate := populate(t, c, created, size)
 		created = size
-		mgr := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
-		mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE=firedrill-system")
-		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("manager-%d.log", size)))
-		mgr.Stdout, mgr.Stderr = logf, logf
-		if err := mgr.Start(); err != nil {
-			t.Fatal(err)
-		}
+		mgr, stop := e.run(t, fmt.Sprintf("manager-%d.log", size))
 		time.Sleep(5 * time.Second) // caches synced, idle
 		idle := rssMiB(t, mgr.Process.Pid)
 		lat, latSend := scaleKills(t, c, size, 30)
 		time.Sleep(2 * time.Second)
 		after := rssMiB(t, mgr.Process.Pid)
-		_ = mgr.Process.Kill()
-		_ = mgr.Wait()
-		logf.Close()
+		stop()
 		fmt.Printf("\n%d pods (created at %.0f pods/s): manager RSS idle %.1f MiB, after 30 kills %.1f MiB\n  PodKill Create returned -> deletion seen %s\n  PodKill Create sent -> deletion seen %s\n",
 			size, rate, idle, after, lat, latSend)
 	}
