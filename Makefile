@@ -54,7 +54,7 @@ undeploy: ## Remove Firedrill from the current kubeconfig's cluster.
 	hack/deploy.sh undeploy
 
 .PHONY: demo
-demo: cluster-up ## Local cluster, Firedrill deployed, a sample experiment and its conditions.
+demo: cluster-up ## Local cluster, Firedrill deployed, sample experiments and a game day, and their conditions.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(MAKE) images deploy
 	KUBECONFIG=$(KUBECONFIG_LOCAL) hack/demo.sh
 
