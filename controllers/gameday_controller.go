@@ -374,8 +374,8 @@ func (r *GameDayReconciler) checkHypotheses(ctx context.Context, s *gdScope, pha
 		} else {
 			res.Held = held
 		}
-		if !held || res.Message == "" || phase != chaosv1alpha1.HypothesisDuring || res.Held {
-			res.Value, res.Message = value, msg // keep the failing measurement once During failed
+		if !(phase == chaosv1alpha1.HypothesisDuring && held && !res.Held) {
+			res.Value, res.Message = value, msg // once During failed, keep the failing measurement
 		}
 		res.Checks++
 		res.CheckedAt = &metav1.Time{Time: s.now}

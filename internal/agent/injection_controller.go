@@ -130,7 +130,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	start := time.Now()
 	applyErr := r.apply(ns, live, verdicts)
 	applySeconds.Observe(time.Since(start).Seconds())
-	r.track(podUID, applyErr == nil && len(live) > 0 && countApplied(live, verdicts) > 0)
+	r.track(podUID, applyErr == nil && countApplied(live, verdicts) > 0)
 	for i := range injs {
 		inj := &injs[i]
 		v, ok := verdicts[inj.UID]
