@@ -211,10 +211,10 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 		s.exp.Status.Targets = picked
 		r.finish(s, chaosv1alpha1.ExperimentSucceeded, metav1.Condition{Type: chaosv1alpha1.ConditionInjected,
 			Status: metav1.ConditionFalse, Reason: chaosv1alpha1.ReasonDryRun,
-			Message: fmt.Sprintf("dry run: %d pods would be targeted; nothing was touched", len(picked))})
+			Message: fmt.Sprintf("dry run: %d targets would be hit; nothing was touched", len(picked))})
 		return ctrl.Result{}, nil
 	}
-	if fault.Lasting() && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
+	if fault.Lasting(s.exp) && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
 		// Patch a copy: the response must not overwrite the status computed so far.
 		withFinalizer := s.before.DeepCopy()
 		controllerutil.AddFinalizer(withFinalizer, FinalizerRecoverFaults)
@@ -237,7 +237,16 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 // the experiment cannot go on (and has set why), or an error to retry.
 func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault experiments.Fault, round int32) ([]chaosv1alpha1.TargetStatus, error) {
 	exp := s.exp
-	cands, err := selector.List(ctx, r.APIReader, exp.Spec.Selector, r.Protected)
+	if tg, ok := fault.(experiments.Targeter); ok {
+		return r.selectNamed(ctx, s, tg, fault, round)
+	}
+	if exp.Spec.Selector == nil { // the schema requires it; an object stored before that rule still ends clearly
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonInvalidSelector,
+			fmt.Sprintf("spec.selector is required for action %s", exp.Spec.Action))
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	cands, err := selector.List(ctx, r.APIReader, *exp.Spec.Selector, r.Protected)
 	var invalid *selector.InvalidSelectorError
 	switch {
 	case errors.As(err, &invalid):
@@ -282,6 +291,36 @@ func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault 
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// selectNamed takes the round's targets from a kind that names its own (a cache), then runs its
+// preflight. Like selectRound, nil targets mean the experiment cannot go on.
+func (r *ExperimentReconciler) selectNamed(ctx context.Context, s *scope, tg experiments.Targeter, fault experiments.Fault, round int32) ([]chaosv1alpha1.TargetStatus, error) {
+	targets, err := tg.Targets(ctx, s.exp)
+	var perm *experiments.PermanentError
+	switch {
+	case errors.As(err, &perm):
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, perm.Message)
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	case err != nil:
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
+		return nil, err
+	}
+	if err := fault.Preflight(ctx, s.exp, nil); err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, err.Error())
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	names := make([]string, len(targets))
+	for i := range targets {
+		targets[i].Round = round
+		names[i] = targets[i].Name
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionTrue, chaosv1alpha1.ReasonTargetsFound,
+		fmt.Sprintf("round %d: %s", round, strings.Join(names, ", ")))
+	s.exp.Status.SelectedTargets = int32(len(targets))
+	return targets, nil
 }
 
 // blastRadius returns why n of total exceeds a cap, or "".
@@ -370,7 +409,7 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		msg := strings.Join(errs, "; ")
 		if st.RoundStartedAt != nil && r.InjectTimeout > 0 && s.now.Sub(st.RoundStartedAt.Time) >= r.InjectTimeout {
 			// Give up: remove what this experiment did inject, and say why it failed.
-			if fault.Lasting() {
+			if fault.Lasting(s.exp) {
 				if err := r.recoverTargets(ctx, s, fault); err != nil {
 					return ctrl.Result{}, err
 				}
@@ -384,7 +423,7 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	}
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected,
 		fmt.Sprintf("round %d: fault injected into %d pods (%d gone before it reached them)", st.Round, injected, gone))
-	if !fault.Lasting() {
+	if !fault.Lasting(s.exp) {
 		// A kill disrupts the workload until it replaces the pod: its recovery time is what an
 		// SRE reads. A lasting fault leaves the pod in place; it is recovered when removed.
 		r.trackWorkloads(ctx, s)
@@ -397,6 +436,7 @@ var permanentReasons = map[string]bool{
 	chaosv1alpha1.ReasonKernelUnsupported:  true,
 	chaosv1alpha1.ReasonHostNetworkRefused: true,
 	chaosv1alpha1.ReasonFaultConflict:      true,
+	chaosv1alpha1.ReasonCacheRefused:       true,
 }
 
 // failPermanently ends a round that cannot succeed: the reason is recorded first (so the
@@ -404,7 +444,7 @@ var permanentReasons = map[string]bool{
 // off, then the experiment fails.
 func (r *ExperimentReconciler) failPermanently(ctx context.Context, s *scope, fault experiments.Fault, reason, msg string) (ctrl.Result, error) {
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, reason, msg)
-	if fault.Lasting() {
+	if fault.Lasting(s.exp) {
 		if err := r.recoverTargets(ctx, s, fault); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -417,7 +457,7 @@ func (r *ExperimentReconciler) failPermanently(ctx context.Context, s *scope, fa
 // afterInjection decides what follows a completed round.
 func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	st := &s.exp.Status
-	if end, ok := endOf(s.exp); ok && (interval(s.exp) > 0 || fault.Lasting()) && s.now.Before(end) {
+	if end, ok := endOf(s.exp); ok && (interval(s.exp) > 0 || fault.Lasting(s.exp)) && s.now.Before(end) {
 		next := end
 		if st.NextRoundAt != nil && st.NextRoundAt.Time.Before(end) {
 			next = st.NextRoundAt.Time
@@ -451,7 +491,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		}
 	}
 	if hasEnd && !s.now.Before(end) {
-		if fault.Lasting() {
+		if fault.Lasting(s.exp) {
 			if err := r.recoverTargets(ctx, s, fault); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -592,7 +632,7 @@ func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fau
 
 // abort removes every fault the experiment holds and ends it as Aborted.
 func (r *ExperimentReconciler) abort(ctx context.Context, s *scope, fault experiments.Fault, reason, msg string) error {
-	if fault.Lasting() {
+	if fault.Lasting(s.exp) {
 		if err := r.recoverTargets(ctx, s, fault); err != nil {
 			return err
 		}

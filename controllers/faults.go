@@ -5,6 +5,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/experiments/network"
 	"github.com/firedrill-dev/firedrill/experiments/podkill"
 )
@@ -19,5 +20,6 @@ func DefaultFaults(c client.Client, r client.Reader) map[chaosv1alpha1.Action]ex
 		chaosv1alpha1.ActionPacketLoss:       net,
 		chaosv1alpha1.ActionNetworkRateLimit: net,
 		chaosv1alpha1.ActionNetworkPartition: net,
+		chaosv1alpha1.ActionCacheFlush:       &cacheflush.CacheFlush{Client: c, Reader: r},
 	}
 }

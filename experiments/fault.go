@@ -46,10 +46,17 @@ type Fault interface {
 	// is recovered (nil).
 	Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error
 
-	// Lasting reports whether the fault stays on a target until Recover removes it (a network
-	// fault) rather than being over once done (a pod kill). Experiments of a lasting kind hold a
-	// finalizer until every target is recovered.
-	Lasting() bool
+	// Lasting reports whether the experiment's fault stays on a target until Recover removes it
+	// (a network fault, a cache flush that restores its snapshot) rather than being over once
+	// done (a pod kill). Lasting experiments hold a finalizer until every target is recovered.
+	Lasting(exp *chaosv1alpha1.Experiment) bool
+}
+
+// Targeter is implemented by kinds whose target is not a pod but something the spec names (the
+// cache of a CacheFlush). The engine takes the round's targets from it instead of resolving
+// spec.selector; it then calls Preflight with no pods.
+type Targeter interface {
+	Targets(ctx context.Context, exp *chaosv1alpha1.Experiment) ([]chaosv1alpha1.TargetStatus, error)
 }
 
 // Refresher is implemented by kinds whose injected fault follows the cluster while it lasts (a

@@ -3,8 +3,8 @@
 # otherwise it names what is missing and stops.
 #   hack/deps.sh [extra-package ...]
 set -euo pipefail
-# prometheus (with promtool): the SLO tests run a real one on a loopback port.
-pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 prometheus "$@")
+# prometheus (with promtool), redis-server and memcached: tests run real ones on loopback ports.
+pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 prometheus redis-server memcached "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

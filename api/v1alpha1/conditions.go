@@ -44,6 +44,9 @@ const (
 	ReasonUnsupportedAction   = "UnsupportedAction"
 	ReasonNotInjected         = "NotInjected"
 	ReasonPreflightFailed     = "PreflightFailed"
+	// ReasonCacheRefused: the cache refused the flush for good (credentials, permissions, a
+	// snapshot over its caps, a server that turned replica); nothing more is tried.
+	ReasonCacheRefused = "CacheRefused"
 )
 
 // AnnotationAbort on an Experiment asks it to stop at once and remove its faults; the value is

@@ -168,15 +168,19 @@ type SafetyLimits struct {
 // +kubebuilder:validation:XValidation:rule="self.action != 'NetworkLatency' || !has(self.network) || has(self.network.delay)",message="spec.network.delay is required when spec.action is NetworkLatency"
 // +kubebuilder:validation:XValidation:rule="self.action != 'PacketLoss' || !has(self.network) || has(self.network.loss)",message="spec.network.loss is required when spec.action is PacketLoss"
 // +kubebuilder:validation:XValidation:rule="self.action != 'NetworkRateLimit' || !has(self.network) || has(self.network.rateLimitKbps)",message="spec.network.rateLimitKbps is required when spec.action is NetworkRateLimit"
+// +kubebuilder:validation:XValidation:rule="(self.action == 'CacheFlush') == has(self.cacheFlush)",message="spec.cacheFlush must be set when spec.action is CacheFlush, and only then"
+// +kubebuilder:validation:XValidation:rule="(self.action == 'CacheFlush') != has(self.selector)",message="spec.selector is required for pod actions; CacheFlush names its cache in spec.cacheFlush and takes no selector"
+// +kubebuilder:validation:XValidation:rule="self.action != 'CacheFlush' || self.mode == 'one'",message="spec.mode does not apply to CacheFlush, which acts on the one cache it names"
+// +kubebuilder:validation:XValidation:rule="!has(self.cacheFlush) || !has(self.cacheFlush.restore) || has(self.duration)",message="spec.duration is required with spec.cacheFlush.restore: the snapshot is put back when it ends"
 // +kubebuilder:validation:XValidation:rule="self.action != 'NetworkPartition' || !has(self.network) || !(has(self.network.delay) || has(self.network.loss) || has(self.network.corrupt) || has(self.network.duplicate) || has(self.network.rateLimitKbps))",message="spec.network of a NetworkPartition drops every matched packet and takes no delay, loss, corrupt, duplicate or rateLimitKbps"
 type ExperimentSpec struct {
 	// action is the fault kind.
 	// +required
 	Action Action `json:"action"`
 
-	// selector picks the candidate target pods.
-	// +required
-	Selector TargetSelector `json:"selector"`
+	// selector picks the candidate target pods; required for every action but CacheFlush.
+	// +optional
+	Selector *TargetSelector `json:"selector,omitempty"`
 
 	// mode says how many candidates are acted on: one, a fixed number, a percentage, or all.
 	// +kubebuilder:default=one
@@ -209,6 +213,10 @@ type ExperimentSpec struct {
 	// network holds the settings of the network actions; set exactly when action is one.
 	// +optional
 	Network *NetworkSpec `json:"network,omitempty"`
+
+	// cacheFlush holds the CacheFlush settings; set exactly when action is CacheFlush.
+	// +optional
+	CacheFlush *CacheFlushSpec `json:"cacheFlush,omitempty"`
 }
 
 // ExperimentPhase is a coarse summary of where an experiment is; conditions carry the detail.
@@ -335,6 +343,10 @@ type ExperimentStatus struct {
 	// +listType=atomic
 	// +optional
 	Workloads []WorkloadStatus `json:"workloads,omitempty"`
+
+	// cacheFlush records what a CacheFlush removed and the server's figures around it.
+	// +optional
+	CacheFlush *CacheFlushStatus `json:"cacheFlush,omitempty"`
 
 	// conditions: TargetsSelected, Injected, Recovered.
 	// +listType=map

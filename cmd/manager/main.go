@@ -18,6 +18,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/controllers"
+	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
@@ -53,6 +54,7 @@ func run() error {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	cacheflush.RouteClientLogs(ctrl.Log)
 	log := ctrl.Log.WithName("setup")
 
 	ownNamespace := os.Getenv("POD_NAMESPACE")

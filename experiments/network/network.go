@@ -39,7 +39,7 @@ type Network struct {
 var _ experiments.Fault = (*Network)(nil)
 
 // Lasting: a network fault stays until the agent removes it.
-func (*Network) Lasting() bool { return true }
+func (*Network) Lasting(*chaosv1alpha1.Experiment) bool { return true }
 
 // Preflight refuses hostNetwork pods (unless allowed: their namespace is the node's) and pods not
 // yet on a node (no agent can reach them).

@@ -72,4 +72,4 @@ func (PodKill) Recover(context.Context, *chaosv1alpha1.Experiment, chaosv1alpha1
 }
 
 // Lasting is false: a kill is over once done.
-func (PodKill) Lasting() bool { return false }
+func (PodKill) Lasting(*chaosv1alpha1.Experiment) bool { return false }

@@ -62,7 +62,7 @@ func TestBenchAbort(t *testing.T) {
 				Query: fmt.Sprintf(`max(breach{run=%q})`, run), Operator: ">", Threshold: "0"}}},
 			Steps: []chaosv1alpha1.GameDayStep{{Name: "kill", Experiment: &chaosv1alpha1.ExperimentSpec{
 				Action:   chaosv1alpha1.ActionPodKill,
-				Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"run": run}}},
+				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"run": run}}},
 				Mode:     chaosv1alpha1.ModeOne, Duration: &metav1.Duration{Duration: 2 * time.Hour},
 				PodKill: &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: &grace, Interval: &metav1.Duration{Duration: time.Hour}},
 			}}},

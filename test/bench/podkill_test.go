@@ -194,7 +194,7 @@ func TestBenchPodKill(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)},
 			Spec: chaosv1alpha1.ExperimentSpec{
 				Action:   chaosv1alpha1.ActionPodKill,
-				Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
+				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
 				Mode:     chaosv1alpha1.ModeOne,
 				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
 			},

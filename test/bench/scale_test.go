@@ -119,7 +119,7 @@ func scaleKills(t *testing.T, c client.WithWatch, size, n int) (fromReturn, from
 			ObjectMeta: metav1.ObjectMeta{Namespace: "scale-0", Name: fmt.Sprintf("kill-%d-%d", size, i)},
 			Spec: chaosv1alpha1.ExperimentSpec{
 				Action: chaosv1alpha1.ActionPodKill,
-				Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{"scale-0"},
+				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{"scale-0"},
 					LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("svc-%d", i%scaleLabels)}}},
 				Mode:    chaosv1alpha1.ModeOne,
 				PodKill: &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},

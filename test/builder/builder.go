@@ -22,7 +22,7 @@ func Experiment(ns, name string) *ExperimentBuilder {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Action:   chaosv1alpha1.ActionPodKill,
-			Selector: chaosv1alpha1.TargetSelector{Namespaces: []string{ns}},
+			Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{ns}},
 			Mode:     chaosv1alpha1.ModeOne,
 			PodKill:  &chaosv1alpha1.PodKillSpec{},
 		},
@@ -136,5 +136,18 @@ func (b *ExperimentBuilder) Zone(z string) *ExperimentBuilder {
 // MaxTargets sets spec.safety.maxTargets.
 func (b *ExperimentBuilder) MaxTargets(n int32) *ExperimentBuilder {
 	b.e.Spec.Safety = &chaosv1alpha1.SafetyLimits{MaxTargets: &n}
+	return b
+}
+
+// CacheFlush turns the experiment into a CacheFlush of the cache spec names (no selector).
+func (b *ExperimentBuilder) CacheFlush(spec chaosv1alpha1.CacheFlushSpec) *ExperimentBuilder {
+	b.e.Spec.Action, b.e.Spec.Selector, b.e.Spec.PodKill = chaosv1alpha1.ActionCacheFlush, nil, nil
+	b.e.Spec.CacheFlush = &spec
+	return b
+}
+
+// Duration sets spec.duration.
+func (b *ExperimentBuilder) Duration(d time.Duration) *ExperimentBuilder {
+	b.e.Spec.Duration = &metav1.Duration{Duration: d}
 	return b
 }

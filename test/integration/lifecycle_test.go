@@ -246,10 +246,11 @@ func TestZoneOutageKillsOnlyThatZone(t *testing.T) {
 }
 
 func TestUnsupportedActionFailsClearly(t *testing.T) {
-	startManager(t, managerOptions{})
+	// A manager built with PodKill alone meets a CacheFlush.
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: podkill.PodKill{Client: k8s, Reader: k8s}}})
 	mustCreate(t, builder.Namespace("pk-unsupported"))
-	exp := builder.Experiment("pk-unsupported", "latency").Build()
-	exp.Spec.Action, exp.Spec.PodKill = chaosv1alpha1.ActionCacheFlush, nil // not built yet
+	exp := builder.Experiment("pk-unsupported", "flush").CacheFlush(chaosv1alpha1.CacheFlushSpec{
+		Engine: chaosv1alpha1.CacheRedis, Address: "127.0.0.1:6379", Mode: chaosv1alpha1.FlushDB}).Build()
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonUnsupportedAction)
@@ -306,7 +307,7 @@ type lastingFault struct {
 func (f *lastingFault) Preflight(context.Context, *chaosv1alpha1.Experiment, []corev1.Pod) error {
 	return nil
 }
-func (f *lastingFault) Lasting() bool { return true }
+func (f *lastingFault) Lasting(*chaosv1alpha1.Experiment) bool { return true }
 func (f *lastingFault) Inject(_ context.Context, _ *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -404,7 +405,7 @@ func (c *crashingFault) Preflight(ctx context.Context, e *chaosv1alpha1.Experime
 	}
 	return c.inner.Preflight(ctx, e, p)
 }
-func (c *crashingFault) Lasting() bool { return c.inner.Lasting() }
+func (c *crashingFault) Lasting(exp *chaosv1alpha1.Experiment) bool { return c.inner.Lasting(exp) }
 func (c *crashingFault) Recover(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
 	if c.dead.Load() {
 		return errDead

@@ -7,6 +7,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,14 +87,21 @@ type managerOptions struct {
 	podClient client.Client
 	// gameDayClock replaces the GameDay controller's clock (schedules on an injected clock).
 	gameDayClock clock.Clock
+	// logs, when set, also receives the manager's logs (to check what they never contain).
+	logs io.Writer
 }
 
 // startManager runs the controllers in-process. stop cancels it and waits for it to exit (it is
 // also stopped when the test ends); crash only cancels it, from anywhere, like a process dying.
 func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	t.Helper()
+	logger := ctrl.Log
+	if opts.logs != nil {
+		logger = zap.New(zap.UseDevMode(true), zap.WriteTo(io.MultiWriter(os.Stderr, opts.logs)))
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
+		Logger:  logger,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Each test starts its own manager: controller names may repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},

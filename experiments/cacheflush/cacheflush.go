@@ -1,0 +1,358 @@
+// Package cacheflush is the CacheFlush fault: it empties a named Redis or Memcached server (a
+// database, the whole server, or the keys matching a pattern), or makes a pattern's keys expire
+// in a spread-out wave, to provoke the stampede on the store behind it. With restore it keeps a
+// snapshot of what it removes and puts it back when the experiment ends.
+package cacheflush
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+)
+
+// Secrets are read one by one (credentials, CA) and written for snapshots; they are never
+// listed or cached.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get
+
+// lazyFreeWait bounds how long the figures after a flush wait for Redis's background freeing.
+const lazyFreeWait = 5 * time.Second
+
+// CacheFlush implements the CacheFlush action.
+type CacheFlush struct {
+	// Client writes and deletes snapshot Secrets.
+	Client client.Client
+	// Reader reads Services and Secrets uncached.
+	Reader client.Reader
+	// Now is the clock for TTL arithmetic; time.Now when nil.
+	Now func() time.Time
+}
+
+var (
+	_ experiments.Fault    = (*CacheFlush)(nil)
+	_ experiments.Targeter = (*CacheFlush)(nil)
+)
+
+func (f *CacheFlush) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+// Lasting: only a flush that restores its snapshot has something to undo when it ends.
+func (*CacheFlush) Lasting(exp *chaosv1alpha1.Experiment) bool {
+	return exp.Spec.CacheFlush != nil && exp.Spec.CacheFlush.Restore != nil
+}
+
+// Targets is the one cache the spec names.
+func (f *CacheFlush) Targets(ctx context.Context, exp *chaosv1alpha1.Experiment) ([]chaosv1alpha1.TargetStatus, error) {
+	addr, err := address(ctx, f.Reader, exp)
+	if err != nil {
+		return nil, err
+	}
+	e := endpoint{engine: exp.Spec.CacheFlush.Engine, addr: addr}
+	if db := exp.Spec.CacheFlush.DB; db != nil {
+		e.db = int(*db)
+	}
+	sum := sha256.Sum256([]byte(e.String()))
+	return []chaosv1alpha1.TargetStatus{{Namespace: exp.Namespace, Name: e.String(),
+		UID: types.UID("cache-" + hex.EncodeToString(sum[:8])), State: chaosv1alpha1.TargetSelected}}, nil
+}
+
+// Preflight connects, checks that the server is the engine named, reachable, accepts the
+// credentials and is not a replica (unless allowed), and that a whole flush stays under
+// maxKeys. It records the server's figures before anything is touched.
+func (f *CacheFlush) Preflight(ctx context.Context, exp *chaosv1alpha1.Experiment, _ []corev1.Pod) error {
+	spec := exp.Spec.CacheFlush
+	e, err := resolve(ctx, f.Reader, exp)
+	if err != nil {
+		return err
+	}
+	st := status(exp)
+	if spec.Engine == chaosv1alpha1.CacheMemcached {
+		m, err := dialMemcached(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer closeQuietly(ctx, m)
+		stats, err := m.stats()
+		if err != nil {
+			return err
+		}
+		version, used, items, hits, misses := memcachedFigures(stats)
+		st.Server = fmt.Sprintf("Memcached %s at %s", version, e.addr)
+		st.Before = &chaosv1alpha1.CacheInfo{UsedMemory: used, Keys: items, KeyspaceHits: hits, KeyspaceMisses: misses}
+		return checkCap(spec, items)
+	}
+	c, err := dialRedis(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(ctx, c)
+	info, err := readRedisInfo(ctx, e, c)
+	if err != nil {
+		return err
+	}
+	if info.role != "master" && !spec.AllowReplica {
+		return fmt.Errorf("Redis at %s is a replica (role %s of %s): flush its primary, or set spec.cacheFlush.allowReplica", e.addr, info.role, info.replicaOfHost)
+	}
+	st.Server = fmt.Sprintf("Redis %s (%s) at %s db %d", info.version, info.role, e.addr, e.db)
+	st.Before = redisFigures(info, spec, e.db)
+	switch spec.Mode {
+	case chaosv1alpha1.FlushDB:
+		return checkCap(spec, info.keys(e.db))
+	case chaosv1alpha1.FlushAll:
+		return checkCap(spec, info.allKeys())
+	}
+	return nil
+}
+
+func checkCap(spec *chaosv1alpha1.CacheFlushSpec, keys int64) error {
+	if spec.MaxKeys != nil && keys > *spec.MaxKeys {
+		return fmt.Errorf("the server holds %d keys, over spec.cacheFlush.maxKeys %d: %s would remove them all", keys, *spec.MaxKeys, spec.Mode)
+	}
+	return nil
+}
+
+// Inject empties the cache as the mode says and records what it removed. With restore, the
+// snapshot is saved before anything is removed, and exactly its keys are removed; a snapshot
+// already saved (an attempt before a restart) is used as is, never taken again.
+func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, _ chaosv1alpha1.TargetStatus, _ bool) error {
+	spec := exp.Spec.CacheFlush
+	e, err := resolve(ctx, f.Reader, exp)
+	if err != nil {
+		return err
+	}
+	st := status(exp)
+	start := f.now()
+	if spec.Engine == chaosv1alpha1.CacheMemcached {
+		return f.flushMemcached(ctx, e, spec, st, start)
+	}
+	c, err := dialRedis(ctx, e)
+	if err != nil {
+		return refusal(err)
+	}
+	defer closeQuietly(ctx, c)
+	before, err := readRedisInfo(ctx, e, c)
+	if err != nil {
+		return refusal(err)
+	}
+	if before.role != "master" && !spec.AllowReplica {
+		return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused,
+			Message: fmt.Sprintf("Redis at %s became a replica (role %s) before the flush: nothing was removed", e.addr, before.role)}
+	}
+	st.Before = redisFigures(before, spec, e.db)
+	start = f.now()
+	batch := int(spec.BatchSize)
+	if batch <= 0 {
+		batch = 500
+	}
+	var maxKeys int64
+	if spec.MaxKeys != nil {
+		maxKeys = *spec.MaxKeys
+	}
+	x := Expiry{LT: before.majorVersion >= 7}
+	if spec.Expire != nil {
+		x.TTL = spec.Expire.TTL.Duration
+		if spec.Expire.Jitter != nil {
+			x.Jitter = spec.Expire.Jitter.Duration
+		}
+	}
+	var res PatternResult
+	switch {
+	case spec.Restore != nil:
+		res, err = f.withSnapshot(ctx, c, exp, batch, maxKeys, x, st)
+	case spec.Mode == chaosv1alpha1.FlushDB:
+		err = c.FlushDBAsync(ctx).Err()
+	case spec.Mode == chaosv1alpha1.FlushAll:
+		err = c.FlushAllAsync(ctx).Err()
+	case spec.Mode == chaosv1alpha1.DeletePattern:
+		res, err = DeletePattern(ctx, c, spec.Pattern, batch, maxKeys)
+	case spec.Mode == chaosv1alpha1.ExpirePattern:
+		res, err = ExpirePattern(ctx, c, spec.Pattern, batch, maxKeys, x)
+	}
+	if err != nil {
+		var big *errSnapshotTooLarge
+		if errors.As(err, &big) {
+			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: big.Error()}
+		}
+		return refusal(redisError(e, string(spec.Mode), err))
+	}
+	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
+	after, err := awaitLazyFree(ctx, e, c, lazyFreeWait)
+	if err != nil {
+		return err
+	}
+	st.After = redisFigures(after, spec, e.db)
+	st.Capped = res.Capped
+	switch spec.Mode {
+	case chaosv1alpha1.FlushDB, chaosv1alpha1.FlushAll:
+		st.KeysRemoved = max(st.Before.Keys-st.After.Keys, 0)
+	case chaosv1alpha1.DeletePattern:
+		st.KeysRemoved = res.Affected
+	case chaosv1alpha1.ExpirePattern:
+		st.KeysExpired = res.Affected
+	}
+	st.BytesFreed = max(st.Before.UsedMemory-st.After.UsedMemory, 0)
+	ctrl.LoggerFrom(ctx).Info("cache flushed", "server", e.String(), "mode", spec.Mode,
+		"keysRemoved", st.KeysRemoved, "keysExpired", st.KeysExpired, "duration", st.Duration.Duration)
+	return nil
+}
+
+// withSnapshot saves (or finds) the snapshot, then removes or expires exactly its keys.
+func (f *CacheFlush) withSnapshot(ctx context.Context, c *redis.Client, exp *chaosv1alpha1.Experiment, batch int, maxKeys int64, x Expiry, st *chaosv1alpha1.CacheFlushStatus) (PatternResult, error) {
+	spec := exp.Spec.CacheFlush
+	rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
+	if err != nil {
+		return PatternResult{}, err
+	}
+	if !ok {
+		if rs, err = takeSnapshot(ctx, c, spec.Pattern, batch, maxKeys, *spec.Restore, f.now); err != nil {
+			return PatternResult{}, err
+		}
+		if names, err = saveSnapshot(ctx, f.Client, exp, rs); err != nil {
+			return PatternResult{}, err
+		}
+	}
+	st.SnapshotKeys, st.SnapshotSecrets, st.SnapshotBytes = int64(len(rs)), names, 0
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = r.key
+		st.SnapshotBytes += int64(len(r.key) + len(r.dump))
+	}
+	res := PatternResult{Matched: int64(len(keys)), Capped: maxKeys > 0 && int64(len(keys)) >= maxKeys}
+	if spec.Mode == chaosv1alpha1.ExpirePattern {
+		for i := 0; i < len(keys); i += batch {
+			n, err := expireKeys(ctx, c, keys[i:min(i+batch, len(keys))], x)
+			res.Affected += n
+			if err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	res.Affected, err = unlinkKeys(ctx, c, keys, batch)
+	return res, err
+}
+
+func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaosv1alpha1.CacheFlushSpec, st *chaosv1alpha1.CacheFlushStatus, start time.Time) error {
+	m, err := dialMemcached(ctx, e)
+	if err != nil {
+		return refusal(err)
+	}
+	defer closeQuietly(ctx, m)
+	before, err := m.stats()
+	if err != nil {
+		return refusal(err)
+	}
+	_, used, items, hits, misses := memcachedFigures(before)
+	st.Before = &chaosv1alpha1.CacheInfo{UsedMemory: used, Keys: items, KeyspaceHits: hits, KeyspaceMisses: misses}
+	var delay time.Duration
+	if spec.FlushDelay != nil {
+		delay = spec.FlushDelay.Duration
+	}
+	start = f.now()
+	if err := m.flushAll(delay); err != nil {
+		return err
+	}
+	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
+	after, err := m.stats()
+	if err != nil {
+		return err
+	}
+	_, used, items, hits, misses = memcachedFigures(after)
+	st.After = &chaosv1alpha1.CacheInfo{UsedMemory: used, Keys: items, KeyspaceHits: hits, KeyspaceMisses: misses}
+	// flush_all invalidates every item at once but Memcached reclaims them lazily: curr_items
+	// and bytes only fall as items are touched or crawled. Every item present is gone for
+	// clients, so that is the count recorded.
+	st.KeysRemoved = st.Before.Keys
+	st.BytesFreed = max(st.Before.UsedMemory-st.After.UsedMemory, 0)
+	return nil
+}
+
+// Recover puts a snapshot back (restore only) and deletes its Secrets. Without a snapshot (never
+// taken, or already restored) there is nothing to do.
+func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, _ chaosv1alpha1.TargetStatus) error {
+	spec := exp.Spec.CacheFlush
+	if spec == nil || spec.Restore == nil {
+		return nil
+	}
+	rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
+	if err != nil || !ok {
+		return err
+	}
+	e, err := resolve(ctx, f.Reader, exp)
+	if err != nil {
+		return err
+	}
+	c, err := dialRedis(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(ctx, c)
+	batch := int(spec.BatchSize)
+	if batch <= 0 {
+		batch = 500
+	}
+	var ours time.Duration
+	if x := spec.Expire; x != nil && spec.Mode == chaosv1alpha1.ExpirePattern {
+		ours = x.TTL.Duration
+		if x.Jitter != nil {
+			ours += x.Jitter.Duration
+		}
+	}
+	res, err := restoreRecords(ctx, c, rs, batch, ours, f.now)
+	if err != nil {
+		return redisError(e, "RESTORE", err)
+	}
+	st := status(exp)
+	st.RestoredKeys, st.RestoreSkippedPresent, st.RestoreSkippedExpired = res.Restored, res.SkippedPresent, res.SkippedExpired
+	st.RestoredAt = &metav1.Time{Time: f.now()}
+	ctrl.LoggerFrom(ctx).Info("cache snapshot restored", "server", e.String(), "restored", res.Restored,
+		"skippedPresent", res.SkippedPresent, "skippedExpired", res.SkippedExpired)
+	return deleteSnapshot(ctx, f.Client, exp.Namespace, names)
+}
+
+func status(exp *chaosv1alpha1.Experiment) *chaosv1alpha1.CacheFlushStatus {
+	if exp.Status.CacheFlush == nil {
+		exp.Status.CacheFlush = &chaosv1alpha1.CacheFlushStatus{}
+	}
+	return exp.Status.CacheFlush
+}
+
+func redisFigures(i redisInfo, spec *chaosv1alpha1.CacheFlushSpec, db int) *chaosv1alpha1.CacheInfo {
+	keys := i.keys(db)
+	if spec.Mode == chaosv1alpha1.FlushAll {
+		keys = i.allKeys()
+	}
+	return &chaosv1alpha1.CacheInfo{UsedMemory: i.usedMemory, Keys: keys, KeyspaceHits: i.hits, KeyspaceMisses: i.misses}
+}
+
+// refusal marks what the server refused at flush time as permanent (retrying cannot fix
+// credentials or a wrong server), and leaves a connection failure to be retried.
+func refusal(err error) error {
+	if unreachable(err) {
+		return err
+	}
+	return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: err.Error()}
+}
+
+func closeQuietly(ctx context.Context, c interface{ Close() error }) {
+	if err := c.Close(); err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("closing the cache connection", "error", err.Error())
+	}
+}

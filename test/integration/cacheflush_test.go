@@ -1,0 +1,642 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"net"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/cachetest"
+)
+
+// Secrets the tests give the servers; none may appear in logs, events or status.
+const (
+	aclPassword     = "s3cr3t-acl-Zq81"
+	defaultPassword = "s3cr3t-default-Kx27"
+	mcPassword      = "s3cr3t-mc-Pw55"
+	wrongPassword   = "s3cr3t-wrong-Yy03"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func rdb(t *testing.T, addr string, db int, pw string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: db, Password: pw})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// seed writes n keys prefix:0..n-1 (value "v<i>") with ttl (0: none).
+func seed(t *testing.T, c *redis.Client, prefix string, n int, ttl time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	p := c.Pipeline()
+	for i := range n {
+		p.Set(ctx, fmt.Sprintf("%s:%d", prefix, i), fmt.Sprintf("v%d", i), ttl)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countKeys(t *testing.T, c *redis.Client, pattern string) int {
+	t.Helper()
+	keys, err := c.Keys(t.Context(), pattern).Result() // a test server: KEYS is fine here
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
+}
+
+func credentials(t *testing.T, ns, name, user, pw string) {
+	t.Helper()
+	data := map[string][]byte{"password": []byte(pw)}
+	if user != "" {
+		data["username"] = []byte(user)
+	}
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data})
+}
+
+func flush(ns, name string, spec chaosv1alpha1.CacheFlushSpec) *builder.ExperimentBuilder {
+	return builder.Experiment(ns, name).CacheFlush(spec)
+}
+
+func finished(t *testing.T, exp *chaosv1alpha1.Experiment) *chaosv1alpha1.Experiment {
+	t.Helper()
+	return waitFor(t, client.ObjectKeyFromObject(exp), "a terminal phase", func(e *chaosv1alpha1.Experiment) bool { return e.Status.Phase.Finished() })
+}
+
+func requireSucceeded(t *testing.T, got *chaosv1alpha1.Experiment) *chaosv1alpha1.CacheFlushStatus {
+	t.Helper()
+	if got.Status.Phase != chaosv1alpha1.ExperimentSucceeded {
+		t.Fatalf("phase %s, want Succeeded; conditions %+v", got.Status.Phase, got.Status.Conditions)
+	}
+	if got.Status.CacheFlush == nil || got.Status.CacheFlush.Before == nil || got.Status.CacheFlush.After == nil {
+		t.Fatalf("status.cacheFlush lacks its figures: %+v", got.Status.CacheFlush)
+	}
+	return got.Status.CacheFlush
+}
+
+// TestCacheFlushRedisModes runs every Redis mode against a real redis-server that requires a
+// password, as an ACL user.
+func TestCacheFlushRedisModes(t *testing.T) {
+	srv := cachetest.StartRedis(t, cachetest.WithPassword(defaultPassword), cachetest.WithACLUser("chaos", aclPassword, "~*", "&*", "+@all"))
+	startManager(t, managerOptions{})
+	ns := "cf-modes"
+	mustCreate(t, builder.Namespace(ns))
+	credentials(t, ns, "redis-acl", "chaos", aclPassword)
+	db0, db1 := rdb(t, srv.Addr, 0, defaultPassword), rdb(t, srv.Addr, 1, defaultPassword)
+	base := chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, CredentialsSecretName: "redis-acl", BatchSize: 100}
+
+	t.Run("FlushDB empties one database only", func(t *testing.T) {
+		seed(t, db0, "keep", 10, 0)
+		big := strings.Repeat("x", 1024)
+		for i := range 250 { // 250 KiB: well above the few KiB INFO's own buffers move used_memory by
+			db1.Set(t.Context(), fmt.Sprintf("item:%d", i), big, 0)
+		}
+		spec := base
+		spec.Mode, spec.DB = chaosv1alpha1.FlushDB, ptr.To(int32(1))
+		st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "flushdb", spec))))
+		if n := countKeys(t, db1, "*"); n != 0 {
+			t.Errorf("db 1 holds %d keys after FlushDB, want 0", n)
+		}
+		if n := countKeys(t, db0, "keep:*"); n != 10 {
+			t.Errorf("db 0 holds %d keys, want its 10 untouched", n)
+		}
+		if st.KeysRemoved != 250 || st.Before.Keys != 250 || st.After.Keys != 0 || !strings.Contains(st.Server, "db 1") {
+			t.Errorf("status %+v, want 250 removed from db 1 (before 250, after 0)", st)
+		}
+		if st.BytesFreed < 250*1024 {
+			t.Errorf("bytesFreed %d, want at least the 250 KiB written (before %+v after %+v)", st.BytesFreed, st.Before, st.After)
+		}
+	})
+
+	t.Run("DeletePattern removes only the matching keys", func(t *testing.T) {
+		seed(t, db0, "session", 1000, 0)
+		seed(t, db0, "user", 50, 0)
+		spec := base
+		spec.Mode, spec.Pattern = chaosv1alpha1.DeletePattern, "session:*"
+		st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "pattern", spec))))
+		if n, m := countKeys(t, db0, "session:*"), countKeys(t, db0, "user:*"); n != 0 || m != 50 {
+			t.Errorf("after DeletePattern: %d session keys (want 0), %d user keys (want 50)", n, m)
+		}
+		if st.KeysRemoved != 1000 || st.Capped {
+			t.Errorf("keysRemoved %d capped %v, want 1000, false", st.KeysRemoved, st.Capped)
+		}
+	})
+
+	t.Run("DeletePattern stops at maxKeys", func(t *testing.T) {
+		seed(t, db0, "big", 1000, 0)
+		spec := base
+		spec.Mode, spec.Pattern, spec.MaxKeys = chaosv1alpha1.DeletePattern, "big:*", ptr.To(int64(300))
+		st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "capped", spec))))
+		if n := countKeys(t, db0, "big:*"); n != 700 {
+			t.Errorf("%d big keys left, want 700", n)
+		}
+		if st.KeysRemoved != 300 || !st.Capped {
+			t.Errorf("keysRemoved %d capped %v, want 300, true", st.KeysRemoved, st.Capped)
+		}
+	})
+
+	t.Run("ExpirePattern spreads TTLs, then the keys expire", func(t *testing.T) {
+		seed(t, db0, "wave", 400, 0)
+		seed(t, db0, "long", 5, time.Millisecond) // due sooner than the wave: LT keeps its own TTL
+		seed(t, db0, "stay", 20, 0)
+		spec := base
+		spec.Mode, spec.Pattern = chaosv1alpha1.ExpirePattern, "wave:*"
+		spec.Expire = &chaosv1alpha1.CacheExpire{TTL: metav1.Duration{Duration: 800 * time.Millisecond}, Jitter: &metav1.Duration{Duration: 800 * time.Millisecond}}
+		st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "expire", spec))))
+		if st.KeysExpired != 400 {
+			t.Errorf("keysExpired %d, want 400", st.KeysExpired)
+		}
+		var lo, hi time.Duration = time.Hour, 0
+		for i := range 400 {
+			ttl := db0.PTTL(t.Context(), fmt.Sprintf("wave:%d", i)).Val()
+			if ttl <= 0 {
+				continue // already expired: the wave has begun
+			}
+			lo, hi = min(lo, ttl), max(hi, ttl)
+		}
+		if hi > 1600*time.Millisecond || hi-lo < 300*time.Millisecond {
+			t.Errorf("TTLs span %s..%s: want them spread within 0.8s+0.8s jitter", lo, hi)
+		}
+		time.Sleep(1700 * time.Millisecond)
+		if n, m := countKeys(t, db0, "wave:*"), countKeys(t, db0, "stay:*"); n != 0 || m != 20 {
+			t.Errorf("after the wave: %d wave keys (want 0), %d others (want 20)", n, m)
+		}
+	})
+
+	t.Run("FlushAll empties every database", func(t *testing.T) {
+		seed(t, db0, "a", 30, 0)
+		seed(t, db1, "b", 40, 0)
+		spec := base
+		spec.Mode = chaosv1alpha1.FlushAll
+		st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "flushall", spec))))
+		if n, m := countKeys(t, db0, "*"), countKeys(t, db1, "*"); n+m != 0 {
+			t.Errorf("%d + %d keys left after FlushAll", n, m)
+		}
+		if st.KeysRemoved < 70 {
+			t.Errorf("keysRemoved %d, want at least the 70 seeded", st.KeysRemoved)
+		}
+	})
+
+	t.Run("dry run touches nothing and reports the server", func(t *testing.T) {
+		seed(t, db0, "dry", 25, 0)
+		spec := base
+		spec.Mode = chaosv1alpha1.FlushDB
+		got := finished(t, mustCreateExp(t, flush(ns, "dry", spec).DryRun()))
+		requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonDryRun)
+		if n := countKeys(t, db0, "dry:*"); n != 25 {
+			t.Errorf("a dry run removed keys: %d of 25 left", n)
+		}
+		if st := got.Status.CacheFlush; st == nil || st.Before == nil || st.Before.Keys < 25 || !strings.HasPrefix(st.Server, "Redis 7") {
+			t.Errorf("dry run status %+v: want the server and its figures", st)
+		}
+	})
+}
+
+func mustCreateExp(t *testing.T, b *builder.ExperimentBuilder) *chaosv1alpha1.Experiment {
+	t.Helper()
+	exp := b.Build()
+	mustCreate(t, exp)
+	return exp
+}
+
+// TestCacheFlushRestore: the snapshot comes back at the end of the duration, on abort, and when
+// the experiment is deleted; keys rewritten meanwhile keep their new value, keys whose TTL ran
+// out stay gone, and TTLs are the original ones.
+func TestCacheFlushRestore(t *testing.T) {
+	srv := cachetest.StartRedis(t)
+	startManager(t, managerOptions{})
+	ns := "cf-restore"
+	mustCreate(t, builder.Namespace(ns))
+	c := rdb(t, srv.Addr, 0, "")
+	ctx := t.Context()
+
+	t.Run("at the end of the duration", func(t *testing.T) {
+		seed(t, c, "page", 300, 0)
+		seed(t, c, "ttl", 100, time.Minute)
+		seed(t, c, "brief", 10, 1500*time.Millisecond)
+		seed(t, c, "other", 5, 0)
+		exp := mustCreateExp(t, flush(ns, "until-end", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+			Mode: chaosv1alpha1.DeletePattern, Pattern: "[ptb]*:*", BatchSize: 64, Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(3*time.Second))
+		running := waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+			return condStatus(e, chaosv1alpha1.ConditionInjected) == metav1.ConditionTrue
+		})
+		if n := countKeys(t, c, "[ptb]*:*"); n != 0 {
+			t.Fatalf("%d matching keys left during the flush", n)
+		}
+		if st := running.Status.CacheFlush; st.SnapshotKeys != 410 || len(st.SnapshotSecrets) == 0 || st.KeysRemoved != 410 {
+			t.Fatalf("status during the flush %+v: want 410 keys snapshotted and removed", st)
+		}
+		c.Set(ctx, "page:7", "rewritten", 0) // the application refills one key meanwhile
+		st := requireSucceeded(t, finished(t, exp))
+		if n := countKeys(t, c, "page:*"); n != 300 {
+			t.Errorf("%d page keys after restore, want 300", n)
+		}
+		if v := c.Get(ctx, "page:8").Val(); v != "v8" {
+			t.Errorf("page:8 = %q after restore, want v8", v)
+		}
+		if v := c.Get(ctx, "page:7").Val(); v != "rewritten" {
+			t.Errorf("page:7 = %q: a key written meanwhile must keep its new value", v)
+		}
+		if ttl := c.PTTL(ctx, "ttl:3").Val(); ttl <= 50*time.Second || ttl > time.Minute {
+			t.Errorf("ttl:3 has TTL %s after restore: want what was left of its minute", ttl)
+		}
+		if ttl := c.PTTL(ctx, "page:3").Val(); ttl != -1 {
+			t.Errorf("page:3 has TTL %s after restore, want none (as before)", ttl)
+		}
+		if n := countKeys(t, c, "brief:*"); n != 0 {
+			t.Errorf("%d brief keys came back after their TTL ran out", n)
+		}
+		if st.RestoredKeys != 399 || st.RestoreSkippedPresent != 1 || st.RestoreSkippedExpired != 10 || st.RestoredAt == nil {
+			t.Errorf("restore status %+v: want 399 restored, 1 present, 10 expired", st)
+		}
+		requireNoSnapshotSecrets(t, ns)
+	})
+
+	t.Run("on abort, an expiry wave is undone", func(t *testing.T) {
+		seed(t, c, "cart", 200, 0)
+		seed(t, c, "cartttl", 20, 10*time.Minute)
+		exp := mustCreateExp(t, flush(ns, "aborted", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+			Mode: chaosv1alpha1.ExpirePattern, Pattern: "cart*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20},
+			Expire: &chaosv1alpha1.CacheExpire{TTL: metav1.Duration{Duration: time.Second}, Jitter: &metav1.Duration{Duration: 4 * time.Second}}}).Duration(time.Hour))
+		waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+			return condStatus(e, chaosv1alpha1.ConditionInjected) == metav1.ConditionTrue
+		})
+		time.Sleep(2 * time.Second) // part of the wave has expired
+		gone := 200 - countKeys(t, c, "cart:*")
+		if gone == 0 {
+			t.Fatal("no key of the wave expired in 2 s")
+		}
+		patch := client.MergeFrom(exp.DeepCopy())
+		exp.Annotations = map[string]string{chaosv1alpha1.AnnotationAbort: "SLO burning"}
+		if err := k8s.Patch(ctx, exp, patch); err != nil {
+			t.Fatal(err)
+		}
+		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+		if n := countKeys(t, c, "cart:*"); n != 200 {
+			t.Errorf("%d cart keys after the abort, want 200 (%d had expired)", n, gone)
+		}
+		for _, k := range []string{"cart:0", "cart:199"} {
+			if ttl := c.PTTL(ctx, k).Val(); ttl != -1 {
+				t.Errorf("%s has TTL %s after restore: want none, as before the wave", k, ttl)
+			}
+		}
+		if ttl := c.PTTL(ctx, "cartttl:1").Val(); ttl < 9*time.Minute {
+			t.Errorf("cartttl:1 has TTL %s after restore: want its original ~10m back", ttl)
+		}
+		if st := got.Status.CacheFlush; st.RestoredKeys != 220 {
+			t.Errorf("restoredKeys %d, want 220 (re-created or TTL given back)", st.RestoredKeys)
+		}
+		requireNoSnapshotSecrets(t, ns)
+	})
+
+	t.Run("when the experiment is deleted", func(t *testing.T) {
+		seed(t, c, "del", 50, 0)
+		exp := mustCreateExp(t, flush(ns, "deleted", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+			Mode: chaosv1alpha1.DeletePattern, Pattern: "del:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(time.Hour))
+		waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+			return condStatus(e, chaosv1alpha1.ConditionInjected) == metav1.ConditionTrue
+		})
+		if err := k8s.Delete(ctx, exp); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(exp), &chaosv1alpha1.Experiment{})
+			if client.IgnoreNotFound(err) != nil {
+				t.Fatal(err)
+			}
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the experiment is still there 15 s after its deletion")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := countKeys(t, c, "del:*"); n != 50 {
+			t.Errorf("%d of 50 keys back after the deletion", n)
+		}
+		requireNoSnapshotSecrets(t, ns)
+	})
+
+	t.Run("a snapshot over its cap refuses before removing anything", func(t *testing.T) {
+		seed(t, c, "huge", 500, 0)
+		got := finished(t, mustCreateExp(t, flush(ns, "over-cap", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+			Mode: chaosv1alpha1.DeletePattern, Pattern: "huge:*", BatchSize: 50, Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 100, MaxBytes: 1 << 20}}).Duration(time.Minute)))
+		requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonCacheRefused)
+		if got.Status.Phase != chaosv1alpha1.ExperimentFailed || !strings.Contains(findMsg(got.Status.Conditions, chaosv1alpha1.ConditionInjected), "restore.maxKeys (100)") {
+			t.Errorf("phase %s, conditions %+v: want Failed naming restore.maxKeys", got.Status.Phase, got.Status.Conditions)
+		}
+		if n := countKeys(t, c, "huge:*"); n != 500 {
+			t.Errorf("%d of 500 keys left: a refused snapshot must remove nothing", n)
+		}
+	})
+}
+
+func condStatus(e *chaosv1alpha1.Experiment, typ string) metav1.ConditionStatus {
+	for _, c := range e.Status.Conditions {
+		if c.Type == typ {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func requireNoSnapshotSecrets(t *testing.T, ns string) {
+	t.Helper()
+	var list corev1.SecretList
+	if err := k8s.List(t.Context(), &list, client.InNamespace(ns), client.HasLabels{"chaos.firedrill.dev/snapshot-of"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("%d snapshot Secrets left after the restore", len(list.Items))
+	}
+}
+
+// TestCacheFlushRefusals: each way a cache can be wrong ends the experiment at once with a
+// message that says what to fix, and no password ever reaches the logs, events or status.
+func TestCacheFlushRefusals(t *testing.T) {
+	logs := &lockedBuffer{}
+	startManager(t, managerOptions{logs: logs})
+	secured := cachetest.StartRedis(t, cachetest.WithPassword(defaultPassword), cachetest.WithACLUser("chaos", aclPassword, "~*", "+@all"),
+		cachetest.WithACLUser("reader", aclPassword, "~*", "+@read", "+ping"))
+	primary := cachetest.StartRedis(t)
+	replica := cachetest.StartRedis(t, cachetest.WithReplicaOf(primary.Addr))
+	mc := cachetest.StartMemcached(t, cachetest.WithMemcachedAuth("chaos", mcPassword))
+	tlsRedis := cachetest.StartRedis(t, cachetest.WithTLS())
+	ns := "cf-refusals"
+	mustCreate(t, builder.Namespace(ns))
+	credentials(t, ns, "wrong", "chaos", wrongPassword)
+	credentials(t, ns, "wrong-default", "", wrongPassword)
+	credentials(t, ns, "reader", "reader", aclPassword)
+	credentials(t, ns, "mc-wrong", "chaos", wrongPassword)
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-ca"}, Data: map[string][]byte{"ca.crt": cachetest.StartRedis(t, cachetest.WithTLS()).CACert}})
+	rseed := rdb(t, secured.Addr, 0, defaultPassword)
+	seed(t, rseed, "x", 20, 0)
+
+	redisAt := func(addr string) chaosv1alpha1.CacheFlushSpec {
+		return chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: addr, Mode: chaosv1alpha1.FlushDB}
+	}
+	cases := []struct {
+		name   string
+		spec   func() chaosv1alpha1.CacheFlushSpec
+		reason string
+		want   string
+	}{
+		{"wrong ACL password", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(secured.Addr)
+			s.CredentialsSecretName = "wrong"
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, `refused the credentials from Secret cf-refusals/wrong (user "chaos")`},
+		{"wrong requirepass", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(secured.Addr)
+			s.CredentialsSecretName = "wrong-default"
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, `refused the credentials from Secret cf-refusals/wrong-default (user "default")`},
+		{"no credentials for a password server", func() chaosv1alpha1.CacheFlushSpec { return redisAt(secured.Addr) },
+			chaosv1alpha1.ReasonPreflightFailed, "requires authentication: set spec.cacheFlush.credentialsSecretName"},
+		{"an ACL user without the right to flush", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(secured.Addr)
+			s.CredentialsSecretName = "reader"
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, `user "reader" may not run INFO`},
+		{"missing credentials Secret", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(secured.Addr)
+			s.CredentialsSecretName = "nope"
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, "spec.cacheFlush.credentialsSecretName: Secret cf-refusals/nope not found"},
+		{"unreachable server", func() chaosv1alpha1.CacheFlushSpec { return redisAt(cachetest.FreeAddr(t)) },
+			chaosv1alpha1.ReasonPreflightFailed, "cannot reach Redis at 127.0.0.1:"},
+		{"Redis engine against Memcached", func() chaosv1alpha1.CacheFlushSpec { return redisAt(mc.Addr) },
+			chaosv1alpha1.ReasonPreflightFailed, "did not answer as Redis"},
+		{"Memcached engine against Redis", func() chaosv1alpha1.CacheFlushSpec {
+			return chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: primary.Addr, Mode: chaosv1alpha1.FlushAll}
+		}, chaosv1alpha1.ReasonPreflightFailed, "did not answer as Memcached"},
+		{"Memcached with wrong credentials", func() chaosv1alpha1.CacheFlushSpec {
+			return chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: mc.Addr, Mode: chaosv1alpha1.FlushAll, CredentialsSecretName: "mc-wrong"}
+		}, chaosv1alpha1.ReasonPreflightFailed, `Memcached at ` + mc.Addr + ` refused the credentials from Secret cf-refusals/mc-wrong`},
+		{"Memcached needing credentials", func() chaosv1alpha1.CacheFlushSpec {
+			return chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: mc.Addr, Mode: chaosv1alpha1.FlushAll}
+		}, chaosv1alpha1.ReasonPreflightFailed, "requires authentication"},
+		{"a replica", func() chaosv1alpha1.CacheFlushSpec { return redisAt(replica.Addr) },
+			chaosv1alpha1.ReasonPreflightFailed, "is a replica (role slave of 127.0.0.1): flush its primary, or set spec.cacheFlush.allowReplica"},
+		{"more keys than maxKeys", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(primary.Addr)
+			s.MaxKeys = ptr.To(int64(5))
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, "the server holds 10 keys, over spec.cacheFlush.maxKeys 5: FlushDB would remove them all"},
+		{"TLS with a CA that did not sign the server", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(tlsRedis.Addr)
+			s.TLS = &chaosv1alpha1.CacheTLS{CASecretName: "other-ca"}
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, "TLS to Redis at " + tlsRedis.Addr + " failed"},
+		{"plain text to a TLS server", func() chaosv1alpha1.CacheFlushSpec {
+			s := redisAt(tlsRedis.Addr)
+			s.Timeout = &metav1.Duration{Duration: 500 * time.Millisecond}
+			return s
+		}, chaosv1alpha1.ReasonPreflightFailed, "the server at " + tlsRedis.Addr + " closed the connection during PING: does it need spec.cacheFlush.tls"},
+	}
+	seed(t, rdb(t, primary.Addr, 0, ""), "p", 10, 0)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := finished(t, mustCreateExp(t, flush(ns, fmt.Sprintf("refused-%d", i), tc.spec())))
+			if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+				t.Fatalf("phase %s, want Failed; conditions %+v", got.Status.Phase, got.Status.Conditions)
+			}
+			requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", tc.reason)
+			if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q\nwant it to contain %q", msg, tc.want)
+			}
+		})
+	}
+	if n := countKeys(t, rseed, "x:*"); n != 20 {
+		t.Errorf("a refused flush removed keys: %d of 20 left", n)
+	}
+
+	// Nothing the manager wrote may carry a password.
+	var events corev1.EventList
+	if err := k8s.List(t.Context(), &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var exps chaosv1alpha1.ExperimentList
+	if err := k8s.List(t.Context(), &exps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	written := logs.String() + fmt.Sprintf("%+v %+v", events.Items, exps.Items)
+	if !strings.Contains(logs.String(), "refused-0") {
+		t.Fatal("the captured logs do not mention the experiments: the check below would prove nothing")
+	}
+	for _, pw := range []string{aclPassword, defaultPassword, mcPassword, wrongPassword} {
+		if strings.Contains(written, pw) {
+			t.Errorf("a password (%s...) appears in the manager's logs, events or status", pw[:8])
+		}
+	}
+}
+
+// TestCacheFlushMemcached: flush_all empties a real memcached (with ASCII auth), at once or after
+// a delay.
+func TestCacheFlushMemcached(t *testing.T) {
+	mc := cachetest.StartMemcached(t, cachetest.WithMemcachedAuth("chaos", mcPassword))
+	startManager(t, managerOptions{})
+	ns := "cf-memcached"
+	mustCreate(t, builder.Namespace(ns))
+	credentials(t, ns, "mc", "chaos", mcPassword)
+	m := memcachedTestClient(t, mc.Addr)
+
+	m.set(t, 40)
+	exp := mustCreateExp(t, flush(ns, "now", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: mc.Addr, Mode: chaosv1alpha1.FlushAll, CredentialsSecretName: "mc"}))
+	st := requireSucceeded(t, finished(t, exp))
+	if n := m.hits(t, 40); n != 0 {
+		t.Errorf("%d of 40 items still served after flush_all", n)
+	}
+	if st.KeysRemoved != 40 || st.Before.Keys != 40 || !strings.HasPrefix(st.Server, "Memcached 1.") {
+		t.Errorf("status %+v: want 40 items removed from Memcached", st)
+	}
+
+	m.set(t, 10)
+	exp = mustCreateExp(t, flush(ns, "delayed", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: mc.Addr, Mode: chaosv1alpha1.FlushAll,
+		CredentialsSecretName: "mc", FlushDelay: &metav1.Duration{Duration: 2 * time.Second}}))
+	requireSucceeded(t, finished(t, exp))
+	if n := m.hits(t, 10); n != 10 {
+		t.Errorf("%d of 10 items served right after a flush delayed by 2 s, want all", n)
+	}
+	time.Sleep(3 * time.Second)
+	if n := m.hits(t, 10); n != 0 {
+		t.Errorf("%d of 10 items still served 3 s after a flush delayed by 2 s", n)
+	}
+}
+
+// TestCacheFlushTLS flushes a TLS-only Redis, verified against the CA from a Secret.
+func TestCacheFlushTLS(t *testing.T) {
+	srv := cachetest.StartRedis(t, cachetest.WithTLS())
+	startManager(t, managerOptions{})
+	ns := "cf-tls"
+	mustCreate(t, builder.Namespace(ns))
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis-ca"}, Data: map[string][]byte{"ca.crt": srv.CACert}})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, TLSConfig: &tls.Config{InsecureSkipVerify: true}}) //nolint:gosec // seeding a test server
+	t.Cleanup(func() { _ = c.Close() })
+	seed(t, c, "k", 15, 0)
+	st := requireSucceeded(t, finished(t, mustCreateExp(t, flush(ns, "tls", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+		Mode: chaosv1alpha1.FlushDB, TLS: &chaosv1alpha1.CacheTLS{CASecretName: "redis-ca"}}))))
+	if n := countKeys(t, c, "*"); n != 0 || st.KeysRemoved != 15 {
+		t.Errorf("%d keys left, keysRemoved %d: want 0 and 15", n, st.KeysRemoved)
+	}
+}
+
+// TestCacheFlushThroughService: a Service reference that cannot name a server is refused before
+// any connection (envtest's cluster IPs lead nowhere on this machine, so none is attempted; the
+// port choice itself is a table test, and the e2e test flushes through a real Service).
+func TestCacheFlushThroughService(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "cf-service"
+	mustCreate(t, builder.Namespace(ns))
+	mustCreate(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "resp", Port: 6380}}}})
+	mustCreate(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "headless"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "resp", Port: 6379}}}})
+	for _, tc := range []struct {
+		name, svc, port, want string
+	}{
+		{"no-such-port", "redis", "http", "spec.cacheFlush.service.port: Service cf-service/redis has no port http"},
+		{"no-such-service", "nope", "resp", "spec.cacheFlush.service: Service cf-service/nope not found"},
+		{"headless", "headless", "resp", "Service cf-service/headless has no cluster IP (headless)"},
+	} {
+		got := finished(t, mustCreateExp(t, flush(ns, tc.name, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis,
+			Service: &chaosv1alpha1.CacheServiceRef{Name: tc.svc, Port: intstr.FromString(tc.port)}, Mode: chaosv1alpha1.FlushDB})))
+		if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+			t.Errorf("%s: phase %s, want Failed", tc.name, got.Status.Phase)
+		}
+		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: message %q, want it to contain %q", tc.name, msg, tc.want)
+		}
+	}
+}
+
+// memcachedClient sets and gets numbered items over the text protocol, authenticated.
+type memcachedClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func memcachedTestClient(t *testing.T, addr string) *memcachedClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	m := &memcachedClient{conn: conn, r: bufio.NewReader(conn)}
+	auth := "chaos " + mcPassword
+	if got := m.cmd(t, fmt.Sprintf("set a 0 0 %d\r\n%s\r\n", len(auth), auth)); got != "STORED" {
+		t.Fatalf("memcached auth: %q", got)
+	}
+	return m
+}
+
+func (m *memcachedClient) cmd(t *testing.T, c string) string {
+	t.Helper()
+	if _, err := m.conn.Write([]byte(c)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (m *memcachedClient) set(t *testing.T, n int) {
+	for i := range n {
+		if got := m.cmd(t, fmt.Sprintf("set item:%d 0 0 2\r\nv%d\r\n", i, i%10)); got != "STORED" {
+			t.Fatalf("set: %q", got)
+		}
+	}
+}
+
+// hits counts the items item:0..n-1 still served.
+func (m *memcachedClient) hits(t *testing.T, n int) int {
+	hit := 0
+	for i := range n {
+		l := m.cmd(t, fmt.Sprintf("get item:%d\r\n", i))
+		if strings.HasPrefix(l, "VALUE ") {
+			hit++
+			m.cmd(t, "") // the data line
+			m.cmd(t, "") // END
+		}
+	}
+	return hit
+}
