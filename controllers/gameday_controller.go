@@ -23,8 +23,10 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/slo"
@@ -693,7 +695,9 @@ func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&chaosv1alpha1.GameDay{}).
+		// Not on its own status writes: each would start another pass, and every pass queries
+		// Prometheus (found at 30-50 queries a second); evaluations come at the interval.
+		For(&chaosv1alpha1.GameDay{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&chaosv1alpha1.Experiment{}).
 		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
 

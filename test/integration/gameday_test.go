@@ -600,3 +600,28 @@ func TestGameDayScheduleSuspended(t *testing.T) {
 		t.Errorf("run %+v, want skipped as suspended", r)
 	}
 }
+
+// A running game day evaluates at its interval, not on each of its own status writes (which
+// once made a pass per write: 30-50 Prometheus queries a second).
+func TestGameDayEvaluatesAtItsInterval(t *testing.T) {
+	prom := promtest.Start(t)
+	startManager(t, managerOptions{})
+	ns := "gd-interval"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "paced", pauseStep("wait", 4*time.Second))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.Hypotheses = []chaosv1alpha1.Hypothesis{{Name: "always", When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisDuring},
+		PromQL: &chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">=", Threshold: "1"}}}
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "succeeded", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+	if len(got.Status.Hypotheses) != 1 {
+		t.Fatalf("hypotheses %+v", got.Status.Hypotheses)
+	}
+	// 4 s at a 1 s interval: about 5 checks; a pass per status write made hundreds.
+	if n := got.Status.Hypotheses[0].Checks; n < 3 || n > 10 {
+		t.Errorf("%d checks during a 4 s step at a 1 s interval, want about 5", n)
+	}
+}
