@@ -67,14 +67,14 @@ func userOrDefault(u string) string {
 
 // redisInfo is what the status records of a Redis server, and what the checks need.
 type redisInfo struct {
-	version        string
-	role           string
-	usedMemory     int64
-	hits, misses   int64
-	lazyfreePend   int64
-	keysPerDB      map[int]int64
-	replicaOfHost  string
-	majorVersion   int
+	version       string
+	role          string
+	usedMemory    int64
+	hits, misses  int64
+	lazyfreePend  int64
+	keysPerDB     map[int]int64
+	replicaOfHost string
+	majorVersion  int
 }
 
 func (i redisInfo) keys(db int) int64 { return i.keysPerDB[db] }

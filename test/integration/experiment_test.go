@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -141,6 +142,88 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 		{"rate under 8 kbit/s", func(e *chaosv1alpha1.Experiment) {
 			netExp(e, chaosv1alpha1.ActionNetworkRateLimit, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{RateLimitKbps: ptr.To[int64](1)}})
 		}, "spec.network.rateLimitKbps: Invalid value: 1"},
+		{"cacheFlush missing", func(e *chaosv1alpha1.Experiment) { cacheExp(e, nil) }, "spec.cacheFlush must be set when spec.action is CacheFlush, and only then"},
+		{"cacheFlush with a selector", func(e *chaosv1alpha1.Experiment) {
+			sel := e.Spec.Selector
+			cacheExp(e, redisFlush())
+			e.Spec.Selector = sel
+		}, "CacheFlush names its cache in spec.cacheFlush and takes no selector"},
+		{"pod action without selector", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector = nil }, "spec.selector is required for pod actions"},
+		{"cacheFlush with mode all", func(e *chaosv1alpha1.Experiment) {
+			cacheExp(e, redisFlush())
+			e.Spec.Mode = chaosv1alpha1.ModeAll
+		}, "spec.mode does not apply to CacheFlush"},
+		{"cache neither address nor service", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Address = ""
+			cacheExp(e, c)
+		}, "spec.cacheFlush: set exactly one of address and service"},
+		{"cache address and service", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Service = &chaosv1alpha1.CacheServiceRef{Name: "redis", Port: intstr.FromInt32(6379)}
+			cacheExp(e, c)
+		}, "spec.cacheFlush: set exactly one of address and service"},
+		{"cache address without port", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Address = "redis.shop.svc"
+			cacheExp(e, c)
+		}, "spec.cacheFlush.address: Invalid value"},
+		{"pattern mode without pattern", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Mode = chaosv1alpha1.DeletePattern
+			cacheExp(e, c)
+		}, "spec.cacheFlush.pattern is required for DeletePattern and ExpirePattern"},
+		{"pattern with FlushDB", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Pattern = "a:*"
+			cacheExp(e, c)
+		}, "spec.cacheFlush.pattern is required for DeletePattern and ExpirePattern, and only for them"},
+		{"ExpirePattern without expire", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Mode, c.Pattern = chaosv1alpha1.ExpirePattern, "a:*"
+			cacheExp(e, c)
+		}, "spec.cacheFlush.expire is required for ExpirePattern"},
+		{"Memcached FlushDB", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Engine = chaosv1alpha1.CacheMemcached
+			cacheExp(e, c)
+		}, "spec.cacheFlush.mode must be FlushAll for Memcached"},
+		{"restore with FlushDB", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Restore = &chaosv1alpha1.CacheRestore{MaxKeys: 10, MaxBytes: 1000}
+			cacheExp(e, c)
+			e.Spec.Duration = dur(time.Minute)
+		}, "spec.cacheFlush.restore needs mode DeletePattern or ExpirePattern"},
+		{"restore without duration", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Mode, c.Pattern, c.Restore = chaosv1alpha1.DeletePattern, "a:*", &chaosv1alpha1.CacheRestore{MaxKeys: 10, MaxBytes: 1000}
+			cacheExp(e, c)
+		}, "spec.duration is required with spec.cacheFlush.restore"},
+		{"db on FlushAll", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Mode, c.DB = chaosv1alpha1.FlushAll, ptr.To[int32](2)
+			cacheExp(e, c)
+		}, "spec.cacheFlush.db does not apply to FlushAll"},
+		{"flushDelay on Redis", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.FlushDelay = dur(time.Second)
+			cacheExp(e, c)
+		}, "spec.cacheFlush.flushDelay is for Memcached only"},
+		{"timeout over a minute", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Timeout = dur(5 * time.Minute)
+			cacheExp(e, c)
+		}, "spec.cacheFlush.timeout must be between 10ms and 60s"},
+		{"expire TTL zero", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Mode, c.Pattern, c.Expire = chaosv1alpha1.ExpirePattern, "a:*", &chaosv1alpha1.CacheExpire{}
+			cacheExp(e, c)
+		}, "spec.cacheFlush.expire.ttl must be between 1ms and 24h"},
+		{"maxKeys zero", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.MaxKeys = ptr.To[int64](0)
+			cacheExp(e, c)
+		}, "spec.cacheFlush.maxKeys: Invalid value: 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,6 +269,35 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			t.Errorf("valid %s rejected: %v", n.a, err)
 		}
 	}
+	for i := range goodCaches {
+		e := base()
+		e.Name = fmt.Sprintf("good-cache-%d", i)
+		cacheExp(e, &goodCaches[i])
+		if goodCaches[i].Restore != nil {
+			e.Spec.Duration = dur(time.Minute)
+		}
+		if err := k8s.Create(t.Context(), e); err != nil {
+			t.Errorf("valid CacheFlush %d rejected: %v", i, err)
+		}
+	}
+}
+
+func cacheExp(e *chaosv1alpha1.Experiment, c *chaosv1alpha1.CacheFlushSpec) {
+	e.Spec.Action, e.Spec.PodKill, e.Spec.Selector, e.Spec.CacheFlush = chaosv1alpha1.ActionCacheFlush, nil, nil, c
+}
+
+func redisFlush() *chaosv1alpha1.CacheFlushSpec {
+	return &chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: "10.0.0.7:6379", Mode: chaosv1alpha1.FlushDB}
+}
+
+// goodCaches are CacheFlush manifests the schema must accept.
+var goodCaches = []chaosv1alpha1.CacheFlushSpec{
+	{Engine: chaosv1alpha1.CacheRedis, Address: "redis.shop.svc.cluster.local:6379", Mode: chaosv1alpha1.FlushDB, DB: ptr.To[int32](3), CredentialsSecretName: "redis",
+		TLS: &chaosv1alpha1.CacheTLS{CASecretName: "redis-ca", ServerName: "redis.shop"}, MaxKeys: ptr.To[int64](100000), Timeout: dur(2 * time.Second)},
+	{Engine: chaosv1alpha1.CacheRedis, Service: &chaosv1alpha1.CacheServiceRef{Name: "redis", Namespace: "shop", Port: intstr.FromString("resp")},
+		Mode: chaosv1alpha1.ExpirePattern, Pattern: "product:*", Expire: &chaosv1alpha1.CacheExpire{TTL: metav1.Duration{Duration: time.Second}, Jitter: dur(30 * time.Second)},
+		Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 5000, MaxBytes: 1 << 20}},
+	{Engine: chaosv1alpha1.CacheMemcached, Address: "[fd00::1]:11211", Mode: chaosv1alpha1.FlushAll, FlushDelay: dur(10 * time.Second)},
 }
 
 func netExp(e *chaosv1alpha1.Experiment, a chaosv1alpha1.Action, n *chaosv1alpha1.NetworkSpec) {
