@@ -94,6 +94,10 @@ bench-netlink: deps ## One network fault applied+removed: the agent's netlink pa
 bench-abort: deps k8s-binaries ## Game day abort latency: breaching sample queryable -> experiment Aborted (1 s interval, 30 runs).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -count=1 -timeout 20m -tags bench -run TestBenchAbort -v ./test/bench/ | grep -vE '^=== RUN'
 
+.PHONY: bench-cache
+bench-cache: deps ## Delete 1 M Redis keys by pattern: SCAN+UNLINK vs KEYS+DEL, with a concurrent client's worst stall (BENCH_CACHE_KEYS).
+	go test -count=1 -timeout 20m -tags bench -run TestBenchCacheFlush -v ./test/bench/ | grep -vE '^=== RUN'
+
 .PHONY: bench-scale
 bench-scale: k8s-binaries ## Manager RSS and PodKill latency with 1k and 50k pods (BENCH_SCALE_PODS).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -count=1 -timeout 60m -tags bench -run TestBenchScale -v ./test/bench/ | grep -vE '^=== RUN'

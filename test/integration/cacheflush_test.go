@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/cachetest"
 )
@@ -639,4 +640,43 @@ func (m *memcachedClient) hits(t *testing.T, n int) int {
 		}
 	}
 	return hit
+}
+
+// TestCacheFlushResumeKeepsTheFirstSnapshot: a manager that restarts after the snapshot was
+// saved and the keys removed, and injects again, finds the saved snapshot instead of taking a
+// second (empty) one, so the restore still brings every key back.
+func TestCacheFlushResumeKeepsTheFirstSnapshot(t *testing.T) {
+	srv := cachetest.StartRedis(t)
+	c := rdb(t, srv.Addr, 0, "")
+	seed(t, c, "sku", 120, 0)
+	ns := "cf-resume"
+	mustCreate(t, builder.Namespace(ns))
+	exp := mustCreateExp(t, flush(ns, "resumed", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+		Mode: chaosv1alpha1.DeletePattern, Pattern: "sku:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(time.Hour))
+	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-x", Round: 1}
+
+	first := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
+	if err := first.Inject(t.Context(), exp, target, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, c, "sku:*"); n != 0 || exp.Status.CacheFlush.SnapshotKeys != 120 {
+		t.Fatalf("after the first pass: %d keys left, %d snapshotted; want 0 and 120", n, exp.Status.CacheFlush.SnapshotKeys)
+	}
+	// The status write was lost with the crash: the second manager starts from a bare status.
+	again := exp.DeepCopy()
+	again.Status = chaosv1alpha1.ExperimentStatus{}
+	second := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
+	if err := second.Inject(t.Context(), again, target, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Status.CacheFlush.SnapshotKeys; got != 120 {
+		t.Fatalf("the resumed pass holds a snapshot of %d keys, want the first one's 120", got)
+	}
+	if err := second.Recover(t.Context(), again, target); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, c, "sku:*"); n != 120 {
+		t.Errorf("%d of 120 keys back after the restore", n)
+	}
+	requireNoSnapshotSecrets(t, ns)
 }
