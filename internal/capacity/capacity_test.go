@@ -1,0 +1,247 @@
+package capacity
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func near(got, want, rel float64) bool {
+	if want == 0 {
+		return math.Abs(got) < rel
+	}
+	return math.Abs(got-want) <= rel*math.Abs(want)
+}
+
+func TestErlangC(t *testing.T) {
+	for _, tc := range []struct {
+		c    int
+		a    float64
+		want float64
+	}{
+		{1, 0.5, 0.5},     // M/M/1: P(wait) = ρ
+		{2, 1, 1.0 / 3},   // by hand: B = 0.2, C = 0.2 / (1 − 0.5·0.8)
+		{10, 8, 0.40918},  // Erlang C table, 10 agents at 8 Erlangs
+		{4, 0, 0},         // idle
+		{3, 3, 1},         // at capacity: everyone waits
+		{100, 80, 0.019646}, // many servers at ρ = 0.8 rarely queue
+	} {
+		if got := ErlangC(tc.c, tc.a); !near(got, tc.want, 0.01) {
+			t.Errorf("ErlangC(%d, %g) = %.5f, want %.5f", tc.c, tc.a, got, tc.want)
+		}
+	}
+}
+
+// An M/M/1 queue's response time is exponential with rate μ − λ: the closed forms to check the
+// general M/M/c code against.
+func TestMM1ClosedForms(t *testing.T) {
+	q := Queue{Replicas: 1, Workers: 1, ServiceTime: 10 * time.Millisecond} // μ = 100/s
+	for _, lambda := range []float64{10, 50, 90} {
+		rate := 100 - lambda
+		if got, want := q.Percentile(lambda, 0.99).Seconds(), math.Log(100)/rate; !near(got, want, 1e-6) {
+			t.Errorf("λ=%g: p99 %.6f s, want ln(100)/(μ−λ) = %.6f s", lambda, got, want)
+		}
+		if got, want := q.MeanWait(lambda).Seconds(), (lambda/100)/rate; !near(got, want, 1e-6) {
+			t.Errorf("λ=%g: Wq %.6f s, want ρ/(μ−λ) = %.6f s", lambda, got, want)
+		}
+	}
+	if got := q.Percentile(100, 0.99); got != time.Duration(math.MaxInt64) {
+		t.Errorf("p99 at λ = μ is %s, want unbounded", got)
+	}
+}
+
+func TestCapacityAndSaturation(t *testing.T) {
+	q := Queue{Replicas: 4, Workers: 4, ServiceTime: 20 * time.Millisecond}
+	if c := q.Capacity(); !near(c, 800, 1e-9) {
+		t.Errorf("capacity %g, want 4·4/20ms = 800", c)
+	}
+	if u := q.Utilisation(600); !near(u, 0.75, 1e-9) {
+		t.Errorf("utilisation %g, want 0.75", u)
+	}
+	// Without a latency limit the saturation point is the utilisation cap.
+	if s := q.SaturationPoint(0.99, 0, 0.9); !near(s.Lambda, 720, 1e-9) || s.By != "utilisation" {
+		t.Errorf("saturation %+v, want 720 by utilisation", s)
+	}
+	// With one, λ* is where p99 meets it: check both sides.
+	s := q.SaturationPoint(0.99, 100*time.Millisecond, 1)
+	if s.By != "latency" || s.Lambda <= 0 || s.Lambda >= 800 {
+		t.Fatalf("saturation %+v, want a latency-bound λ* under 800", s)
+	}
+	if p := q.Percentile(s.Lambda*0.999, 0.99); p > 100*time.Millisecond {
+		t.Errorf("just under λ* p99 is %s, over the threshold", p)
+	}
+	if p := q.Percentile(s.Lambda*1.001, 0.99); p <= 100*time.Millisecond {
+		t.Errorf("just over λ* p99 is %s, still under the threshold", p)
+	}
+	// M/M/1 by hand: p99 = ln(100)/(μ−λ) ≤ 92.1 ms ⇔ λ ≤ 50.
+	one := Queue{Replicas: 1, Workers: 1, ServiceTime: 10 * time.Millisecond}
+	if s := one.SaturationPoint(0.99, time.Duration(math.Log(100)/50*float64(time.Second)), 1); !near(s.Lambda, 50, 1e-4) {
+		t.Errorf("M/M/1 λ* %g, want 50", s.Lambda)
+	}
+	// An idle replica already over the threshold: nothing fits.
+	if s := q.SaturationPoint(0.99, 10*time.Millisecond, 1); s.Lambda != 0 {
+		t.Errorf("λ* %g for a threshold under the service time's p99, want 0", s.Lambda)
+	}
+}
+
+func TestRetryAmplificationAndLittle(t *testing.T) {
+	for _, tc := range []struct {
+		p       float64
+		retries int
+		want    float64
+	}{{0, 3, 1}, {0.3, 0, 1}, {0.3, 2, 1.39}, {1, 3, 4}, {0.5, 10, 1.9990234375}} {
+		if got := RetryAmplification(tc.p, tc.retries); !near(got, tc.want, 1e-9) {
+			t.Errorf("RetryAmplification(%g, %d) = %g, want %g", tc.p, tc.retries, got, tc.want)
+		}
+	}
+	if got := Concurrency(100, 50*time.Millisecond); !near(got, 5, 1e-9) {
+		t.Errorf("L = λW = %g, want 5", got)
+	}
+	if got := PoolLimit(10, 50*time.Millisecond); !near(got, 200, 1e-9) {
+		t.Errorf("pool limit %g, want 10/50ms = 200", got)
+	}
+}
+
+func TestFitUSL(t *testing.T) {
+	for _, truth := range []USL{{Lambda: 1000, Sigma: 0.05, Kappa: 0.001}, {Lambda: 250, Sigma: 0.2, Kappa: 0}, {Lambda: 80, Sigma: 0, Kappa: 0.02}} {
+		var pts []Point
+		for _, n := range []float64{1, 2, 4, 8, 16, 32, 64} {
+			pts = append(pts, Point{N: n, X: truth.Throughput(n)})
+		}
+		got, err := FitUSL(pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(got.Lambda, truth.Lambda, 0.01) || math.Abs(got.Sigma-truth.Sigma) > 0.005 || math.Abs(got.Kappa-truth.Kappa) > 0.0005 {
+			t.Errorf("fit %+v, want %+v", got, truth)
+		}
+	}
+	if _, err := FitUSL([]Point{{1, 10}, {2, 19}}); err == nil {
+		t.Error("a fit from 2 points succeeded")
+	}
+	if p := (USL{Lambda: 1, Sigma: 0.05, Kappa: 0.001}).Peak(); !near(p, math.Sqrt(0.95/0.001), 1e-9) {
+		t.Errorf("peak %g", p)
+	}
+}
+
+func TestPerReplicaAndSummary(t *testing.T) {
+	if got := PerReplicaFromCPU(2, 0.004); !near(got, 500, 1e-9) {
+		t.Errorf("2 cores / 4 ms CPU per request = %g, want 500/s", got)
+	}
+	if got, err := FitPerReplica([]float64{100, 200, 300}, []float64{0.25, 0.5, 0.75}); err != nil || !near(got, 400, 1e-9) {
+		t.Errorf("fitted %g (%v), want 400/s", got, err)
+	}
+	s := Summarise("checkout", 700, Queue{Replicas: 4, Workers: 4, ServiceTime: 20 * time.Millisecond}, 0.7, 1)
+	if s.PerReplica != 200 || s.Capacity != 800 || !near(s.Utilisation, 0.875, 1e-9) || s.Needed != 6 || !near(s.Headroom, -140, 1e-9) {
+		t.Errorf("summary %+v: want 200/replica, 800 capacity, 0.875, N+1 = 6, headroom −140", s)
+	}
+}
+
+// threeTier: web calls api (2 retries, a pool of 30); api reads through a cache in front of a
+// database.
+func threeTier() Model {
+	return Model{
+		Services: []Service{
+			{Name: "web", Load: 400, Queue: Queue{Replicas: 4, Workers: 8, ServiceTime: 40 * time.Millisecond}, LatencyThreshold: 300 * time.Millisecond},
+			{Name: "api", Queue: Queue{Replicas: 4, Workers: 4, ServiceTime: 20 * time.Millisecond}, LatencyThreshold: 200 * time.Millisecond},
+			{Name: "cache", CacheHitRatio: 0.9},
+			{Name: "db", Queue: Queue{Replicas: 1, Workers: 16, ServiceTime: 10 * time.Millisecond}},
+		},
+		Links: []Link{
+			{From: "web", To: "api", Retries: 2, Pool: 30},
+			{From: "api", To: "cache"},
+			{From: "cache", To: "db", Cache: true},
+		},
+	}
+}
+
+func TestPredictFaults(t *testing.T) {
+	m := threeTier()
+	for _, tc := range []struct {
+		name      string
+		faults    map[string]Fault
+		service   string
+		load      float64
+		replicas  int
+		saturated string // substring; "" for healthy
+	}{
+		{"steady state", nil, "db", 40, 1, ""},
+		{"steady api", nil, "api", 400, 4, ""},
+		{"cache flushed: the database gets every lookup", map[string]Fault{"cache": {CacheFlushed: true}}, "db", 400, 1, ""},
+		{"kill 1 of 4 api replicas", map[string]Fault{"api": {KillReplicas: 1}}, "api", 400, 3, ""},
+		{"kill 2 of 4 api replicas tips it over", map[string]Fault{"api": {KillReplicas: 2}}, "api", 400, 2, "utilisation 1.00 over the maximum 0.90"},
+		{"30% loss on api: 2 retries amplify by 1.39", map[string]Fault{"api": {Loss: 0.3}}, "api", 556, 4, ""},
+		{"60% loss on api: 1.96x tips it over", map[string]Fault{"api": {Loss: 0.6}}, "api", 784, 4, "utilisation 0.98"},
+		{"a zone with every api replica", map[string]Fault{"api": {KillReplicas: 4}}, "api", 400, 0, "no replica left"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, err := m.Predict(tc.faults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := Find(ps, tc.service)
+			if !ok {
+				t.Fatalf("no prediction for %s", tc.service)
+			}
+			if !near(p.Load, tc.load, 1e-9) || p.Replicas != tc.replicas {
+				t.Errorf("load %g on %d replicas, want %g on %d", p.Load, p.Replicas, tc.load, tc.replicas)
+			}
+			if (tc.saturated == "") != (p.Saturated == "") || !strings.Contains(p.Saturated, tc.saturated) {
+				t.Errorf("saturated %q, want %q", p.Saturated, tc.saturated)
+			}
+		})
+	}
+}
+
+// Latency added to a callee holds its callers' workers longer. 10 ms more on api (still
+// healthy) makes web a third busier and pushes its p99 over 300 ms; 100 ms saturates api, and
+// web with it.
+func TestPredictLatencyPropagates(t *testing.T) {
+	m := threeTier()
+	steady, err := m.Predict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, _ := Find(steady, "web")
+	slower, err := m.Predict(map[string]Fault{"api": {Latency: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := Find(slower, "api")
+	w1, _ := Find(slower, "web")
+	if a1.Saturated != "" || w1.Utilisation < w0.Utilisation*1.3 || !strings.Contains(w1.Saturated, "over the threshold 300ms") {
+		t.Errorf("api +10ms: api %+v\nweb %+v (steady %+v): want api healthy, web a third busier and over its latency threshold", a1, w1, w0)
+	}
+	saturated, err := m.Predict(map[string]Fault{"api": {Latency: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := Find(saturated, "api")
+	w2, _ := Find(saturated, "web")
+	if a2.Saturated == "" || w2.Saturated == "" {
+		t.Errorf("api +100ms: api %q, web %q: want both saturated", a2.Saturated, w2.Saturated)
+	}
+	if _, err := (Model{Services: []Service{{Name: "a"}, {Name: "b"}}, Links: []Link{{From: "a", To: "b"}, {From: "b", To: "a"}}}).Predict(nil); err == nil {
+		t.Error("a cycle was accepted")
+	}
+	if _, err := (Model{Services: []Service{{Name: "a"}}, Links: []Link{{From: "a", To: "ghost"}}}).Predict(nil); err == nil || !strings.Contains(err.Error(), "ghost") {
+		t.Errorf("a link to an unknown service: %v", err)
+	}
+}
+
+// Little's law on a caller's pool: web holds at most 30 calls to api in flight. At 400/s, api
+// answering in 80 ms means 32 in flight: over the pool, though api itself is below its maximum.
+func TestPredictPoolLimit(t *testing.T) {
+	m := threeTier()
+	m.Services[1].Queue = Queue{Replicas: 8, Workers: 8, ServiceTime: 80 * time.Millisecond} // capacity 800
+	m.Services[1].LatencyThreshold = 0
+	ps, err := m.Predict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Find(ps, "api")
+	if !strings.Contains(a.Saturated, "from web, over its pool of 30 (Little's law)") {
+		t.Errorf("api %+v: want the pool of 30 named", a)
+	}
+}
