@@ -98,6 +98,10 @@ bench-abort: deps k8s-binaries ## Game day abort latency: breaching sample query
 bench-cache: deps ## Delete 1 M Redis keys by pattern: SCAN+UNLINK vs KEYS+DEL, with a concurrent client's worst stall (BENCH_CACHE_KEYS).
 	go test -count=1 -timeout 20m -tags bench -run TestBenchCacheFlush -v ./test/bench/ | grep -vE '^=== RUN'
 
+.PHONY: bench-capacity
+bench-capacity: ## The capacity model against a real service (hack/capsvc, 1-4 replicas and one killed): throughput plateau and p99 knee, predicted vs measured.
+	go test -count=1 -timeout 30m -tags bench -run TestBenchCapacity -v ./test/bench/ | grep -vE '^=== RUN'
+
 .PHONY: bench-scale
 bench-scale: k8s-binaries ## Manager RSS and PodKill latency with 1k and 50k pods (BENCH_SCALE_PODS).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -count=1 -timeout 60m -tags bench -run TestBenchScale -v ./test/bench/ | grep -vE '^=== RUN'

@@ -44,9 +44,11 @@ const (
 // GameDayReconciler runs game days: the SLO budget freeze before, the steps in order, the guard
 // (burn rates, abort conditions) at every evaluation interval while they run.
 type GameDayReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
-	Clock    clock.Clock
+	Client client.Client
+	// APIReader reads workloads, pods and nodes for the capacity model uncached (default Client).
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.Clock
 	// FrozenRecheck is how often a frozen game day looks at the budget again (default 1m).
 	FrozenRecheck time.Duration
 	// NewQuerier connects to Prometheus (tests may substitute); default slo.NewPrometheus.
@@ -248,9 +250,12 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 		}
 		r.setCondition(s, chaosv1alpha1.ConditionSteadyState, metav1.ConditionTrue, chaosv1alpha1.ReasonSteady, "every Before hypothesis holds")
 	}
+	gd.Status.Budgets = budgets
+	if !r.capacityStart(ctx, s) {
+		return ctrl.Result{}, nil
+	}
 	gd.Status.Phase = chaosv1alpha1.GameDayRunning
 	gd.Status.StartedAt = &metav1.Time{Time: s.now}
-	gd.Status.Budgets = budgets
 	gd.Status.Steps = nil
 	for _, st := range gd.Spec.Steps {
 		gd.Status.Steps = append(gd.Status.Steps, chaosv1alpha1.GameDayStepStatus{Name: st.Name, Phase: chaosv1alpha1.StepPending})
@@ -268,6 +273,11 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 		return ctrl.Result{}, err
 	} else if reason != "" {
 		return ctrl.Result{}, r.abortAll(ctx, s, reason, msg)
+	}
+	if msg, err := r.capacityGuard(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	} else if msg != "" {
+		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonPredictedSaturation, msg)
 	}
 	if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisDuring); len(failed) > 0 {
 		r.setCondition(s, chaosv1alpha1.ConditionHypothesesHeld, metav1.ConditionFalse, chaosv1alpha1.ReasonHypothesisFailed,
@@ -507,6 +517,9 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 			continue
 		}
 		if st.StartedAt == nil {
+			if ok, err := r.capacityPreflight(ctx, s, i); err != nil || !ok {
+				return 0, false, err
+			}
 			st.StartedAt = &metav1.Time{Time: s.now}
 			st.Phase = chaosv1alpha1.StepRunning
 		}

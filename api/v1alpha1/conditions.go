@@ -92,3 +92,20 @@ const (
 	ReasonHypothesesHeld   = "AllHeld"
 	ReasonHypothesisFailed = "HypothesisFailed"
 )
+
+// Capacity model condition and reasons.
+const (
+	// ConditionWithinCapacity is False when the capacity model refused a step or aborted the
+	// game day because a service is predicted to tip over.
+	ConditionWithinCapacity = "WithinCapacity"
+	// ReasonPredictedSaturation: a step's fault (or the live load) is predicted to take a
+	// service over its maximum utilisation or its latency threshold; the message has the numbers.
+	ReasonPredictedSaturation = "PredictedSaturation"
+	// ReasonCapacityOK: every prediction so far kept every service under its limits.
+	ReasonCapacityOK = "WithinCapacity"
+	// ReasonCapacityLost: what was observed fits a service with far less capacity than modelled.
+	ReasonCapacityLost = "CapacityLost"
+	// ReasonCapacityModelError: the model's inputs could not be read (a query failed, a
+	// workload is missing).
+	ReasonCapacityModelError = "CapacityModelError"
+)

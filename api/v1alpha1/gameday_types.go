@@ -27,6 +27,17 @@ type GameDayStep struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('24h')",message="pause must be greater than 0s and at most 24h"
 	// +optional
 	Pause *metav1.Duration `json:"pause,omitempty"`
+
+	// capacityTargets are the services of spec.capacity this step's fault hits: the model
+	// predicts them under it before the step starts, and while it runs.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	// +optional
+	CapacityTargets []string `json:"capacityTargets,omitempty"`
+
+	// allowSaturation runs the step even when the model predicts it tips a service over.
+	// +optional
+	AllowSaturation bool `json:"allowSaturation,omitempty"`
 }
 
 // PrometheusOnError says what a running game day does when Prometheus cannot be queried.
@@ -275,6 +286,9 @@ type GameDaySchedule struct {
 // GameDaySpec declares a game day.
 // +kubebuilder:validation:XValidation:rule="!has(self.steps[0].withPrevious) || !self.steps[0].withPrevious",message="spec.steps[0] has no previous step to run with"
 // +kubebuilder:validation:XValidation:rule="!has(self.slos) || has(self.prometheus)",message="spec.slos need spec.prometheus"
+// +kubebuilder:validation:XValidation:rule="self.steps.all(s, !has(s.capacityTargets) || (has(self.capacity) && s.capacityTargets.all(t, self.capacity.services.exists(c, c.name == t))))",message="each step's capacityTargets must name services of spec.capacity"
+// +kubebuilder:validation:XValidation:rule="!has(self.capacity) || self.capacity.services.all(s, (!has(s.fronts) || self.capacity.services.exists(o, o.name == s.fronts)) && (!has(s.calls) || s.calls.all(c, self.capacity.services.exists(o, o.name == c.service))))",message="spec.capacity: calls and fronts must name services of spec.capacity"
+// +kubebuilder:validation:XValidation:rule="!has(self.capacity) || has(self.prometheus) || self.capacity.services.all(s, (!has(s.load) || !has(s.load.promQL)) && !has(s.observed))",message="spec.capacity: promQL loads and observed queries need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.abortConditions) || has(self.prometheus)",message="spec.abortConditions need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.hypotheses) || has(self.prometheus) || self.hypotheses.all(h, !has(h.promQL))",message="promQL hypotheses need spec.prometheus"
 type GameDaySpec struct {
@@ -314,6 +328,10 @@ type GameDaySpec struct {
 	// +listMapKey=name
 	// +optional
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
+
+	// capacity describes the services in play for the capacity model.
+	// +optional
+	Capacity *CapacitySpec `json:"capacity,omitempty"`
 
 	// schedule makes this GameDay a template: each time, it starts a run, a GameDay of the same
 	// spec (without the schedule) that it owns, named <name>-<time>.
@@ -377,6 +395,12 @@ type GameDayStatus struct {
 	// +optional
 	Hypotheses []HypothesisResult `json:"hypotheses,omitempty"`
 
+	// capacity is the NALSD summary of spec.capacity's services at the start.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Capacity []CapacitySummary `json:"capacity,omitempty"`
+
 	// lastEvaluation of the guard.
 	// +optional
 	LastEvaluation *metav1.Time `json:"lastEvaluation,omitempty"`
@@ -421,6 +445,12 @@ type GameDayStepStatus struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// predictions of the capacity model for the step's targets (and what calls them), with what
+	// was observed while the step ran.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Predictions []ServicePrediction `json:"predictions,omitempty"`
 }
 
 // SLOBudget is one SLO's error budget around the game day, in percent of the budget.

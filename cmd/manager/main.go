@@ -96,8 +96,9 @@ func run() error {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := (&controllers.GameDayReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("firedrill-manager"),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("firedrill-manager"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the GameDay controller: %w", err)
 	}

@@ -245,3 +245,20 @@ func TestPredictPoolLimit(t *testing.T) {
 		t.Errorf("api %+v: want the pool of 30 named", a)
 	}
 }
+
+func TestImpliedLoad(t *testing.T) {
+	q := Queue{Replicas: 2, Workers: 4, ServiceTime: 20 * time.Millisecond}
+	for _, lambda := range []float64{100, 250, 380} {
+		if got := q.ImpliedLoad(q.Percentile(lambda, 0.99), 0.99); !near(got, lambda, 1e-3) {
+			t.Errorf("implied load of the p99 at %g/s is %g", lambda, got)
+		}
+	}
+	// Half the replicas gone unnoticed: at 150/s the service answers like the model at 300/s.
+	half := Queue{Replicas: 1, Workers: 4, ServiceTime: 20 * time.Millisecond}
+	if got := q.ImpliedLoad(half.Percentile(150, 0.99), 0.99); !near(got, 300, 1e-3) {
+		t.Errorf("implied load %g, want 300 (two replicas behaving like one)", got)
+	}
+	if got := q.ImpliedLoad(time.Millisecond, 0.99); got != 0 {
+		t.Errorf("a p99 below the idle one implies %g, want 0", got)
+	}
+}

@@ -182,3 +182,21 @@ func seconds(s float64) time.Duration {
 	}
 	return time.Duration(s * float64(time.Second))
 }
+
+// ImpliedLoad is the load at which the model predicts the observed p-quantile: what the service
+// behaves as if it were receiving. Far above the real load means capacity is missing.
+func (q Queue) ImpliedLoad(observed time.Duration, p float64) float64 {
+	if !q.valid() || q.Percentile(0, p) >= observed {
+		return 0
+	}
+	lo, hi := 0.0, q.Capacity()
+	for range 100 {
+		mid := (lo + hi) / 2
+		if q.Percentile(mid, p) < observed {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}

@@ -36,6 +36,7 @@ type Server struct {
 type RedisOption func(*redisConfig)
 
 type redisConfig struct {
+	host      string
 	password  string
 	users     []string
 	tls       bool
@@ -55,6 +56,9 @@ func WithACLUser(name, password string, rules ...string) RedisOption {
 		c.users = append(c.users, u)
 	}
 }
+
+// WithHost listens on host instead of 127.0.0.1 (the local cluster's node IP, for pods).
+func WithHost(host string) RedisOption { return func(c *redisConfig) { c.host = host } }
 
 // WithTLS serves TLS only, with a certificate for 127.0.0.1 signed by Server.CACert.
 func WithTLS() RedisOption { return func(c *redisConfig) { c.tls = true } }
@@ -80,9 +84,13 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Server {
 	}
 	bin := binary(t, "redis-server", "redis-server")
 	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf("bind 127.0.0.1\nprotected-mode no\nsave \"\"\nappendonly no\ndir %s\nlogfile \"\"\n", dir)
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	host := c.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := freePort(t, host)
+	conf := fmt.Sprintf("bind %s\nprotected-mode no\nsave \"\"\nappendonly no\ndir %s\nlogfile \"\"\n", host, dir)
+	s := &Server{Addr: net.JoinHostPort(host, strconv.Itoa(port))}
 	if c.tls {
 		s.CACert = writeCerts(t, dir)
 		conf += fmt.Sprintf("port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n",
@@ -129,7 +137,7 @@ func WithMemcachedAuth(user, password string) MemcachedOption {
 func StartMemcached(t testing.TB, opts ...MemcachedOption) *Server {
 	t.Helper()
 	bin := binary(t, "memcached", "memcached")
-	port := freePort(t)
+	port := freePort(t, "127.0.0.1")
 	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-u", "root"}
 	dir := t.TempDir()
 	for _, o := range opts {
@@ -186,12 +194,12 @@ func (s *Server) Logs() string { return s.logs.String() }
 
 // FreeAddr is a loopback address nothing listens on (for "unreachable" tests).
 func FreeAddr(t testing.TB) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
 }
 
-func freePort(t testing.TB) int {
+func freePort(t testing.TB, host string) int {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -269,6 +269,8 @@ spec:
 
 	t.Run("game days guarded by an SLO", gameDays)
 
+	t.Run("a cache flush through a Service, restored at the end", cacheFlush)
+
 	t.Run("manager metrics are served", func(t *testing.T) {
 		eventually(t, 30*time.Second, "reconcile metrics", func() error {
 			m, err := shErr(filepath.Join(binDir(t), "kubectl"), "get", "--raw",

@@ -133,6 +133,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}
 	if err := (&controllers.GameDayReconciler{
 		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
 		Recorder:      mgr.GetEventRecorder("firedrill-manager"),
 		FrozenRecheck: 250 * time.Millisecond,
 		Clock:         opts.gameDayClock,

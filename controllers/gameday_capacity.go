@@ -1,0 +1,251 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/capacity"
+	"github.com/firedrill-dev/firedrill/internal/gdcapacity"
+)
+
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets,verbs=get
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get
+
+// capacityInputs reads a game day's live inputs: workloads' ready replicas (uncached reads),
+// pods per zone, and PromQL values.
+func (r *GameDayReconciler) capacityInputs(gd *chaosv1alpha1.GameDay) gdcapacity.Inputs {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	in := gdcapacity.Inputs{
+		Replicas: func(ctx context.Context, w chaosv1alpha1.CapacityWorkload) (int, error) {
+			ready, _, err := readWorkload(ctx, reader, gd.Namespace, w)
+			return ready, err
+		},
+		ZoneReplicas: func(ctx context.Context, w chaosv1alpha1.CapacityWorkload, zone string) (int, error) {
+			_, sel, err := readWorkload(ctx, reader, gd.Namespace, w)
+			if err != nil {
+				return 0, err
+			}
+			var pods corev1.PodList
+			if err := reader.List(ctx, &pods, client.InNamespace(gd.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				return 0, err
+			}
+			zones := map[string]string{}
+			n := 0
+			for _, p := range pods.Items {
+				if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+					continue
+				}
+				z, ok := zones[p.Spec.NodeName]
+				if !ok {
+					var node corev1.Node
+					if err := reader.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, &node); err != nil {
+						return 0, err
+					}
+					z = node.Labels[chaosv1alpha1.ZoneLabel]
+					zones[p.Spec.NodeName] = z
+				}
+				if z == zone {
+					n++
+				}
+			}
+			return n, nil
+		},
+	}
+	if gd.Spec.Prometheus != nil {
+		in.Query = func(ctx context.Context, query string) (float64, error) {
+			q, err := r.querier(gd)
+			if err != nil {
+				return 0, err
+			}
+			v, ok, err := q.Value(ctx, query, r.Clock.Now())
+			if err == nil && !ok {
+				return 0, fmt.Errorf("query %q returned no sample", query)
+			}
+			return v, err
+		}
+	}
+	return in
+}
+
+// readWorkload returns a workload's ready replicas and its pod selector.
+func readWorkload(ctx context.Context, r client.Reader, ns string, w chaosv1alpha1.CapacityWorkload) (int, labels.Selector, error) {
+	key := client.ObjectKey{Namespace: ns, Name: w.Name}
+	var ready int32
+	var sel *metav1.LabelSelector
+	switch w.Kind {
+	case "Deployment":
+		var d appsv1.Deployment
+		if err := r.Get(ctx, key, &d); err != nil {
+			return 0, nil, fmt.Errorf("reading Deployment %s/%s: %w", ns, w.Name, err)
+		}
+		ready, sel = d.Status.ReadyReplicas, d.Spec.Selector
+	case "StatefulSet":
+		var s appsv1.StatefulSet
+		if err := r.Get(ctx, key, &s); err != nil {
+			return 0, nil, fmt.Errorf("reading StatefulSet %s/%s: %w", ns, w.Name, err)
+		}
+		ready, sel = s.Status.ReadyReplicas, s.Spec.Selector
+	case "ReplicaSet":
+		var s appsv1.ReplicaSet
+		if err := r.Get(ctx, key, &s); err != nil {
+			return 0, nil, fmt.Errorf("reading ReplicaSet %s/%s: %w", ns, w.Name, err)
+		}
+		ready, sel = s.Status.ReadyReplicas, s.Spec.Selector
+	default:
+		return 0, nil, fmt.Errorf("workload kind %q is not supported", w.Kind)
+	}
+	ls, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return 0, nil, err
+	}
+	return int(ready), ls, nil
+}
+
+// capacityStart records the steady state's NALSD table; a model whose inputs cannot be read
+// fails the game day (it would run unguarded).
+func (r *GameDayReconciler) capacityStart(ctx context.Context, s *gdScope) bool {
+	spec := s.gd.Spec.Capacity
+	if spec == nil {
+		return true
+	}
+	m, err := gdcapacity.Build(ctx, spec, r.capacityInputs(s.gd))
+	if err == nil {
+		s.gd.Status.Capacity, err = gdcapacity.Summaries(m)
+	}
+	if err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
+		r.fail(s, chaosv1alpha1.ReasonCapacityModelError, "capacity model: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// predictStep predicts the services a step touches under its fault. live (while the step runs)
+// does not take a PodKill's replicas off a workload's live count, which already shows them gone.
+func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (preds []chaosv1alpha1.ServicePrediction, saturated, notes []string, m capacity.Model, err error) {
+	in := r.capacityInputs(gd)
+	if m, err = gdcapacity.Build(ctx, gd.Spec.Capacity, in); err != nil {
+		return nil, nil, nil, m, err
+	}
+	faults, notes := gdcapacity.Faults(ctx, step, m, gd.Spec.Capacity.Services, in)
+	if live && !step.Experiment.DryRun {
+		// Replicas read live from a workload already show the pods a kill took.
+		for _, svc := range gd.Spec.Capacity.Services {
+			if f, ok := faults[svc.Name]; ok && svc.Workload != nil {
+				f.KillReplicas = 0
+				faults[svc.Name] = f
+			}
+		}
+	}
+	ps, err := m.Predict(faults)
+	if err != nil {
+		return nil, nil, nil, m, err
+	}
+	affected := gdcapacity.Affected(m, step.CapacityTargets)
+	var kept []capacity.Prediction
+	for _, p := range ps {
+		if affected[p.Service] {
+			kept = append(kept, p)
+		}
+	}
+	preds, saturated = gdcapacity.Predictions(kept)
+	return preds, saturated, notes, m, nil
+}
+
+// capacityPreflight predicts a step before it starts. It returns false when the step is refused:
+// the steps already running are told to abort and the game day fails with the numbers.
+func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i int) (bool, error) {
+	step, st := s.gd.Spec.Steps[i], &s.gd.Status.Steps[i]
+	if s.gd.Spec.Capacity == nil || step.Experiment == nil || len(step.CapacityTargets) == 0 {
+		return true, nil
+	}
+	preds, saturated, notes, _, err := r.predictStep(ctx, s.gd, step, false)
+	if err == nil && len(saturated) > 0 && !step.AllowSaturation && !step.Experiment.DryRun {
+		err = r.abortRunning(ctx, s, chaosv1alpha1.ReasonPredictedSaturation)
+		if err != nil {
+			return false, err
+		}
+	}
+	note := ""
+	if len(notes) > 0 {
+		note = " (not modelled: " + strings.Join(notes, "; ") + ")"
+	}
+	if err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
+		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}, "capacity model: "+err.Error()
+		r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
+		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonCapacityModelError, fmt.Sprintf("step %s: %v", step.Name, err))
+		return false, nil
+	}
+	st.Predictions = preds
+	if len(saturated) == 0 || step.AllowSaturation || step.Experiment.DryRun {
+		msg := fmt.Sprintf("step %s: every service it touches predicted within capacity", step.Name)
+		if len(saturated) > 0 {
+			msg = fmt.Sprintf("step %s runs though predicted to saturate (%s): %s", step.Name, allowedWhy(step), strings.Join(saturated, "; "))
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionTrue, chaosv1alpha1.ReasonCapacityOK, msg+note)
+		return true, nil
+	}
+	msg := fmt.Sprintf("step %s refused: %s", step.Name, strings.Join(saturated, "; ")) + note
+	st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}, msg
+	r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
+	r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionFalse, chaosv1alpha1.ReasonPredictedSaturation, msg)
+	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonPredictedSaturation, msg)
+	return false, nil
+}
+
+func allowedWhy(step chaosv1alpha1.GameDayStep) string {
+	if step.AllowSaturation {
+		return "allowSaturation"
+	}
+	return "dry run"
+}
+
+// capacityGuard re-predicts every running step from the live load and replicas and records
+// what is observed. A non-empty message aborts the game day (reason PredictedSaturation).
+func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (string, error) {
+	if s.gd.Spec.Capacity == nil {
+		return "", nil
+	}
+	var abort, lostAll []string
+	for i, step := range s.gd.Spec.Steps {
+		st := &s.gd.Status.Steps[i]
+		if st.Phase != chaosv1alpha1.StepRunning || step.Experiment == nil || len(step.CapacityTargets) == 0 {
+			continue
+		}
+		preds, saturated, _, m, err := r.predictStep(ctx, s.gd, step, true)
+		if err != nil {
+			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
+			continue // the SLO guard still runs; a model that cannot read its inputs does not abort
+		}
+		lost, err := gdcapacity.Observe(ctx, preds, m, s.gd.Spec.Capacity.Services, r.capacityInputs(s.gd).Query)
+		if err != nil {
+			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
+		}
+		st.Predictions = preds
+		lostAll = append(lostAll, lost...)
+		if len(saturated) > 0 && !step.AllowSaturation && !step.Experiment.DryRun {
+			abort = append(abort, fmt.Sprintf("step %s, live: %s", step.Name, strings.Join(saturated, "; ")))
+		}
+	}
+	if len(abort) > 0 {
+		msg := strings.Join(abort, "; ")
+		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionFalse, chaosv1alpha1.ReasonPredictedSaturation, msg)
+		return msg, nil
+	}
+	if len(lostAll) > 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionFalse, chaosv1alpha1.ReasonCapacityLost, strings.Join(lostAll, "; "))
+	}
+	return "", nil
+}

@@ -1,0 +1,318 @@
+// Package gdcapacity turns a GameDay's spec.capacity and its steps into the capacity model's
+// inputs and faults, and its predictions into status. The GameDay controller (live, from the
+// cluster and Prometheus) and the plan command (from a manifest) share it.
+package gdcapacity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/capacity"
+)
+
+// Inputs reads what the spec leaves to the live system. Either may be nil: the plan command
+// without a cluster has no Replicas, without Prometheus no Query.
+type Inputs struct {
+	// Replicas returns a workload's ready replicas.
+	Replicas func(ctx context.Context, w chaosv1alpha1.CapacityWorkload) (int, error)
+	// ZoneReplicas returns how many of a workload's pods run on nodes in a zone.
+	ZoneReplicas func(ctx context.Context, w chaosv1alpha1.CapacityWorkload, zone string) (int, error)
+	// Query runs an instant PromQL query to one number.
+	Query func(ctx context.Context, q string) (float64, error)
+}
+
+func dec(s chaosv1alpha1.Decimal) float64 { v, _ := strconv.ParseFloat(string(s), 64); return v }
+
+func ratio(s chaosv1alpha1.Ratio) float64 { v, _ := strconv.ParseFloat(string(s), 64); return v }
+
+// Build reads the model: loads, replicas, queues and links.
+func Build(ctx context.Context, spec *chaosv1alpha1.CapacitySpec, in Inputs) (capacity.Model, error) {
+	m := capacity.Model{MaxUtilisation: ratio(spec.MaxUtilisation)}
+	var errs []error
+	for _, s := range spec.Services {
+		svc := capacity.Service{Name: s.Name, CacheHitRatio: ratio(s.CacheHitRatio)}
+		if s.LatencyThreshold != nil {
+			svc.LatencyThreshold = s.LatencyThreshold.Duration
+		}
+		if l := s.Load; l != nil {
+			switch {
+			case l.PromQL != "" && in.Query == nil:
+				errs = append(errs, fmt.Errorf("service %s: its load is a PromQL query and no Prometheus is reachable", s.Name))
+			case l.PromQL != "":
+				v, err := in.Query(ctx, l.PromQL)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("service %s: load query: %w", s.Name, err))
+				}
+				svc.Load = v
+			default:
+				svc.Load = dec(l.Value)
+			}
+		}
+		q, err := queue(ctx, s, in)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		svc.Queue = q
+		m.Services = append(m.Services, svc)
+		if s.Fronts != "" {
+			m.Links = append(m.Links, capacity.Link{From: s.Name, To: s.Fronts, Cache: true})
+		}
+		for _, c := range s.Calls {
+			l := capacity.Link{From: s.Name, To: c.Service, Ratio: dec(c.Ratio), Retries: int(c.Retries), Pool: int(c.Pool)}
+			m.Links = append(m.Links, l)
+		}
+	}
+	return m, errors.Join(errs...)
+}
+
+// queue builds a service's queue: replicas (declared or live), workers and service time. A
+// cache without a service time is no queue.
+func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (capacity.Queue, error) {
+	var q capacity.Queue
+	switch {
+	case s.Replicas != nil:
+		q.Replicas = int(*s.Replicas)
+	case s.Workload != nil && in.Replicas == nil:
+		return q, fmt.Errorf("service %s: the replicas of %s %s need a cluster (or set replicas)", s.Name, s.Workload.Kind, s.Workload.Name)
+	case s.Workload != nil:
+		n, err := in.Replicas(ctx, *s.Workload)
+		if err != nil {
+			return q, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		q.Replicas = n
+	}
+	if s.ServiceTime != nil {
+		q.ServiceTime = s.ServiceTime.Duration
+	}
+	perReplica := dec(s.PerReplica)
+	if c := s.CPU; c != nil {
+		perReplica = capacity.PerReplicaFromCPU(dec(c.CoresPerReplica), dec(c.CPUSecondsPerRequest))
+		if q.ServiceTime == 0 { // CPU-bound: a request holds a worker for its CPU time
+			q.ServiceTime = time.Duration(dec(c.CPUSecondsPerRequest) * float64(time.Second))
+		}
+	}
+	switch {
+	case s.ConcurrencyLimit != nil:
+		q.Workers = int(*s.ConcurrencyLimit)
+	case perReplica > 0 && q.ServiceTime > 0:
+		q.Workers = max(1, int(math.Round(perReplica*q.ServiceTime.Seconds())))
+	}
+	return q, nil
+}
+
+// Faults maps a step's experiment onto the services it names in capacityTargets. Notes say what
+// the model does not cover (its prediction is then the steady state for that part).
+func Faults(ctx context.Context, step chaosv1alpha1.GameDayStep, m capacity.Model, services []chaosv1alpha1.CapacityService, in Inputs) (map[string]capacity.Fault, []string) {
+	e := step.Experiment
+	if e == nil || len(step.CapacityTargets) == 0 {
+		return nil, nil
+	}
+	out := map[string]capacity.Fault{}
+	var notes []string
+	for _, name := range step.CapacityTargets {
+		var f capacity.Fault
+		n := 0
+		for _, s := range m.Services {
+			if s.Name == name {
+				n = s.Queue.Replicas
+			}
+		}
+		switch e.Action {
+		case chaosv1alpha1.ActionPodKill:
+			k, note := killed(ctx, e, n, name, services, in)
+			f.KillReplicas = k
+			if note != "" {
+				notes = append(notes, note)
+			}
+		case chaosv1alpha1.ActionNetworkLatency:
+			if e.Network != nil && e.Network.Delay != nil {
+				// Conservative: the delay is taken to hold every replica's workers, whatever
+				// share of the pods the mode picks.
+				f.Latency = e.Network.Delay.Duration
+			}
+		case chaosv1alpha1.ActionPacketLoss:
+			if e.Network != nil && e.Network.Loss != nil {
+				p, _ := strconv.ParseFloat(string(*e.Network.Loss), 64)
+				f.Loss = p / 100
+			}
+		case chaosv1alpha1.ActionCacheFlush:
+			f.CacheFlushed = true
+		default:
+			notes = append(notes, fmt.Sprintf("%s on %s is not modelled", e.Action, name))
+		}
+		out[name] = f
+	}
+	return out, notes
+}
+
+// killed is how many of a service's n replicas a PodKill takes: by mode, or every replica in
+// the zone for a zone outage.
+func killed(ctx context.Context, e *chaosv1alpha1.ExperimentSpec, n int, name string, services []chaosv1alpha1.CapacityService, in Inputs) (int, string) {
+	if e.Selector != nil && e.Selector.Zone != "" {
+		for _, s := range services {
+			if s.Name == name && s.Workload != nil && in.ZoneReplicas != nil {
+				k, err := in.ZoneReplicas(ctx, *s.Workload, e.Selector.Zone)
+				if err != nil {
+					return n, fmt.Sprintf("%s: replicas in zone %s unknown (%v): all %d counted", name, e.Selector.Zone, err, n)
+				}
+				return k, ""
+			}
+		}
+		return n, fmt.Sprintf("%s: replicas in zone %s unknown without a workload and a cluster: all %d counted", name, e.Selector.Zone, n)
+	}
+	v := 0
+	if e.Value != nil {
+		v = int(*e.Value)
+	}
+	switch e.Mode {
+	case chaosv1alpha1.ModeAll:
+		return n, ""
+	case chaosv1alpha1.ModeFixed:
+		return min(v, n), ""
+	case chaosv1alpha1.ModePercent:
+		return min(n, max(1, n*v/100)), ""
+	}
+	return min(1, n), ""
+}
+
+// Predictions turns the model's predictions into status entries; saturated lists the services
+// predicted to tip over, with the numbers.
+func Predictions(ps []capacity.Prediction) (out []chaosv1alpha1.ServicePrediction, saturated []string) {
+	for _, p := range ps {
+		sp := chaosv1alpha1.ServicePrediction{Service: p.Service, Load: f1(p.Load), Replicas: int32(p.Replicas)}
+		if p.Capacity > 0 || p.Saturated != "" {
+			sp.Utilisation = strconv.FormatFloat(p.Utilisation, 'f', 3, 64)
+			sp.P99 = capacity.FormatDuration(p.P99)
+			sp.SaturationLoad = f1(p.Saturation.Lambda)
+			sp.Saturated = p.Saturated
+		}
+		if p.Saturated != "" {
+			saturated = append(saturated, fmt.Sprintf("%s: %s (load %s/s on %d replicas, capacity %s/s, λ* %s/s)",
+				p.Service, p.Saturated, f1(p.Load), p.Replicas, f1(p.Capacity), f1(p.Saturation.Lambda)))
+		}
+		out = append(out, sp)
+	}
+	return out, saturated
+}
+
+// Summaries is the NALSD table of the steady state (N+1 at the maximum utilisation).
+func Summaries(m capacity.Model) ([]chaosv1alpha1.CapacitySummary, error) {
+	ps, err := m.Predict(nil)
+	if err != nil {
+		return nil, err
+	}
+	u := m.MaxUtilisation
+	if u <= 0 {
+		u = 0.9
+	}
+	var out []chaosv1alpha1.CapacitySummary
+	for _, s := range m.Services {
+		p, _ := capacity.Find(ps, s.Name)
+		sum := capacity.Summarise(s.Name, p.Load, s.Queue, u, 1)
+		cs := chaosv1alpha1.CapacitySummary{Service: s.Name, Load: f1(p.Load), Replicas: int32(s.Queue.Replicas)}
+		if sum.Capacity > 0 {
+			cs.PerReplica, cs.Capacity = f1(sum.PerReplica), f1(sum.Capacity)
+			cs.Utilisation = strconv.FormatFloat(sum.Utilisation, 'f', 3, 64)
+			cs.Needed, cs.Headroom = int32(sum.Needed), f1(sum.Headroom)
+		}
+		out = append(out, cs)
+	}
+	return out, nil
+}
+
+// Observe reads each predicted service's observed queries into its entry, with the model's p99
+// error and a capacity-lost flag when the observations fit a service with under 70 % of the
+// modelled capacity. It returns the capacity-lost messages.
+func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, m capacity.Model, services []chaosv1alpha1.CapacityService, query func(context.Context, string) (float64, error)) (lost []string, err error) {
+	if query == nil {
+		return nil, nil
+	}
+	var errs []error
+	for i := range preds {
+		p := &preds[i]
+		var obs *chaosv1alpha1.CapacityObserved
+		for _, s := range services {
+			if s.Name == p.Service {
+				obs = s.Observed
+			}
+		}
+		if obs == nil {
+			continue
+		}
+		read := func(q string) (float64, bool) {
+			if q == "" {
+				return 0, false
+			}
+			v, err := query(ctx, q)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %w", p.Service, err))
+				return 0, false
+			}
+			return v, true
+		}
+		load, hasLoad := read(obs.Throughput)
+		if hasLoad {
+			p.ObservedLoad = f1(load)
+		}
+		if v, ok := read(obs.ErrorRatio); ok {
+			p.ObservedErrorRatio = strconv.FormatFloat(v, 'f', 4, 64)
+		}
+		p99, ok := read(obs.LatencyP99)
+		if !ok {
+			continue
+		}
+		observed := time.Duration(p99 * float64(time.Second))
+		p.ObservedP99 = capacity.FormatDuration(observed)
+		if predicted, err := time.ParseDuration(p.P99); err == nil && observed > 0 {
+			p.P99Error = strconv.FormatFloat(100*(predicted.Seconds()-observed.Seconds())/observed.Seconds(), 'f', 1, 64)
+		}
+		var q capacity.Queue
+		for _, s := range m.Services {
+			if s.Name == p.Service {
+				q = s.Queue
+			}
+		}
+		q.Replicas = int(p.Replicas)
+		if !hasLoad || q.Capacity() == 0 {
+			continue
+		}
+		implied := q.ImpliedLoad(observed, 0.99)
+		if implied > 0 && load < 0.7*implied {
+			p.CapacityLost = fmt.Sprintf("p99 %s at %s/s is what the model predicts at %s/s: the service behaves as if it had %.0f%% of its modelled capacity (%s/s)",
+				capacity.FormatDuration(observed), f1(load), f1(implied), 100*load/implied, f1(q.Capacity()*load/implied))
+			lost = append(lost, p.Service+": "+p.CapacityLost)
+		}
+	}
+	return lost, errors.Join(errs...)
+}
+
+// Affected is the step's targets and every service downstream or upstream of them, for the
+// predictions a step records.
+func Affected(m capacity.Model, targets []string) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range targets {
+		out[t] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, l := range m.Links {
+			if out[l.From] != out[l.To] {
+				out[l.From], out[l.To], changed = true, true, true
+			}
+		}
+	}
+	return out
+}
+
+func f1(v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return "∞"
+	}
+	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0")
+}
