@@ -31,6 +31,23 @@ func (r *GameDayReconciler) capacityInputs(gd *chaosv1alpha1.GameDay) gdcapacity
 			ready, _, err := readWorkload(ctx, reader, gd.Namespace, w)
 			return ready, err
 		},
+		ReadyPods: func(ctx context.Context, ls *chaosv1alpha1.LabelSelector) (int, error) {
+			sel, err := metav1.LabelSelectorAsSelector(ls.AsMeta())
+			if err != nil {
+				return 0, fmt.Errorf("selector: %w", err)
+			}
+			var pods corev1.PodList
+			if err := reader.List(ctx, &pods, client.InNamespace(gd.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil && podReady(&p) {
+					n++
+				}
+			}
+			return n, nil
+		},
 		ZoneReplicas: func(ctx context.Context, w chaosv1alpha1.CapacityWorkload, zone string) (int, error) {
 			_, sel, err := readWorkload(ctx, reader, gd.Namespace, w)
 			if err != nil {
@@ -78,6 +95,15 @@ func (r *GameDayReconciler) capacityInputs(gd *chaosv1alpha1.GameDay) gdcapacity
 	return in
 }
 
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // readWorkload returns a workload's ready replicas and its pod selector.
 func readWorkload(ctx context.Context, r client.Reader, ns string, w chaosv1alpha1.CapacityWorkload) (int, labels.Selector, error) {
 	key := client.ObjectKey{Namespace: ns, Name: w.Name}
@@ -121,7 +147,7 @@ func (r *GameDayReconciler) capacityStart(ctx context.Context, s *gdScope) bool 
 	}
 	m, err := gdcapacity.Build(ctx, spec, r.capacityInputs(s.gd))
 	if err == nil {
-		s.gd.Status.Capacity, err = gdcapacity.Summaries(m)
+		s.gd.Status.Capacity, err = gdcapacity.Summaries(m, spec.Services)
 	}
 	if err != nil {
 		r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
@@ -142,7 +168,7 @@ func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.G
 	if live && !step.Experiment.DryRun {
 		// Replicas read live from a workload already show the pods a kill took.
 		for _, svc := range gd.Spec.Capacity.Services {
-			if f, ok := faults[svc.Name]; ok && svc.Workload != nil {
+			if f, ok := faults[svc.Name]; ok && (svc.Workload != nil || svc.Selector != nil) {
 				f.KillReplicas = 0
 				faults[svc.Name] = f
 			}

@@ -63,6 +63,22 @@ type CapacityCPU struct {
 	CPUSecondsPerRequest Decimal `json:"cpuSecondsPerRequest"`
 }
 
+// CapacityObservation is one replica's load (requests/s) and busy fraction (0–1) at one time.
+type CapacityObservation struct {
+	// +required
+	Load Decimal `json:"load"`
+	// +required
+	Busy Ratio `json:"busy"`
+}
+
+// ScalabilityPoint is a throughput (requests/s) observed at a concurrency.
+type ScalabilityPoint struct {
+	// +required
+	Concurrency Decimal `json:"concurrency"`
+	// +required
+	Throughput Decimal `json:"throughput"`
+}
+
 // CapacityCall says that a service calls another.
 type CapacityCall struct {
 	// service called (a name in spec.capacity.services).
@@ -103,12 +119,13 @@ type CapacityObserved struct {
 
 // CapacityService is one service's capacity inputs. A service with a serviceTime is a queue
 // (replicas × workers); one without (a cache) only passes load on.
-// +kubebuilder:validation:XValidation:rule="!has(self.serviceTime) || has(self.concurrencyLimit) || has(self.perReplica) || has(self.cpu)",message="a service with serviceTime needs concurrencyLimit, perReplica or cpu (its workers per replica)"
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceTime) || has(self.concurrencyLimit) || has(self.perReplica) || has(self.cpu) || has(self.fitted)",message="a service with serviceTime needs concurrencyLimit, perReplica, cpu or fitted (its workers per replica)"
+// +kubebuilder:validation:XValidation:rule="!has(self.fitted) || (has(self.serviceTime) && !has(self.perReplica) && !has(self.cpu) && !has(self.concurrencyLimit))",message="fitted needs serviceTime, and replaces concurrencyLimit, perReplica and cpu"
 // +kubebuilder:validation:XValidation:rule="!(has(self.concurrencyLimit) && has(self.perReplica))",message="set concurrencyLimit or perReplica, not both"
 // +kubebuilder:validation:XValidation:rule="!(has(self.perReplica) && has(self.cpu))",message="set perReplica or cpu, not both"
 // +kubebuilder:validation:XValidation:rule="has(self.serviceTime) || has(self.cpu) || has(self.cacheHitRatio)",message="a service needs serviceTime (or cpu), or is a cache with cacheHitRatio"
 // +kubebuilder:validation:XValidation:rule="!has(self.fronts) || has(self.cacheHitRatio)",message="fronts needs cacheHitRatio: only a cache fronts a store"
-// +kubebuilder:validation:XValidation:rule="!(has(self.workload) && has(self.replicas))",message="set workload or replicas, not both"
+// +kubebuilder:validation:XValidation:rule="[has(self.workload), has(self.selector), has(self.replicas)].filter(x, x).size() <= 1",message="set at most one of workload, selector and replicas"
 type CapacityService struct {
 	// name of the service in the model.
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -119,7 +136,10 @@ type CapacityService struct {
 	// workload whose ready replicas the service has (read live).
 	// +optional
 	Workload *CapacityWorkload `json:"workload,omitempty"`
-	// replicas, when no workload is named.
+	// selector counts the ready pods it matches in the GameDay's namespace as the replicas.
+	// +optional
+	Selector *LabelSelector `json:"selector,omitempty"`
+	// replicas, when no workload or selector is given.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
@@ -145,6 +165,21 @@ type CapacityService struct {
 	// cpu derives perReplica from CPU.
 	// +optional
 	CPU *CapacityCPU `json:"cpu,omitempty"`
+	// fitted derives perReplica from observations of one replica: its load against the busy
+	// fraction of its workers (or of its CPU limit), by least squares through the origin.
+	// +kubebuilder:validation:MinItems=2
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Fitted []CapacityObservation `json:"fitted,omitempty"`
+
+	// scalability points (concurrency, throughput) fit the Universal Scalability Law: the
+	// summary then gives contention σ, coherency κ and the concurrency of peak throughput.
+	// +kubebuilder:validation:MinItems=3
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Scalability []ScalabilityPoint `json:"scalability,omitempty"`
 
 	// latencyThreshold is the p99 the service must keep (its SLO's latency threshold).
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="latencyThreshold must be greater than 0s"
@@ -213,4 +248,7 @@ type CapacitySummary struct {
 	Needed int32 `json:"needed,omitempty"`
 	// headroom: requests/s more that fit under the maximum utilisation.
 	Headroom string `json:"headroom,omitempty"`
+	// scalability: the USL fit of spec scalability points (σ, κ, peak).
+	// +optional
+	Scalability string `json:"scalability,omitempty"`
 }

@@ -20,11 +20,11 @@ func TestErlangC(t *testing.T) {
 		a    float64
 		want float64
 	}{
-		{1, 0.5, 0.5},     // M/M/1: P(wait) = ρ
-		{2, 1, 1.0 / 3},   // by hand: B = 0.2, C = 0.2 / (1 − 0.5·0.8)
-		{10, 8, 0.40918},  // Erlang C table, 10 agents at 8 Erlangs
-		{4, 0, 0},         // idle
-		{3, 3, 1},         // at capacity: everyone waits
+		{1, 0.5, 0.5},       // M/M/1: P(wait) = ρ
+		{2, 1, 1.0 / 3},     // by hand: B = 0.2, C = 0.2 / (1 − 0.5·0.8)
+		{10, 8, 0.40918},    // Erlang C table, 10 agents at 8 Erlangs
+		{4, 0, 0},           // idle
+		{3, 3, 1},           // at capacity: everyone waits
 		{100, 80, 0.019646}, // many servers at ρ = 0.8 rarely queue
 	} {
 		if got := ErlangC(tc.c, tc.a); !near(got, tc.want, 0.01) {

@@ -21,6 +21,8 @@ import (
 type Inputs struct {
 	// Replicas returns a workload's ready replicas.
 	Replicas func(ctx context.Context, w chaosv1alpha1.CapacityWorkload) (int, error)
+	// ReadyPods counts the ready pods a selector matches.
+	ReadyPods func(ctx context.Context, sel *chaosv1alpha1.LabelSelector) (int, error)
 	// ZoneReplicas returns how many of a workload's pods run on nodes in a zone.
 	ZoneReplicas func(ctx context.Context, w chaosv1alpha1.CapacityWorkload, zone string) (int, error)
 	// Query runs an instant PromQL query to one number.
@@ -86,11 +88,30 @@ func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (cap
 			return q, fmt.Errorf("service %s: %w", s.Name, err)
 		}
 		q.Replicas = n
+	case s.Selector != nil && in.ReadyPods == nil:
+		return q, fmt.Errorf("service %s: the replicas its selector matches need a cluster (or set replicas)", s.Name)
+	case s.Selector != nil:
+		n, err := in.ReadyPods(ctx, s.Selector)
+		if err != nil {
+			return q, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		q.Replicas = n
 	}
 	if s.ServiceTime != nil {
 		q.ServiceTime = s.ServiceTime.Duration
 	}
 	perReplica := dec(s.PerReplica)
+	if len(s.Fitted) > 0 {
+		loads, busy := make([]float64, len(s.Fitted)), make([]float64, len(s.Fitted))
+		for i, o := range s.Fitted {
+			loads[i], busy[i] = dec(o.Load), ratio(o.Busy)
+		}
+		fit, err := capacity.FitPerReplica(loads, busy)
+		if err != nil {
+			return q, fmt.Errorf("service %s: fitted: %w", s.Name, err)
+		}
+		perReplica = fit
+	}
 	if c := s.CPU; c != nil {
 		perReplica = capacity.PerReplicaFromCPU(dec(c.CoresPerReplica), dec(c.CPUSecondsPerRequest))
 		if q.ServiceTime == 0 { // CPU-bound: a request holds a worker for its CPU time
@@ -201,8 +222,9 @@ func Predictions(ps []capacity.Prediction) (out []chaosv1alpha1.ServicePredictio
 	return out, saturated
 }
 
-// Summaries is the NALSD table of the steady state (N+1 at the maximum utilisation).
-func Summaries(m capacity.Model) ([]chaosv1alpha1.CapacitySummary, error) {
+// Summaries is the NALSD table of the steady state (N+1 at the maximum utilisation), with the
+// USL fit of services that give scalability points.
+func Summaries(m capacity.Model, services []chaosv1alpha1.CapacityService) ([]chaosv1alpha1.CapacitySummary, error) {
 	ps, err := m.Predict(nil)
 	if err != nil {
 		return nil, err
@@ -221,9 +243,30 @@ func Summaries(m capacity.Model) ([]chaosv1alpha1.CapacitySummary, error) {
 			cs.Utilisation = strconv.FormatFloat(sum.Utilisation, 'f', 3, 64)
 			cs.Needed, cs.Headroom = int32(sum.Needed), f1(sum.Headroom)
 		}
+		for _, spec := range services {
+			if spec.Name == s.Name && len(spec.Scalability) > 0 {
+				cs.Scalability = scalability(spec.Scalability)
+			}
+		}
 		out = append(out, cs)
 	}
 	return out, nil
+}
+
+func scalability(points []chaosv1alpha1.ScalabilityPoint) string {
+	pts := make([]capacity.Point, len(points))
+	for i, p := range points {
+		pts[i] = capacity.Point{N: dec(p.Concurrency), X: dec(p.Throughput)}
+	}
+	u, err := capacity.FitUSL(pts)
+	if err != nil {
+		return err.Error()
+	}
+	peak := u.Peak()
+	if math.IsInf(peak, 1) {
+		return fmt.Sprintf("USL σ=%.4f κ=0: throughput flattens towards %s/s", u.Sigma, f1(u.Lambda/math.Max(u.Sigma, 1e-9)))
+	}
+	return fmt.Sprintf("USL σ=%.4f κ=%.6f: peak %s/s at concurrency %.0f", u.Sigma, u.Kappa, f1(u.Throughput(peak)), peak)
 }
 
 // Observe reads each predicted service's observed queries into its entry, with the model's p99

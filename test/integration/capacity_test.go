@@ -97,6 +97,23 @@ func TestGameDayCapacityPreflight(t *testing.T) {
 		}
 	})
 
+	t.Run("replicas counted by a selector", func(t *testing.T) {
+		step := killStep(ns, labels, chaosv1alpha1.ModeOne, 0)
+		step.Experiment.DryRun = true
+		gd := gameDay(ns, "by-selector", step)
+		gd.Spec.Capacity = capSpec()
+		gd.Spec.Capacity.Services[0].Replicas = nil
+		gd.Spec.Capacity.Services[0].Selector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
+		mustCreate(t, gd)
+		got := waitGameDay(t, client.ObjectKeyFromObject(gd), "finished", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+		if s := got.Status.Capacity; len(s) != 1 || s[0].Replicas != 4 {
+			t.Errorf("summary %+v: want the 4 ready pods counted", s)
+		}
+		if p := got.Status.Steps[0].Predictions; len(p) != 1 || p[0].Replicas != 3 {
+			t.Errorf("predictions %+v: want 3 replicas left after killing one", p)
+		}
+	})
+
 	t.Run("allowSaturation runs the step", func(t *testing.T) {
 		step := killStep(ns, labels, chaosv1alpha1.ModeFixed, 2)
 		step.AllowSaturation = true

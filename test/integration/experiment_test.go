@@ -347,6 +347,11 @@ func TestSpecIsFrozenOnceStarted(t *testing.T) {
 }
 
 // TestGameDaySchema: a GameDay needs steps with valid names.
+func capModel() *chaosv1alpha1.CapacitySpec {
+	return &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "web", Replicas: ptr.To[int32](3),
+		Load: &chaosv1alpha1.CapacityLoad{Value: "100"}, ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond}, ConcurrencyLimit: ptr.To[int32](4)}}}
+}
+
 func TestGameDaySchema(t *testing.T) {
 	mustCreate(t, builder.Namespace("gd-schema"))
 	gd := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: "empty"}}
@@ -411,6 +416,44 @@ func TestGameDaySchema(t *testing.T) {
 			s.Prometheus = prom
 			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "x", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "up", Operator: "==", Threshold: "1"}}}
 		}, `spec.abortConditions[0].operator: Unsupported value: "=="`},
+		{"capacity target not in the model", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Steps[0].CapacityTargets = []string{"ghost"}
+		}, "each step's capacityTargets must name services of spec.capacity"},
+		{"capacity targets without a model", func(s *chaosv1alpha1.GameDaySpec) { s.Steps[0].CapacityTargets = []string{"web"} },
+			"each step's capacityTargets must name services of spec.capacity"},
+		{"call to an unknown service", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Calls = []chaosv1alpha1.CapacityCall{{Service: "ghost"}}
+		}, "spec.capacity: calls and fronts must name services of spec.capacity"},
+		{"a service time without workers", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].ConcurrencyLimit = nil
+		}, "a service with serviceTime needs concurrencyLimit, perReplica, cpu or fitted"},
+		{"neither a queue nor a cache", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "web", Replicas: ptr.To[int32](2)}}}
+		}, "a service needs serviceTime (or cpu), or is a cache with cacheHitRatio"},
+		{"a PromQL load without prometheus", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Load = &chaosv1alpha1.CapacityLoad{PromQL: "sum(rate(x[1m]))"}
+		}, "spec.capacity: promQL loads and observed queries need spec.prometheus"},
+		{"load with value and promQL", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Load = &chaosv1alpha1.CapacityLoad{Value: "1", PromQL: "x"}
+		}, "load has exactly one of value or promQL"},
+		{"hit ratio over 1", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services = append(s.Capacity.Services, chaosv1alpha1.CapacityService{Name: "cache", CacheHitRatio: "1.5"})
+		}, "spec.capacity.services[1].cacheHitRatio"},
+		{"fronts on a non-cache", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Fronts = "web"
+		}, "fronts needs cacheHitRatio: only a cache fronts a store"},
+		{"workload and replicas", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Workload = &chaosv1alpha1.CapacityWorkload{Kind: "Deployment", Name: "web"}
+		}, "set at most one of workload, selector and replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: "bad"}}

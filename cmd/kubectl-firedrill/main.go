@@ -1,0 +1,233 @@
+// Command kubectl-firedrill is Firedrill's kubectl plugin. `kubectl firedrill plan -f
+// gameday.yaml` prints the capacity model's NALSD table and, for every step, its predictions,
+// from the manifest's inputs, without a cluster; PromQL loads are read from Prometheus when it is
+// reachable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/capacity"
+	"github.com/firedrill-dev/firedrill/internal/gdcapacity"
+	"github.com/firedrill-dev/firedrill/internal/slo"
+	"sigs.k8s.io/yaml"
+)
+
+// exitRefused is the exit code of `plan --fail-on-saturation` when a step would be refused.
+const exitRefused = 3
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "plan" {
+		fmt.Fprintln(os.Stderr, "usage: kubectl firedrill plan -f GAMEDAY.yaml [--prometheus URL] [--replicas SERVICE=N ...] [--fail-on-saturation]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("plan", flag.ExitOnError)
+	file := fs.String("f", "", "GameDay manifest (- for standard input)")
+	prom := fs.String("prometheus", "", "Prometheus URL for PromQL loads (default: the manifest's spec.prometheus.address)")
+	failOn := fs.Bool("fail-on-saturation", false, "exit 3 when a step would be refused")
+	replicas := replicaFlags{}
+	fs.Var(&replicas, "replicas", "SERVICE=N: replicas of a service whose workload is read from a cluster (repeatable)")
+	_ = fs.Parse(os.Args[2:]) // ExitOnError: Parse exits on a bad flag
+	var in io.Reader = os.Stdin
+	if *file != "-" && *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		in = f
+	} else if *file == "" {
+		fmt.Fprintln(os.Stderr, "plan: -f is required")
+		os.Exit(2)
+	}
+	data, err := io.ReadAll(in)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	refused, err := plan(context.Background(), os.Stdout, data, options{prometheus: *prom, replicas: replicas})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plan:", err)
+		os.Exit(1)
+	}
+	if refused > 0 && *failOn {
+		os.Exit(exitRefused)
+	}
+}
+
+type replicaFlags map[string]int
+
+func (r replicaFlags) String() string { return fmt.Sprint(map[string]int(r)) }
+
+func (r replicaFlags) Set(v string) error {
+	name, n, ok := strings.Cut(v, "=")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil || i < 0 {
+		return fmt.Errorf("want SERVICE=N, got %q", v)
+	}
+	r[name] = i
+	return nil
+}
+
+type options struct {
+	prometheus string
+	replicas   map[string]int
+	// query replaces Prometheus (tests).
+	query func(context.Context, string) (float64, error)
+}
+
+// plan prints the plan of every GameDay in the manifest and returns how many steps would be
+// refused.
+func plan(ctx context.Context, w io.Writer, data []byte, opt options) (int, error) {
+	refused, found := 0, 0
+	for _, doc := range strings.Split("\n"+string(data), "\n---") {
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			return refused, err
+		}
+		if head.Kind != "GameDay" {
+			continue
+		}
+		var gd chaosv1alpha1.GameDay
+		if err := yaml.UnmarshalStrict([]byte(doc), &gd); err != nil {
+			return refused, fmt.Errorf("reading the GameDay: %w", err)
+		}
+		found++
+		n, err := planOne(ctx, w, &gd, opt)
+		refused += n
+		if err != nil {
+			return refused, err
+		}
+	}
+	if found == 0 {
+		return 0, errors.New("no GameDay in the manifest")
+	}
+	return refused, nil
+}
+
+func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt options) (int, error) {
+	fmt.Fprintf(w, "GameDay %s/%s\n", gd.Namespace, gd.Name)
+	if gd.Spec.Capacity == nil {
+		fmt.Fprintln(w, "  no spec.capacity: nothing to predict")
+		return 0, nil
+	}
+	spec := gd.Spec.Capacity.DeepCopy()
+	for i := range spec.Services { // --replicas stands in for a workload's live count
+		s := &spec.Services[i]
+		if n, ok := opt.replicas[s.Name]; ok {
+			s.Workload, s.Replicas = nil, ptr(int32(n))
+		}
+	}
+	in := gdcapacity.Inputs{Query: opt.query}
+	addr := opt.prometheus
+	if addr == "" && gd.Spec.Prometheus != nil {
+		addr = gd.Spec.Prometheus.Address
+	}
+	if in.Query == nil && addr != "" {
+		q, err := slo.NewPrometheus(addr, 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		in.Query = func(ctx context.Context, query string) (float64, error) {
+			v, ok, err := q.Value(ctx, query, time.Now())
+			if err == nil && !ok {
+				err = fmt.Errorf("query %q returned no sample", query)
+			}
+			return v, err
+		}
+	}
+	m, err := gdcapacity.Build(ctx, spec, in)
+	if err != nil {
+		fmt.Fprintf(w, "  inputs not read (counted as zero below): %v\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	sums, err := gdcapacity.Summaries(m, spec.Services)
+	if err != nil {
+		return 0, err
+	}
+	u := m.MaxUtilisation
+	if u <= 0 {
+		u = 0.9
+	}
+	fmt.Fprintf(w, "\nsteady state (NALSD, N+1 at utilisation %.2f):\n", u)
+	var rows [][]string
+	for _, s := range sums {
+		rows = append(rows, []string{s.Service, s.Load, strconv.Itoa(int(s.Replicas)), dash(s.PerReplica), dash(s.Capacity), dash(s.Utilisation), dashN(s.Needed), dash(s.Headroom)})
+	}
+	indent(w, capacity.Table([]string{"service", "load/s", "replicas", "per replica/s", "capacity/s", "utilisation", "needed (N+1)", "headroom/s"}, rows))
+	for _, s := range sums {
+		if s.Scalability != "" {
+			fmt.Fprintf(w, "  %s: %s\n", s.Service, s.Scalability)
+		}
+	}
+	refused := 0
+	for _, step := range gd.Spec.Steps {
+		if step.Experiment == nil || len(step.CapacityTargets) == 0 {
+			continue
+		}
+		faults, notes := gdcapacity.Faults(ctx, step, m, spec.Services, in)
+		ps, err := m.Predict(faults)
+		if err != nil {
+			return refused, err
+		}
+		affected := gdcapacity.Affected(m, step.CapacityTargets)
+		var kept []capacity.Prediction
+		for _, p := range ps {
+			if affected[p.Service] {
+				kept = append(kept, p)
+			}
+		}
+		preds, saturated := gdcapacity.Predictions(kept)
+		verdict := "within capacity"
+		switch {
+		case len(saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):
+			verdict = "predicted to saturate; runs anyway (allowSaturation or dry run)"
+		case len(saturated) > 0:
+			verdict = "REFUSED: predicted to saturate"
+			refused++
+		}
+		fmt.Fprintf(w, "\nstep %s (%s on %s): %s\n", step.Name, step.Experiment.Action, strings.Join(step.CapacityTargets, ", "), verdict)
+		rows = nil
+		for _, p := range preds {
+			rows = append(rows, []string{p.Service, p.Load, strconv.Itoa(int(p.Replicas)), dash(p.Utilisation), dash(p.P99), dash(p.SaturationLoad), dash(p.Saturated)})
+		}
+		indent(w, capacity.Table([]string{"service", "load/s", "replicas", "utilisation", "p99", "λ*/s", "saturated"}, rows))
+		for _, n := range notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	return refused, nil
+}
+
+func indent(w io.Writer, s string) {
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		fmt.Fprintln(w, "  "+strings.TrimRight(l, " "))
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func dashN(n int32) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.Itoa(int(n))
+}
+
+func ptr[T any](v T) *T { return &v }
