@@ -164,31 +164,7 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	for _, s := range m.Services {
 		svc[s.Name] = s
 	}
-	load := map[string]float64{}
-	for _, s := range m.Services {
-		load[s.Name] = s.Load
-	}
-	for _, name := range order { // loads, top-down
-		for _, l := range m.Links {
-			if l.From != name {
-				continue
-			}
-			ratio := l.Ratio
-			if ratio == 0 {
-				ratio = 1
-			}
-			sent := load[name] * ratio
-			if l.Cache {
-				hit := svc[name].CacheHitRatio
-				if faults[name].CacheFlushed {
-					hit = 0
-				}
-				sent *= 1 - hit
-			}
-			sent *= RetryAmplification(faults[l.To].Loss, l.Retries)
-			load[l.To] += sent
-		}
-	}
+	load, steady := m.loads(order, faults), m.loads(order, nil)
 	// Latencies, bottom-up: each service's effective service time grows by what it adds and by
 	// how much slower its callees answer than in the steady state.
 	extra := map[string]time.Duration{} // latency a service's callers see beyond its steady state
@@ -210,7 +186,7 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 		}
 		queues[name] = q
 		if s.Queue.valid() {
-			base := s.Queue.MeanLatency(m.steadyLoad(name))
+			base := s.Queue.MeanLatency(steady[name])
 			now := q.MeanLatency(load[name])
 			switch {
 			case !q.valid() || now == time.Duration(math.MaxInt64):
@@ -256,24 +232,15 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	return out, nil
 }
 
-// steadyLoad is a service's load with no fault, for the latency it adds in the steady state.
-func (m Model) steadyLoad(name string) float64 {
-	ps, err := m.predictLoads()
-	if err != nil {
-		return 0
-	}
-	return ps[name]
-}
-
-func (m Model) predictLoads() (map[string]float64, error) {
-	order, err := m.order()
-	if err != nil {
-		return nil, err
-	}
-	load := map[string]float64{}
-	hit := map[string]float64{}
+// loads flows the load from callers to callees in order (callers first): calls by their ratio,
+// a cache's misses (all of them once it is flushed) to the store it fronts, and retries on loss.
+func (m Model) loads(order []string, faults map[string]Fault) map[string]float64 {
+	hit, load := map[string]float64{}, map[string]float64{}
 	for _, s := range m.Services {
 		load[s.Name], hit[s.Name] = s.Load, s.CacheHitRatio
+		if faults[s.Name].CacheFlushed {
+			hit[s.Name] = 0
+		}
 	}
 	for _, name := range order {
 		for _, l := range m.Links {
@@ -288,10 +255,10 @@ func (m Model) predictLoads() (map[string]float64, error) {
 			if l.Cache {
 				sent *= 1 - hit[name]
 			}
-			load[l.To] += sent
+			load[l.To] += sent * RetryAmplification(faults[l.To].Loss, l.Retries)
 		}
 	}
-	return load, nil
+	return load
 }
 
 // Find returns the prediction of one service.

@@ -122,7 +122,10 @@ func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (cap
 	case s.ConcurrencyLimit != nil:
 		q.Workers = int(*s.ConcurrencyLimit)
 	case perReplica > 0 && q.ServiceTime > 0:
+		// Whole workers; the service time is then set so that workers / time is exactly the
+		// per-replica capacity given.
 		q.Workers = max(1, int(math.Round(perReplica*q.ServiceTime.Seconds())))
+		q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
 	}
 	return q, nil
 }

@@ -1,0 +1,84 @@
+package gdcapacity
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/capacity"
+)
+
+func TestFaultsFromSteps(t *testing.T) {
+	m := capacity.Model{Services: []capacity.Service{{Name: "web", Queue: capacity.Queue{Replicas: 10, Workers: 4, ServiceTime: time.Millisecond}}}}
+	pct := chaosv1alpha1.Percent("12.5")
+	for _, tc := range []struct {
+		name string
+		exp  chaosv1alpha1.ExperimentSpec
+		want capacity.Fault
+		note string
+	}{
+		{"kill one", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeOne}, capacity.Fault{KillReplicas: 1}, ""},
+		{"kill fixed 3", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeFixed, Value: ptr.To[int32](3)}, capacity.Fault{KillReplicas: 3}, ""},
+		{"kill fixed over n", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeFixed, Value: ptr.To[int32](30)}, capacity.Fault{KillReplicas: 10}, ""},
+		{"kill 25 percent rounds down", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModePercent, Value: ptr.To[int32](25)}, capacity.Fault{KillReplicas: 2}, ""},
+		{"kill 1 percent is at least one", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModePercent, Value: ptr.To[int32](1)}, capacity.Fault{KillReplicas: 1}, ""},
+		{"kill all", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeAll}, capacity.Fault{KillReplicas: 10}, ""},
+		{"zone without a cluster counts all", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeAll,
+			Selector: &chaosv1alpha1.TargetSelector{Zone: "eu-1a"}}, capacity.Fault{KillReplicas: 10}, "replicas in zone eu-1a unknown"},
+		{"latency", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionNetworkLatency, Network: &chaosv1alpha1.NetworkSpec{
+			NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 80 * time.Millisecond}}}}, capacity.Fault{Latency: 80 * time.Millisecond}, ""},
+		{"loss", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPacketLoss, Network: &chaosv1alpha1.NetworkSpec{
+			NetworkShaping: chaosv1alpha1.NetworkShaping{Loss: &pct}}}, capacity.Fault{Loss: 0.125}, ""},
+		{"cache flush", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionCacheFlush}, capacity.Fault{CacheFlushed: true}, ""},
+		{"partition is not modelled", chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionNetworkPartition}, capacity.Fault{}, "NetworkPartition on web is not modelled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			step := chaosv1alpha1.GameDayStep{Name: "s", Experiment: &tc.exp, CapacityTargets: []string{"web"}}
+			faults, notes := Faults(context.Background(), step, m, nil, Inputs{})
+			if faults["web"] != tc.want {
+				t.Errorf("fault %+v, want %+v", faults["web"], tc.want)
+			}
+			if got := strings.Join(notes, "; "); (tc.note == "") != (got == "") || !strings.Contains(got, tc.note) {
+				t.Errorf("notes %q, want %q", got, tc.note)
+			}
+		})
+	}
+}
+
+func TestBuildQueues(t *testing.T) {
+	spec := &chaosv1alpha1.CapacitySpec{MaxUtilisation: "0.8", Services: []chaosv1alpha1.CapacityService{
+		{Name: "cpu", Replicas: ptr.To[int32](2), Load: &chaosv1alpha1.CapacityLoad{Value: "100"},
+			CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: "2", CPUSecondsPerRequest: "0.01"}},
+		{Name: "fitted", Replicas: ptr.To[int32](3), ServiceTime: &metav1.Duration{Duration: 40 * time.Millisecond},
+			Fitted: []chaosv1alpha1.CapacityObservation{{Load: "50", Busy: "0.5"}, {Load: "80", Busy: "0.8"}}},
+		{Name: "declared", Replicas: ptr.To[int32](1), ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond}, PerReplica: "250"},
+		{Name: "live", Workload: &chaosv1alpha1.CapacityWorkload{Kind: "Deployment", Name: "live"}, ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond}, ConcurrencyLimit: ptr.To[int32](2)},
+	}}
+	in := Inputs{Replicas: func(context.Context, chaosv1alpha1.CapacityWorkload) (int, error) { return 7, nil }}
+	m, err := Build(context.Background(), spec, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]capacity.Queue{
+		"cpu":      {Replicas: 2, Workers: 2, ServiceTime: 10 * time.Millisecond}, // 200/s a replica, CPU-bound
+		"fitted":   {Replicas: 3, Workers: 4, ServiceTime: 40 * time.Millisecond}, // 100/s a replica × 40 ms
+		"declared": {Replicas: 1, Workers: 3, ServiceTime: 12 * time.Millisecond}, // 250/s × 10 ms = 2.5 → 3 workers of 12 ms: 250/s kept
+		"live":     {Replicas: 7, Workers: 2, ServiceTime: 10 * time.Millisecond},
+	}
+	for _, s := range m.Services {
+		if s.Queue != want[s.Name] {
+			t.Errorf("%s: queue %+v, want %+v", s.Name, s.Queue, want[s.Name])
+		}
+	}
+	if m.MaxUtilisation != 0.8 {
+		t.Errorf("max utilisation %g", m.MaxUtilisation)
+	}
+	if _, err := Build(context.Background(), spec, Inputs{}); err == nil || !strings.Contains(err.Error(), "service live: the replicas of Deployment live need a cluster") {
+		t.Errorf("without a cluster: %v", err)
+	}
+}
