@@ -308,6 +308,10 @@ func (r *ExperimentReconciler) selectNamed(ctx context.Context, s *scope, tg exp
 		return nil, err
 	}
 	if err := fault.Preflight(ctx, s.exp, nil); err != nil {
+		if errors.Is(err, experiments.ErrTransient) {
+			r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
+			return nil, err
+		}
 		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, err.Error())
 		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
 		return nil, nil

@@ -159,10 +159,11 @@ func (r *GameDayReconciler) capacityStart(ctx context.Context, s *gdScope) bool 
 
 // predictStep predicts the services a step touches under its fault. live (while the step runs)
 // does not take a PodKill's replicas off a workload's live count, which already shows them gone.
-func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (preds []chaosv1alpha1.ServicePrediction, saturated, notes []string, m capacity.Model, err error) {
+func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (preds []chaosv1alpha1.ServicePrediction, saturated, notes []string, kept []capacity.Prediction, err error) {
 	in := r.capacityInputs(gd)
-	if m, err = gdcapacity.Build(ctx, gd.Spec.Capacity, in); err != nil {
-		return nil, nil, nil, m, err
+	m, err := gdcapacity.Build(ctx, gd.Spec.Capacity, in)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	faults, notes := gdcapacity.Faults(ctx, step, m, gd.Spec.Capacity.Services, in)
 	if live && !step.Experiment.DryRun {
@@ -176,17 +177,16 @@ func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.G
 	}
 	ps, err := m.Predict(faults)
 	if err != nil {
-		return nil, nil, nil, m, err
+		return nil, nil, nil, nil, err
 	}
 	affected := gdcapacity.Affected(m, step.CapacityTargets)
-	var kept []capacity.Prediction
 	for _, p := range ps {
 		if affected[p.Service] {
 			kept = append(kept, p)
 		}
 	}
 	preds, saturated = gdcapacity.Predictions(kept)
-	return preds, saturated, notes, m, nil
+	return preds, saturated, notes, kept, nil
 }
 
 // capacityPreflight predicts a step before it starts. It returns false when the step is refused:
@@ -197,10 +197,14 @@ func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i
 		return true, nil
 	}
 	preds, saturated, notes, _, err := r.predictStep(ctx, s.gd, step, false)
-	if err == nil && len(saturated) > 0 && !step.AllowSaturation && !step.Experiment.DryRun {
-		err = r.abortRunning(ctx, s, chaosv1alpha1.ReasonPredictedSaturation)
-		if err != nil {
-			return false, err
+	reason := chaosv1alpha1.ReasonPredictedSaturation
+	if err != nil {
+		reason = chaosv1alpha1.ReasonCapacityModelError
+	}
+	if err != nil || (len(saturated) > 0 && !step.AllowSaturation && !step.Experiment.DryRun) {
+		// The game day ends here: the steps already running in this group stop too.
+		if aerr := r.abortRunning(ctx, s, reason); aerr != nil {
+			return false, aerr
 		}
 	}
 	note := ""
@@ -250,12 +254,12 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 		if st.Phase != chaosv1alpha1.StepRunning || step.Experiment == nil || len(step.CapacityTargets) == 0 {
 			continue
 		}
-		preds, saturated, _, m, err := r.predictStep(ctx, s.gd, step, true)
+		preds, saturated, _, modelled, err := r.predictStep(ctx, s.gd, step, true)
 		if err != nil {
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 			continue // the SLO guard still runs; a model that cannot read its inputs does not abort
 		}
-		lost, err := gdcapacity.Observe(ctx, preds, m, s.gd.Spec.Capacity.Services, r.capacityInputs(s.gd).Query)
+		lost, err := gdcapacity.Observe(ctx, preds, modelled, s.gd.Spec.Capacity.Services, r.capacityInputs(s.gd).Query)
 		if err != nil {
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 		}

@@ -20,6 +20,10 @@ var ErrTargetGone = errors.New("target is gone")
 // checks again shortly, without counting it as a failure.
 var ErrInProgress = errors.New("in progress")
 
+// ErrTransient (wrapped) marks a Preflight error worth retrying (the API server did not answer):
+// the engine tries again instead of failing the experiment.
+var ErrTransient = errors.New("will retry")
+
 // PermanentError is a refusal that retrying cannot fix (the node's kernel lacks netem, the pod
 // is on the host network). The engine ends the round at once with Reason instead of retrying
 // until the inject timeout.

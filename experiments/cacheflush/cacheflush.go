@@ -187,8 +187,12 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	}
 	if err != nil {
 		var big *errSnapshotTooLarge
-		if errors.As(err, &big) {
+		var api *apiError
+		switch {
+		case errors.As(err, &big):
 			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: big.Error()}
+		case errors.As(err, &api):
+			return err // the API server, not the cache: retried
 		}
 		return refusal(redisError(e, string(spec.Mode), err))
 	}

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,7 +66,7 @@ func address(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Experiment
 			return "", &experiments.PermanentError{Reason: chaosv1alpha1.ReasonPreflightFailed,
 				Message: fmt.Sprintf("spec.cacheFlush.service: Service %s/%s not found", ns, ref.Name)}
 		}
-		return "", fmt.Errorf("reading Service %s/%s: %w", ns, ref.Name, err)
+		return "", fmt.Errorf("reading Service %s/%s: %w: %w", ns, ref.Name, experiments.ErrTransient, err)
 	}
 	return serviceAddress(&svc, ref.Port)
 }
@@ -142,14 +144,16 @@ func secret(ctx context.Context, r client.Reader, ns, name, field string) (*core
 			return nil, &experiments.PermanentError{Reason: chaosv1alpha1.ReasonPreflightFailed,
 				Message: fmt.Sprintf("%s: Secret %s/%s not found", field, ns, name)}
 		}
-		return nil, fmt.Errorf("%s: reading Secret %s/%s: %w", field, ns, name, err)
+		return nil, fmt.Errorf("%s: reading Secret %s/%s: %w: %w", field, ns, name, experiments.ErrTransient, err)
 	}
 	return &sec, nil
 }
 
-// unreachable says whether err is a failure to connect (as opposed to a refusal by the server).
+// unreachable says whether err is a failure to connect or a lost connection (as opposed to a
+// refusal by the server): worth retrying at flush time.
 func unreachable(err error) bool {
 	var op *net.OpError
 	var dns *net.DNSError
-	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, context.DeadlineExceeded)
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -78,6 +78,13 @@ func decodeRecords(b []byte) ([]record, error) {
 	return out, nil
 }
 
+// apiError is a Kubernetes API failure while keeping the snapshot: retried, never blamed on
+// the cache.
+type apiError struct{ err error }
+
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
 // errSnapshotTooLarge: more keys or bytes match than restore allows; nothing was removed.
 type errSnapshotTooLarge struct{ msg string }
 
@@ -152,11 +159,7 @@ func restoreRecords(ctx context.Context, c *redis.Client, rs []record, batch int
 				res.SkippedExpired++
 				continue
 			}
-			args := []any{"RESTORE", r.key, int64(0), r.dump}
-			if r.expireAt > 0 {
-				args = []any{"RESTORE", r.key, r.expireAt, r.dump, "ABSTTL"}
-			}
-			cmds = append(cmds, pending{r, p.Do(ctx, args...)})
+			cmds = append(cmds, pending{r, p.Do(ctx, restoreArgs(r)...)})
 		}
 		if len(cmds) == 0 {
 			continue
@@ -173,7 +176,7 @@ func restoreRecords(ctx context.Context, c *redis.Client, rs []record, batch int
 				return res, err
 			}
 		}
-		reset, err := resetExpiries(ctx, c, busy, ours)
+		reset, err := resetExpiries(ctx, c, busy, ours, now)
 		if err != nil {
 			return res, err
 		}
@@ -184,38 +187,75 @@ func restoreRecords(ctx context.Context, c *redis.Client, rs []record, batch int
 }
 
 // resetExpiries gives back their original expiry to the present keys whose TTL is at most ours
-// (the experiment's); it returns how many it reset.
-func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.Duration) (int64, error) {
-	if ours <= 0 || len(rs) == 0 {
+// (the experiment's), and restores those that expire while it works (the wave goes on during a
+// restore); it returns how many it put right. A key is looked at again when it vanished
+// between two commands, at most three times.
+func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.Duration, now func() time.Time) (int64, error) {
+	if ours <= 0 {
 		return 0, nil
 	}
-	p := c.Pipeline()
-	ttls := make([]*redis.Cmd, len(rs))
-	for i, r := range rs {
-		ttls[i] = p.Do(ctx, "PTTL", r.key)
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		return 0, err
-	}
-	p = c.Pipeline()
-	n := int64(0)
-	for i, r := range rs {
-		ttl, err := ttls[i].Int64()
-		if err != nil || ttl < 0 || ttl > ours.Milliseconds() {
-			continue // no TTL or a longer one: not ours, the application's
+	var done int64
+	for attempt := 0; attempt < 3 && len(rs) > 0; attempt++ {
+		p := c.Pipeline()
+		ttls := make([]*redis.Cmd, len(rs))
+		for i, r := range rs {
+			ttls[i] = p.Do(ctx, "PTTL", r.key)
 		}
-		if r.expireAt > 0 {
-			p.Do(ctx, "PEXPIREAT", r.key, r.expireAt)
-		} else {
-			p.Do(ctx, "PERSIST", r.key)
+		if _, err := p.Exec(ctx); err != nil {
+			return done, err
 		}
-		n++
+		type op struct {
+			r       record
+			cmd     *redis.Cmd
+			restore bool
+		}
+		var ops []op
+		p = c.Pipeline()
+		at := now().UnixMilli()
+		for i, r := range rs {
+			ttl, err := ttls[i].Int64()
+			switch {
+			case err != nil:
+				return done, err
+			case ttl == -2 && (r.expireAt == 0 || r.expireAt > at+1): // expired by our wave meanwhile
+				ops = append(ops, op{r, p.Do(ctx, restoreArgs(r)...), true})
+			case ttl >= 0 && ttl <= ours.Milliseconds() && r.expireAt > 0:
+				ops = append(ops, op{r, p.Do(ctx, "PEXPIREAT", r.key, r.expireAt), false})
+			case ttl >= 0 && ttl <= ours.Milliseconds():
+				ops = append(ops, op{r, p.Do(ctx, "PERSIST", r.key), false})
+			} // otherwise no TTL or a longer one: not ours, the application's
+		}
+		if len(ops) == 0 {
+			break
+		}
+		_, _ = p.Exec(ctx) // each command's own result is read below
+		var again []record
+		for _, o := range ops {
+			v, err := o.cmd.Int64()
+			if o.restore {
+				v, err = 1, o.cmd.Err()
+			}
+			switch {
+			case err != nil && strings.HasPrefix(err.Error(), "BUSYKEY"):
+				again = append(again, o.r) // written again since: look at its TTL once more
+			case err != nil:
+				return done, err
+			case v == 1:
+				done++
+			default:
+				again = append(again, o.r) // gone between PTTL and PEXPIREAT
+			}
+		}
+		rs = again
 	}
-	if n == 0 {
-		return 0, nil
+	return done, nil
+}
+
+func restoreArgs(r record) []any {
+	if r.expireAt > 0 {
+		return []any{"RESTORE", r.key, r.expireAt, r.dump, "ABSTTL"}
 	}
-	_, err := p.Exec(ctx)
-	return n, err
+	return []any{"RESTORE", r.key, int64(0), r.dump}
 }
 
 // Snapshots live in Secrets owned by the Experiment (cache values may be sensitive), in chunks
@@ -224,6 +264,7 @@ func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.
 // of a cache it already started emptying.
 const (
 	chunkBytes           = 900 << 10
+	maxChunks            = 300 // status.cacheFlush.snapshotSecrets lists at most this many
 	annotationChunks     = "chaos.firedrill.dev/snapshot-chunks"
 	annotationKeys       = "chaos.firedrill.dev/snapshot-keys"
 	labelSnapshotOf      = "chaos.firedrill.dev/snapshot-of"
@@ -250,6 +291,9 @@ func saveSnapshot(ctx context.Context, c client.Client, exp *chaosv1alpha1.Exper
 		cur, size = append(cur, r), size+r.size()
 	}
 	chunks = append(chunks, cur) // chunk 0 exists even for an empty snapshot
+	if len(chunks) > maxChunks {
+		return nil, &errSnapshotTooLarge{fmt.Sprintf("the snapshot needs %d Secrets, over the %d status can list: nothing was removed; lower spec.cacheFlush.restore.maxBytes or narrow the pattern", len(chunks), maxChunks)}
+	}
 	names := make([]string, len(chunks))
 	for i := len(chunks) - 1; i >= 0; i-- {
 		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: exp.Namespace, Name: chunkName(exp, i),
@@ -266,7 +310,7 @@ func saveSnapshot(ctx context.Context, c client.Client, exp *chaosv1alpha1.Exper
 			err = c.Update(ctx, sec)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("saving the snapshot in Secret %s/%s: %w", sec.Namespace, sec.Name, err)
+			return nil, &apiError{fmt.Errorf("saving the snapshot in Secret %s/%s: %w", sec.Namespace, sec.Name, err)}
 		}
 		names[i] = sec.Name
 	}
@@ -281,7 +325,7 @@ func loadSnapshot(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Exper
 		if apierrors.IsNotFound(err) {
 			return nil, nil, false, nil
 		}
-		return nil, nil, false, fmt.Errorf("reading the snapshot: %w", err)
+		return nil, nil, false, &apiError{fmt.Errorf("reading the snapshot: %w", err)}
 	}
 	if head.Labels[labelSnapshotOf] != string(exp.UID) {
 		return nil, nil, false, fmt.Errorf("Secret %s/%s is not this experiment's snapshot", head.Namespace, head.Name)
@@ -295,7 +339,7 @@ func loadSnapshot(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Exper
 		if i > 0 {
 			sec = &corev1.Secret{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: exp.Namespace, Name: chunkName(exp, i)}, sec); err != nil {
-				return nil, nil, false, fmt.Errorf("reading snapshot chunk %d: %w", i, err)
+				return nil, nil, false, &apiError{fmt.Errorf("reading snapshot chunk %d: %w", i, err)}
 			}
 		}
 		part, err := decodeRecords(sec.Data[snapshotDataKey])
@@ -308,9 +352,11 @@ func loadSnapshot(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Exper
 	return rs, names, true, nil
 }
 
-// deleteSnapshot removes the chunks, chunk 0 last (while it exists the snapshot still counts).
+// deleteSnapshot removes the chunks, chunk 0 first: without it there is no snapshot, so a pass
+// interrupted halfway never finds a head whose other chunks are gone. Chunks left behind are
+// owned by the Experiment and go with it.
 func deleteSnapshot(ctx context.Context, c client.Client, ns string, names []string) error {
-	for i := len(names) - 1; i >= 0; i-- {
+	for i := range names {
 		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: names[i]}}
 		if err := c.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting snapshot Secret %s/%s: %w", ns, names[i], err)

@@ -262,3 +262,42 @@ func TestImpliedLoad(t *testing.T) {
 		t.Errorf("a p99 below the idle one implies %g, want 0", got)
 	}
 }
+
+// Two callers each with a pool of 100 toward one store: each pool holds only its own share.
+func TestPoolCountsEachCallersShare(t *testing.T) {
+	m := Model{
+		Services: []Service{
+			{Name: "a", Load: 1000}, {Name: "b", Load: 1000},
+			{Name: "db", Queue: Queue{Replicas: 4, Workers: 100, ServiceTime: 60 * time.Millisecond}},
+		},
+		Links: []Link{{From: "a", To: "db", Pool: 100}, {From: "b", To: "db", Pool: 100}},
+	}
+	ps, err := m.Predict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, _ := Find(ps, "db"); db.Saturated != "" { // 2000/s × 60 ms = 120 in flight, 60 per caller
+		t.Errorf("db %q: each caller has 60 in flight, under its pool of 100", db.Saturated)
+	}
+	m.Links[0].Pool = 50
+	ps, _ = m.Predict(nil)
+	if db, _ := Find(ps, "db"); !strings.Contains(db.Saturated, "60 requests in flight from a, over its pool of 50") {
+		t.Errorf("db %q: want a's pool of 50 named", db.Saturated)
+	}
+}
+
+// With heavy contention and no point at low concurrency, λ lies far above max X/N.
+func TestFitUSLWithoutLowConcurrency(t *testing.T) {
+	truth := USL{Lambda: 100, Sigma: 0.3}
+	var pts []Point
+	for _, n := range []float64{8, 16, 32, 64} {
+		pts = append(pts, Point{N: n, X: truth.Throughput(n)})
+	}
+	got, err := FitUSL(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(got.Lambda, 100, 0.01) || math.Abs(got.Sigma-0.3) > 0.005 {
+		t.Errorf("fit %+v, want %+v", got, truth)
+	}
+}

@@ -59,7 +59,9 @@ type Model struct {
 
 // Prediction is one service's predicted state.
 type Prediction struct {
-	Service     string
+	Service string
+	// Queue is the service as the fault leaves it (replicas gone, service time grown).
+	Queue       Queue
 	Load        float64
 	Replicas    int
 	Capacity    float64
@@ -164,7 +166,8 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	for _, s := range m.Services {
 		svc[s.Name] = s
 	}
-	load, steady := m.loads(order, faults), m.loads(order, nil)
+	load, carried := m.flows(order, faults)
+	steady := m.loads(order, nil)
 	// Latencies, bottom-up: each service's effective service time grows by what it adds and by
 	// how much slower its callees answer than in the steady state.
 	extra := map[string]time.Duration{} // latency a service's callers see beyond its steady state
@@ -201,7 +204,7 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	out := make([]Prediction, 0, len(order))
 	for _, name := range order {
 		s, q := svc[name], queues[name]
-		p := Prediction{Service: name, Load: load[name], Replicas: q.Replicas}
+		p := Prediction{Service: name, Load: load[name], Replicas: q.Replicas, Queue: q}
 		if !s.Queue.valid() { // a cache: its load is all we say
 			out = append(out, p)
 			continue
@@ -219,10 +222,11 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 		case s.LatencyThreshold > 0 && p.P99 > s.LatencyThreshold:
 			p.Saturated = fmt.Sprintf("p%g %s over the threshold %s", m.pct()*100, fmtDur(p.P99), s.LatencyThreshold)
 		}
-		for _, l := range m.Links { // a caller's pool toward this service (Little's law)
+		for li, l := range m.Links { // a caller's pool toward this service (Little's law)
 			if l.To == name && l.Pool > 0 && p.Saturated == "" {
+				// Only this caller's share of the load is in its pool.
 				w := q.MeanLatency(load[name])
-				if inflight := Concurrency(load[name], w); inflight > float64(l.Pool) {
+				if inflight := Concurrency(carried[li], w); inflight > float64(l.Pool) {
 					p.Saturated = fmt.Sprintf("%.0f requests in flight from %s, over its pool of %d (Little's law)", inflight, l.From, l.Pool)
 				}
 			}
@@ -235,7 +239,13 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 // loads flows the load from callers to callees in order (callers first): calls by their ratio,
 // a cache's misses (all of them once it is flushed) to the store it fronts, and retries on loss.
 func (m Model) loads(order []string, faults map[string]Fault) map[string]float64 {
-	hit, load := map[string]float64{}, map[string]float64{}
+	load, _ := m.flows(order, faults)
+	return load
+}
+
+// flows is loads, with the load each link carries (by its index in m.Links).
+func (m Model) flows(order []string, faults map[string]Fault) (map[string]float64, map[int]float64) {
+	hit, load, carried := map[string]float64{}, map[string]float64{}, map[int]float64{}
 	for _, s := range m.Services {
 		load[s.Name], hit[s.Name] = s.Load, s.CacheHitRatio
 		if faults[s.Name].CacheFlushed {
@@ -243,7 +253,7 @@ func (m Model) loads(order []string, faults map[string]Fault) map[string]float64
 		}
 	}
 	for _, name := range order {
-		for _, l := range m.Links {
+		for i, l := range m.Links {
 			if l.From != name {
 				continue
 			}
@@ -255,10 +265,11 @@ func (m Model) loads(order []string, faults map[string]Fault) map[string]float64
 			if l.Cache {
 				sent *= 1 - hit[name]
 			}
-			load[l.To] += sent * RetryAmplification(faults[l.To].Loss, l.Retries)
+			carried[i] = sent * RetryAmplification(faults[l.To].Loss, l.Retries)
+			load[l.To] += carried[i]
 		}
 	}
-	return load
+	return load, carried
 }
 
 // Find returns the prediction of one service.

@@ -66,19 +66,36 @@ func FitUSL(points []Point) (USL, error) {
 		u := USL{Lambda: lambda, Sigma: s, Kappa: k}
 		return u, sse(u, points)
 	}
-	lo, hi := best*0.5, best*2
+	// λ is at least the best per-unit throughput seen, and at most that times the highest
+	// concurrency (contention can hide it that far). A coarse scan in log space finds the
+	// basin, golden-section search refines it.
+	maxN := 1.0
+	for _, p := range points {
+		maxN = math.Max(maxN, p.N)
+	}
+	lo, hi := math.Log(best*0.5), math.Log(best*maxN*2)
+	bestAt, bestErr := lo, math.Inf(1)
+	const scan = 400
+	for i := 0; i <= scan; i++ {
+		x := lo + (hi-lo)*float64(i)/scan
+		if _, e := fit(math.Exp(x)); e < bestErr {
+			bestAt, bestErr = x, e
+		}
+	}
+	step := (hi - lo) / scan
+	lo, hi = bestAt-step, bestAt+step
 	phi := (math.Sqrt(5) - 1) / 2
-	for range 200 {
+	for range 100 {
 		a, b := hi-phi*(hi-lo), lo+phi*(hi-lo)
-		_, ea := fit(a)
-		_, eb := fit(b)
+		_, ea := fit(math.Exp(a))
+		_, eb := fit(math.Exp(b))
 		if ea < eb {
 			hi = b
 		} else {
 			lo = a
 		}
 	}
-	u, _ := fit((lo + hi) / 2)
+	u, _ := fit(math.Exp((lo + hi) / 2))
 	return u, nil
 }
 

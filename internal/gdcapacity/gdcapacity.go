@@ -121,6 +121,11 @@ func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (cap
 	switch {
 	case s.ConcurrencyLimit != nil:
 		q.Workers = int(*s.ConcurrencyLimit)
+		if perReplica > 0 && q.ServiceTime > 0 && float64(q.Workers)/q.ServiceTime.Seconds() > perReplica {
+			// The CPU (or the declared capacity) is the tighter limit: each request then holds
+			// its worker as long as the CPU takes to get through the queue.
+			q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
+		}
 	case perReplica > 0 && q.ServiceTime > 0:
 		// Whole workers; the service time is then set so that workers / time is exactly the
 		// per-replica capacity given.
@@ -275,7 +280,9 @@ func scalability(points []chaosv1alpha1.ScalabilityPoint) string {
 // Observe reads each predicted service's observed queries into its entry, with the model's p99
 // error and a capacity-lost flag when the observations fit a service with under 70 % of the
 // modelled capacity. It returns the capacity-lost messages.
-func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, m capacity.Model, services []chaosv1alpha1.CapacityService, query func(context.Context, string) (float64, error)) (lost []string, err error) {
+// modelled is the model's prediction of each entry of preds (same order): the faulted queue is
+// what the observations are read against.
+func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, modelled []capacity.Prediction, services []chaosv1alpha1.CapacityService, query func(context.Context, string) (float64, error)) (lost []string, err error) {
 	if query == nil {
 		return nil, nil
 	}
@@ -318,13 +325,7 @@ func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, m cap
 		if predicted, err := time.ParseDuration(p.P99); err == nil && observed > 0 {
 			p.P99Error = strconv.FormatFloat(100*(predicted.Seconds()-observed.Seconds())/observed.Seconds(), 'f', 1, 64)
 		}
-		var q capacity.Queue
-		for _, s := range m.Services {
-			if s.Name == p.Service {
-				q = s.Queue
-			}
-		}
-		q.Replicas = int(p.Replicas)
+		q := modelled[i].Queue
 		if !hasLoad || q.Capacity() == 0 {
 			continue
 		}

@@ -2,6 +2,7 @@ package gdcapacity
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,19 @@ func TestBuildQueues(t *testing.T) {
 	}
 	if _, err := Build(context.Background(), spec, Inputs{}); err == nil || !strings.Contains(err.Error(), "service live: the replicas of Deployment live need a cluster") {
 		t.Errorf("without a cluster: %v", err)
+	}
+}
+
+// A concurrency limit above what the CPU can feed: the CPU is the limit.
+func TestCPUCapsAConcurrencyLimit(t *testing.T) {
+	spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "api", Replicas: ptr.To[int32](1),
+		ConcurrencyLimit: ptr.To[int32](64), ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond},
+		CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: "2", CPUSecondsPerRequest: "0.01"}}}}
+	m, err := Build(context.Background(), spec, Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Services[0].Queue.Capacity(); math.Abs(c-200) > 1e-6 {
+		t.Errorf("capacity %g/s, want the CPU's 200/s, not 64 workers' 6400/s", c)
 	}
 }
