@@ -157,10 +157,7 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	}
 	st.Before = redisFigures(before, spec, e.db)
 	start = f.now()
-	batch := int(spec.BatchSize)
-	if batch <= 0 {
-		batch = 500
-	}
+	batch := batchSize(spec)
 	var maxKeys int64
 	if spec.MaxKeys != nil {
 		maxKeys = *spec.MaxKeys
@@ -308,10 +305,7 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 		return err
 	}
 	defer closeQuietly(ctx, c)
-	batch := int(spec.BatchSize)
-	if batch <= 0 {
-		batch = 500
-	}
+	batch := batchSize(spec)
 	var ours time.Duration
 	if x := spec.Expire; x != nil && spec.Mode == chaosv1alpha1.ExpirePattern {
 		ours = x.TTL.Duration
@@ -329,6 +323,14 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 	ctrl.LoggerFrom(ctx).Info("cache snapshot restored", "server", e.String(), "restored", res.Restored,
 		"skippedPresent", res.SkippedPresent, "skippedExpired", res.SkippedExpired)
 	return deleteSnapshot(ctx, f.Client, exp.Namespace, names)
+}
+
+// batchSize is spec.batchSize, or the schema's default for an object stored without it.
+func batchSize(spec *chaosv1alpha1.CacheFlushSpec) int {
+	if spec.BatchSize <= 0 {
+		return 500
+	}
+	return int(spec.BatchSize)
 }
 
 func status(exp *chaosv1alpha1.Experiment) *chaosv1alpha1.CacheFlushStatus {
