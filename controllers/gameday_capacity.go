@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
-	"github.com/firedrill-dev/firedrill/internal/capacity"
 	"github.com/firedrill-dev/firedrill/internal/gdcapacity"
 )
 
@@ -80,16 +79,10 @@ func (r *GameDayReconciler) capacityInputs(gd *chaosv1alpha1.GameDay) gdcapacity
 		},
 	}
 	if gd.Spec.Prometheus != nil {
-		in.Query = func(ctx context.Context, query string) (float64, error) {
-			q, err := r.querier(gd)
-			if err != nil {
-				return 0, err
-			}
-			v, ok, err := q.Value(ctx, query, r.Clock.Now())
-			if err == nil && !ok {
-				return 0, fmt.Errorf("query %q returned no sample", query)
-			}
-			return v, err
+		q, err := r.querier(gd)
+		in.Query = func(context.Context, string) (float64, error) { return 0, err }
+		if err == nil {
+			in.Query = gdcapacity.PromQuery(q, r.Clock.Now)
 		}
 	}
 	return in
@@ -157,36 +150,15 @@ func (r *GameDayReconciler) capacityStart(ctx context.Context, s *gdScope) bool 
 	return true
 }
 
-// predictStep predicts the services a step touches under its fault. live (while the step runs)
-// does not take a PodKill's replicas off a workload's live count, which already shows them gone.
-func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (preds []chaosv1alpha1.ServicePrediction, saturated, notes []string, kept []capacity.Prediction, err error) {
+// predictStep builds the model from the live inputs and predicts the step (see
+// gdcapacity.PredictStep).
+func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (gdcapacity.Step, error) {
 	in := r.capacityInputs(gd)
 	m, err := gdcapacity.Build(ctx, gd.Spec.Capacity, in)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return gdcapacity.Step{}, err
 	}
-	faults, notes := gdcapacity.Faults(ctx, step, m, gd.Spec.Capacity.Services, in)
-	if live && !step.Experiment.DryRun {
-		// Replicas read live from a workload already show the pods a kill took.
-		for _, svc := range gd.Spec.Capacity.Services {
-			if f, ok := faults[svc.Name]; ok && (svc.Workload != nil || svc.Selector != nil) {
-				f.KillReplicas = 0
-				faults[svc.Name] = f
-			}
-		}
-	}
-	ps, err := m.Predict(faults)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	affected := gdcapacity.Affected(m, step.CapacityTargets)
-	for _, p := range ps {
-		if affected[p.Service] {
-			kept = append(kept, p)
-		}
-	}
-	preds, saturated = gdcapacity.Predictions(kept)
-	return preds, saturated, notes, kept, nil
+	return gdcapacity.PredictStep(ctx, m, gd.Spec.Capacity.Services, step, in, live)
 }
 
 // capacityPreflight predicts a step before it starts. It returns false when the step is refused:
@@ -196,7 +168,8 @@ func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i
 	if s.gd.Spec.Capacity == nil || step.Experiment == nil || len(step.CapacityTargets) == 0 {
 		return true, nil
 	}
-	preds, saturated, notes, _, err := r.predictStep(ctx, s.gd, step, false)
+	p, err := r.predictStep(ctx, s.gd, step, false)
+	preds, saturated, notes := p.Predictions, p.Saturated, p.Notes
 	reason := chaosv1alpha1.ReasonPredictedSaturation
 	if err != nil {
 		reason = chaosv1alpha1.ReasonCapacityModelError
@@ -254,12 +227,13 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 		if st.Phase != chaosv1alpha1.StepRunning || step.Experiment == nil || len(step.CapacityTargets) == 0 {
 			continue
 		}
-		preds, saturated, _, modelled, err := r.predictStep(ctx, s.gd, step, true)
+		p, err := r.predictStep(ctx, s.gd, step, true)
+		preds, saturated := p.Predictions, p.Saturated
 		if err != nil {
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 			continue // the SLO guard still runs; a model that cannot read its inputs does not abort
 		}
-		lost, err := gdcapacity.Observe(ctx, preds, modelled, s.gd.Spec.Capacity.Services, r.capacityInputs(s.gd).Query)
+		lost, err := gdcapacity.Observe(ctx, preds, p.Modelled, s.gd.Spec.Capacity.Services, r.capacityInputs(s.gd).Query)
 		if err != nil {
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 		}

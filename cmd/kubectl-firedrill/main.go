@@ -140,13 +140,7 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 		if err != nil {
 			return 0, err
 		}
-		in.Query = func(ctx context.Context, query string) (float64, error) {
-			v, ok, err := q.Value(ctx, query, time.Now())
-			if err == nil && !ok {
-				err = fmt.Errorf("query %q returned no sample", query)
-			}
-			return v, err
-		}
+		in.Query = gdcapacity.PromQuery(q, time.Now)
 	}
 	m, err := gdcapacity.Build(ctx, spec, in)
 	if err != nil {
@@ -176,19 +170,11 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 		if step.Experiment == nil || len(step.CapacityTargets) == 0 {
 			continue
 		}
-		faults, notes := gdcapacity.Faults(ctx, step, m, spec.Services, in)
-		ps, err := m.Predict(faults)
+		p, err := gdcapacity.PredictStep(ctx, m, spec.Services, step, in, false)
 		if err != nil {
 			return refused, err
 		}
-		affected := gdcapacity.Affected(m, step.CapacityTargets)
-		var kept []capacity.Prediction
-		for _, p := range ps {
-			if affected[p.Service] {
-				kept = append(kept, p)
-			}
-		}
-		preds, saturated := gdcapacity.Predictions(kept)
+		preds, saturated, notes := p.Predictions, p.Saturated, p.Notes
 		verdict := "within capacity"
 		switch {
 		case len(saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):

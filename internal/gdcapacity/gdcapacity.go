@@ -14,6 +14,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/capacity"
+	"github.com/firedrill-dev/firedrill/internal/slo"
 )
 
 // Inputs reads what the spec leaves to the live system. Either may be nil: the plan command
@@ -208,6 +209,55 @@ func killed(ctx context.Context, e *chaosv1alpha1.ExperimentSpec, n int, name st
 		return min(n, max(1, n*v/100)), ""
 	}
 	return min(1, n), ""
+}
+
+// Step is what the model says of one step: status entries, the services predicted to tip over
+// (with the numbers), what it does not model, and the model's own predictions (same order as
+// Predictions), whose faulted queues observations are read against.
+type Step struct {
+	Predictions []chaosv1alpha1.ServicePrediction
+	Saturated   []string
+	Notes       []string
+	Modelled    []capacity.Prediction
+}
+
+// PredictStep predicts, with model m, the services a step touches (its targets and every service
+// linked to them) under its fault. live (while the step runs) does not take a PodKill's replicas
+// off a count read live (workload or selector), which already shows them gone.
+func PredictStep(ctx context.Context, m capacity.Model, services []chaosv1alpha1.CapacityService, step chaosv1alpha1.GameDayStep, in Inputs, live bool) (Step, error) {
+	faults, notes := Faults(ctx, step, m, services, in)
+	if live && !step.Experiment.DryRun {
+		for _, svc := range services {
+			if f, ok := faults[svc.Name]; ok && (svc.Workload != nil || svc.Selector != nil) {
+				f.KillReplicas = 0
+				faults[svc.Name] = f
+			}
+		}
+	}
+	ps, err := m.Predict(faults)
+	if err != nil {
+		return Step{}, err
+	}
+	affected := Affected(m, step.CapacityTargets)
+	out := Step{Notes: notes}
+	for _, p := range ps {
+		if affected[p.Service] {
+			out.Modelled = append(out.Modelled, p)
+		}
+	}
+	out.Predictions, out.Saturated = Predictions(out.Modelled)
+	return out, nil
+}
+
+// PromQuery reads one number from Prometheus at now(); a query with no sample is an error.
+func PromQuery(q slo.Querier, now func() time.Time) func(context.Context, string) (float64, error) {
+	return func(ctx context.Context, query string) (float64, error) {
+		v, ok, err := q.Value(ctx, query, now())
+		if err == nil && !ok {
+			err = fmt.Errorf("query %q returned no sample", query)
+		}
+		return v, err
+	}
 }
 
 // Predictions turns the model's predictions into status entries; saturated lists the services
