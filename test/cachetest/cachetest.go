@@ -3,7 +3,6 @@
 package cachetest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,9 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/firedrill-dev/firedrill/test/proctest"
 )
 
 // Server is one running cache server.
@@ -27,9 +27,7 @@ type Server struct {
 	Addr string
 	// CACert is the PEM CA that signed a TLS server's certificate.
 	CACert []byte
-	cmd    *exec.Cmd
-	done   chan struct{}
-	logs   *bytes.Buffer
+	*proctest.Process
 }
 
 // RedisOption configures a Redis server.
@@ -66,15 +64,6 @@ func WithTLS() RedisOption { return func(c *redisConfig) { c.tls = true } }
 // WithReplicaOf makes the server a replica of addr.
 func WithReplicaOf(addr string) RedisOption { return func(c *redisConfig) { c.replicaOf = addr } }
 
-func binary(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install Debian's %s package (make deps does)", name, pkg)
-	}
-	return p
-}
-
 // StartRedis runs redis-server without persistence on a free loopback port.
 func StartRedis(t testing.TB, opts ...RedisOption) *Server {
 	t.Helper()
@@ -82,21 +71,21 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Server {
 	for _, o := range opts {
 		o(&c)
 	}
-	bin := binary(t, "redis-server", "redis-server")
+	bin := proctest.Binary(t, "redis-server", "redis-server")
 	dir := t.TempDir()
 	host := c.host
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	port := freePort(t, host)
+	s := &Server{Addr: proctest.FreeAddr(t, host)}
+	_, port, _ := net.SplitHostPort(s.Addr)
 	conf := fmt.Sprintf("bind %s\nprotected-mode no\nsave \"\"\nappendonly no\ndir %s\nlogfile \"\"\n", host, dir)
-	s := &Server{Addr: net.JoinHostPort(host, strconv.Itoa(port))}
 	if c.tls {
 		s.CACert = writeCerts(t, dir)
-		conf += fmt.Sprintf("port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n",
+		conf += fmt.Sprintf("port 0\ntls-port %s\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n",
 			port, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt"))
 	} else {
-		conf += fmt.Sprintf("port %d\n", port)
+		conf += fmt.Sprintf("port %s\n", port)
 	}
 	if c.password != "" {
 		conf += "requirepass " + c.password + "\n"
@@ -115,7 +104,7 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Server {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.start(t, exec.Command(bin, path), "redis-server")
+	s.Process = proctest.Start(t, exec.Command(bin, path), "redis-server", 10*time.Second, proctest.Listening(s.Addr))
 	return s
 }
 
@@ -136,76 +125,20 @@ func WithMemcachedAuth(user, password string) MemcachedOption {
 // StartMemcached runs memcached (64 MiB) on a free loopback port.
 func StartMemcached(t testing.TB, opts ...MemcachedOption) *Server {
 	t.Helper()
-	bin := binary(t, "memcached", "memcached")
-	port := freePort(t, "127.0.0.1")
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-u", "root"}
+	bin := proctest.Binary(t, "memcached", "memcached")
+	s := &Server{Addr: proctest.FreeAddr(t, "127.0.0.1")}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := []string{"-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "64", "-u", "root"}
 	dir := t.TempDir()
 	for _, o := range opts {
 		o(&args, dir)
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	s.start(t, exec.Command(bin, args...), "memcached")
+	s.Process = proctest.Start(t, exec.Command(bin, args...), "memcached", 10*time.Second, proctest.Listening(s.Addr))
 	return s
 }
 
-func (s *Server) start(t testing.TB, cmd *exec.Cmd, name string) {
-	t.Helper()
-	s.cmd, s.done, s.logs = cmd, make(chan struct{}), &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.Kill()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, s.logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("%s exited at start:\n%s", name, s.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after 10 s:\n%s", name, s.Addr, s.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Kill stops the server at once and waits for it to be gone.
-func (s *Server) Kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
-// Logs is what the server printed.
-func (s *Server) Logs() string { return s.logs.String() }
-
 // FreeAddr is a loopback address nothing listens on (for "unreachable" tests).
-func FreeAddr(t testing.TB) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
-}
-
-func freePort(t testing.TB, host string) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func FreeAddr(t testing.TB) string { return proctest.FreeAddr(t, "127.0.0.1") }
 
 // writeCerts writes ca.crt, server.crt and server.key (for 127.0.0.1) into dir and returns the
 // CA's PEM.

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,14 +19,14 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/firedrill-dev/firedrill/test/proctest"
 )
 
 // Server is a running Prometheus.
 type Server struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	t    testing.TB
+	URL string
+	*proctest.Process
 }
 
 // Option configures Start.
@@ -42,16 +41,6 @@ func WithHost(host string) Option { return func(c *config) { c.host = host } }
 // WithBackfill loads OpenMetrics text (ending in "# EOF") as TSDB blocks before Prometheus starts.
 func WithBackfill(openMetrics string) Option { return func(c *config) { c.backfill = openMetrics } }
 
-// Binary finds prometheus and promtool; a missing one fails the test (hack/deps.sh installs them).
-func binary(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install Debian's prometheus package (make deps does)", name)
-	}
-	return p
-}
-
 // Start runs Prometheus until the test ends. Retention is 400 days, so backfilled blocks of a
 // 30-day window are kept; no scrape targets.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -60,7 +49,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&c)
 	}
-	prom := binary(t, "prometheus")
+	prom := proctest.Binary(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -72,7 +61,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Fatal(err)
 		}
 		// Without --max-block-duration promtool cuts 2h blocks: 57 s for 30 days here, 0.8 s with.
-		out, err := exec.Command(binary(t, "promtool"), "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h", src, data).CombinedOutput()
+		out, err := exec.Command(proctest.Binary(t, "promtool", "prometheus"), "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h", src, data).CombinedOutput()
 		if err != nil {
 			t.Fatalf("promtool backfill: %v\n%s", err, out)
 		}
@@ -85,60 +74,19 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	addr := freeAddr(t, host)
-	s := &Server{URL: "http://" + addr, done: make(chan struct{}), t: t}
-	s.cmd = exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=400d",
+	addr := proctest.FreeAddr(t, host)
+	s := &Server{URL: "http://" + addr}
+	cmd := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=400d",
 		"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--log.level=warn")
-	var logs bytes.Buffer
-	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.Kill()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	s.Process = proctest.Start(t, cmd, "prometheus", 30*time.Second, func() bool {
 		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case <-s.done:
-			t.Fatalf("prometheus exited at start:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 30 s:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Kill stops Prometheus at once (as a crash would) and waits for it to be gone.
-func (s *Server) Kill() {
-	if s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
-func freeAddr(t testing.TB, host string) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return s
 }
 
 // Sample is one value of a series at a time.
