@@ -25,9 +25,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
@@ -62,6 +64,9 @@ type ExperimentReconciler struct {
 	// InjectTimeout bounds how long a round keeps retrying targets whose injection fails before
 	// the experiment fails (and removes what it did inject).
 	InjectTimeout time.Duration
+	// Tracker, when set, sees disrupted workloads whole again as it happens (a scoped pod watch
+	// per workload) and wakes the experiment; the recovery poll remains the fallback.
+	Tracker *workload.Tracker
 
 	// written holds, per Experiment, the resourceVersion of this controller's last write to it.
 	written sync.Map
@@ -91,6 +96,9 @@ type scope struct {
 func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	exp, err := r.read(ctx, req.NamespacedName)
 	if exp == nil || err != nil {
+		if exp == nil && err == nil {
+			r.release(req.NamespacedName)
+		}
 		return ctrl.Result{}, err
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp)))
@@ -101,11 +109,13 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	case !exp.DeletionTimestamp.IsZero():
 		res, err = r.reconcileDelete(ctx, s)
 	case exp.Status.Phase.Finished():
+		r.release(req.NamespacedName)
 		return ctrl.Result{}, nil
 	default:
 		res, err = r.reconcileNormal(ctx, s)
 	}
 	if s.deleted {
+		r.release(req.NamespacedName)
 		return res, err
 	}
 	if errors.Is(err, experiments.ErrInProgress) {
@@ -116,6 +126,9 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	werr := r.writeStatus(ctx, s)
 	if werr == nil {
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
+		if s.exp.Status.Phase.Finished() {
+			r.release(req.NamespacedName)
+		}
 	}
 	return res, kerrors.NewAggregate([]error{err, werr})
 }
@@ -144,6 +157,13 @@ func (r *ExperimentReconciler) read(ctx context.Context, key types.NamespacedNam
 		return nil, err
 	}
 	return exp, nil
+}
+
+// release stops following the experiment's workloads.
+func (r *ExperimentReconciler) release(key types.NamespacedName) {
+	if r.Tracker != nil {
+		r.Tracker.Release(key)
+	}
 }
 
 // wrote records the resourceVersion this controller's write produced (see read).
@@ -435,6 +455,12 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	return r.afterInjection(s, fault)
 }
 
+// progressReasons are conditions whose message tracks progress while waiting.
+var progressReasons = map[string]bool{
+	chaosv1alpha1.ReasonInjecting:          true,
+	chaosv1alpha1.ReasonWaitingForRecovery: true,
+}
+
 // permanentReasons are refusals no retry can fix (experiments.PermanentError).
 var permanentReasons = map[string]bool{
 	chaosv1alpha1.ReasonKernelUnsupported:  true,
@@ -547,6 +573,25 @@ func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 		}
 		// A new round disrupts it again: its recovery is measured from the last injection.
 		w.RecoveredAt, w.TimeToRecover = nil, nil
+		r.follow(ctx, s.exp, ref, t.InjectedAt.Time)
+	}
+}
+
+// follow has the tracker watch ref for the experiment from since (the kill, to the
+// millisecond, when called right after it). A failure to start the watch is logged: the
+// recovery poll still judges the workload, only less precisely.
+func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Experiment, ref workload.Ref, since time.Time) {
+	if r.Tracker == nil {
+		return
+	}
+	var killed []types.UID
+	for _, t := range exp.Status.Targets {
+		if t.State == chaosv1alpha1.TargetInjected || t.State == chaosv1alpha1.TargetRecovered {
+			killed = append(killed, t.UID)
+		}
+	}
+	if err := r.Tracker.Track(ctx, client.ObjectKeyFromObject(exp), ref, since, killed); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "following workload recovery; polling it instead", "workload", ref.String())
 	}
 }
 
@@ -567,6 +612,14 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 		}
 		ref := workload.Ref{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
 		last := lastInjection(st.Targets, w)
+		if r.Tracker != nil {
+			r.follow(ctx, s.exp, ref, last) // after a restart: follow again from status
+			if rec := r.Tracker.Recovered(client.ObjectKeyFromObject(s.exp), ref); rec != nil {
+				w.DesiredReplicas, w.RecoveredAt = rec.Desired, &metav1.Time{Time: rec.At}
+				w.TimeToRecover = &metav1.Duration{Duration: rec.At.Sub(rec.Since)}
+				continue
+			}
+		}
 		rd, err := workload.Check(ctx, r.APIReader, ref, killed)
 		switch {
 		case errors.Is(err, workload.ErrGone):
@@ -700,7 +753,8 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 func (r *ExperimentReconciler) recordEvents(ctx context.Context, before, after *chaosv1alpha1.Experiment) {
 	for _, c := range after.Status.Conditions {
 		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
-		if old != nil && old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
+		if old != nil && old.Status == c.Status && old.Reason == c.Reason && (old.Message == c.Message || progressReasons[c.Reason]) {
+			// Not a transition: progress while waiting ("2/3 ready") is in status, not one event each.
 			continue
 		}
 		kind := corev1.EventTypeNormal
@@ -736,7 +790,19 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	if err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Tracker != nil {
+		// A workload seen whole wakes its experiments at once, not at their next poll.
+		recovered := make(chan event.GenericEvent, 256)
+		r.Tracker.Notify = func(key types.NamespacedName) {
+			select {
+			case recovered <- event.GenericEvent{Object: &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}}:
+			default: // full: the recovery poll picks it up
+			}
+		}
+		b = b.WatchesRawSource(source.Channel(recovered, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		// Spec changes, and an abort requested by annotation.
 		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).

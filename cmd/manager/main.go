@@ -10,7 +10,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -20,6 +22,7 @@ import (
 	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/internal/selector"
+	"github.com/firedrill-dev/firedrill/internal/workload"
 )
 
 func main() {
@@ -81,6 +84,10 @@ func run() error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
+	pods, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("creating the pod client: %w", err)
+	}
 	prot := selector.NewProtected(ownNamespace, strings.Split(protected, ",")...)
 	ctx := ctrl.SetupSignalHandler()
 	if err := (&controllers.ExperimentReconciler{
@@ -92,6 +99,7 @@ func run() error {
 		MaxTargets:      maxTargets,
 		RecoveryTimeout: recoveryTimeout,
 		InjectTimeout:   injectTimeout,
+		Tracker:         &workload.Tracker{Reader: mgr.GetAPIReader(), Pods: pods, Clock: clock.RealClock{}},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}

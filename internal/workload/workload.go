@@ -69,6 +69,19 @@ func (r Readiness) Whole() bool { return r.Ready >= r.Desired }
 // Check counts the workload's ready pods, not counting terminating pods or the pods in exclude
 // (those the experiment killed), against its desired replicas.
 func Check(ctx context.Context, r client.Reader, ref Ref, exclude sets.Set[types.UID]) (Readiness, error) {
+	desired, sel, err := spec(ctx, r, ref)
+	if err != nil {
+		return Readiness{}, err
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(ref.Namespace), client.MatchingLabelsSelector{Selector: sel}, apiread.FromWatchCache{}); err != nil {
+		return Readiness{}, fmt.Errorf("listing pods of %s: %w", ref, err)
+	}
+	return count(pods.Items, desired, exclude, sel), nil
+}
+
+// spec reads a workload's desired replicas and pod selector.
+func spec(ctx context.Context, r client.Reader, ref Ref) (int32, labels.Selector, error) {
 	var (
 		desired  int32
 		selector *metav1.LabelSelector
@@ -97,23 +110,19 @@ func Check(ctx context.Context, r client.Reader, ref Ref, exclude sets.Set[types
 			desired, selector = ds.Status.DesiredNumberScheduled, ds.Spec.Selector
 		}
 	default:
-		return Readiness{}, fmt.Errorf("unsupported workload kind %q", ref.Kind)
+		return 0, nil, fmt.Errorf("unsupported workload kind %q", ref.Kind)
 	}
 	if apierrors.IsNotFound(err) {
-		return Readiness{}, ErrGone
+		return 0, nil, ErrGone
 	}
 	if err != nil {
-		return Readiness{}, fmt.Errorf("reading %s: %w", ref, err)
+		return 0, nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
 	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil || sel.Empty() {
-		return Readiness{}, fmt.Errorf("%s has no usable selector", ref)
+		return 0, nil, fmt.Errorf("%s has no usable selector", ref)
 	}
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(ref.Namespace), client.MatchingLabelsSelector{Selector: sel}, apiread.FromWatchCache{}); err != nil {
-		return Readiness{}, fmt.Errorf("listing pods of %s: %w", ref, err)
-	}
-	return count(pods.Items, desired, exclude, sel), nil
+	return desired, sel, nil
 }
 
 func count(pods []corev1.Pod, desired int32, exclude sets.Set[types.UID], sel labels.Selector) Readiness {

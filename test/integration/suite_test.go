@@ -17,6 +17,7 @@ import (
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -32,6 +33,7 @@ import (
 	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/internal/selector"
+	"github.com/firedrill-dev/firedrill/internal/workload"
 )
 
 const ownNamespace = "firedrill-system"
@@ -89,6 +91,9 @@ type managerOptions struct {
 	gameDayClock clock.Clock
 	// logs, when set, also receives the manager's logs (to check what they never contain).
 	logs io.Writer
+	// tracker follows workload recovery (one is made unless noTracker: recovery by polling only).
+	tracker   *workload.Tracker
+	noTracker bool
 }
 
 // startManager runs the controllers in-process. stop cancels it and waits for it to exit (it is
@@ -109,6 +114,9 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.tracker == nil && !opts.noTracker {
+		opts.tracker = newTracker()
+	}
 	faults := opts.faults
 	if faults == nil {
 		pc := opts.podClient
@@ -128,6 +136,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		RecoveryTimeout: time.Minute,
 		RecoveryPoll:    100 * time.Millisecond,
 		InjectTimeout:   2 * time.Second,
+		Tracker:         opts.tracker,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +150,11 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		t.Fatal(err)
 	}
 	return runManager(t, ctx, cancel, mgr), cancel
+}
+
+// newTracker is the manager's workload recovery tracker, reading from the API server directly.
+func newTracker() *workload.Tracker {
+	return &workload.Tracker{Reader: k8s, Pods: kubernetes.NewForConfigOrDie(cfg), Clock: clock.RealClock{}}
 }
 
 // runManager starts mgr until cancel; the returned stop cancels it and waits for it to end (also

@@ -1,0 +1,270 @@
+package workload
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// +kubebuilder:rbac:groups="",resources=pods,verbs=watch
+
+// Tracker sees the moment a disrupted workload is whole again, as it happens. A recovery check
+// that polls only sees the workload's state at each poll: when kills overlap (a second experiment,
+// or the next run of a drill, disrupting the workload again a few hundred milliseconds after it
+// recovered), the poll misses the window in which it was whole and the recorded MTTR grows to
+// whenever a later poll happens to land in one.
+//
+// For each disrupted workload it runs one pod watch scoped to the workload's namespace and
+// selector, started at the kill and stopped when no experiment waits on it any more, so the
+// manager holds only the pods of workloads under disruption. Events are applied in order to its
+// own copy of those pods, and every experiment waiting on the workload is judged after each one.
+type Tracker struct {
+	// Reader reads the workloads' desired replicas and selectors.
+	Reader client.Reader
+	// Pods lists and watches pods.
+	Pods kubernetes.Interface
+	// Clock stamps the moment a workload is seen whole.
+	Clock clock.PassiveClock
+	// Notify is told which experiment's workload is whole (from a watch goroutine; it must not
+	// block).
+	Notify func(experiment types.NamespacedName)
+
+	mu    sync.Mutex
+	byRef map[Ref]*watched
+}
+
+// Recovery is when a workload was whole again for one experiment.
+type Recovery struct {
+	// Since is the disruption it recovered from: the kill, to the millisecond when the tracker
+	// was told at the kill, to the second when it was told after a restart (from status).
+	Since, At time.Time
+	// Desired is the workload's desired replicas it was judged against.
+	Desired int32
+	// Live: the watch saw the workload broken after the kill and then whole, and At is when it
+	// saw it whole (to the millisecond). Otherwise it was already whole at the watch's first look
+	// and At is when its last pod became ready, as the kubelet reported it (to the second).
+	Live bool
+}
+
+type watched struct {
+	ref     Ref
+	cancel  context.CancelFunc
+	synced  func() bool
+	desired int32
+	sel     labels.Selector
+	pods    map[types.UID]*corev1.Pod
+	users   map[types.NamespacedName]*waiter
+}
+
+// waiter is one experiment waiting on a workload.
+type waiter struct {
+	since     time.Time
+	killed    sets.Set[types.UID]
+	sawBroken bool
+	recovered *Recovery
+}
+
+// Track makes the tracker follow ref for exp, disrupted at since by killing the pods in killed.
+// It is idempotent: a later since (the experiment's next round) starts a new wait; the same or an
+// earlier one (a later pass, or a restart that read since back from status) keeps the current one.
+func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, since time.Time, killed []types.UID) error {
+	t.mu.Lock()
+	w := t.byRef[ref]
+	t.mu.Unlock()
+	if w == nil {
+		var err error
+		if w, err = t.start(ctx, ref); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := w.users[exp]
+	if u == nil || since.After(u.since) {
+		u = &waiter{since: since, killed: sets.New[types.UID]()}
+		w.users[exp] = u
+	}
+	u.killed.Insert(killed...)
+	return nil
+}
+
+// Recovered returns when ref was whole again for exp, or nil while it is not (or not known: the
+// tracker is not following it, or its watch has not listed the pods yet).
+func (t *Tracker) Recovered(exp types.NamespacedName, ref Ref) *Recovery {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.byRef[ref]
+	if w == nil {
+		return nil
+	}
+	u := w.users[exp]
+	if u == nil {
+		return nil
+	}
+	if u.recovered == nil && w.synced() {
+		t.judge(w, u)
+	}
+	return u.recovered
+}
+
+// Release stops following anything for exp, and stops the watches nobody else waits on.
+func (t *Tracker) Release(exp types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ref, w := range t.byRef {
+		delete(w.users, exp)
+		if len(w.users) == 0 {
+			w.cancel()
+			delete(t.byRef, ref)
+		}
+	}
+}
+
+// Watching returns how many workloads are followed (for tests and metrics).
+func (t *Tracker) Watching() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byRef)
+}
+
+func (t *Tracker) start(ctx context.Context, ref Ref) (*watched, error) {
+	desired, sel, err := spec(ctx, t.Reader, ref)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w := t.byRef[ref]; w != nil { // started by another pass meanwhile
+		return w, nil
+	}
+	// The watch outlives this reconcile: it ends on Release, or with the manager.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &watched{ref: ref, cancel: cancel, desired: desired, sel: sel,
+		pods: map[types.UID]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
+	lw := cache.NewFilteredListWatchFromClient(t.Pods.CoreV1().RESTClient(), "pods", ref.Namespace,
+		func(o *metav1.ListOptions) { o.LabelSelector = sel.String() })
+	_, ctl := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    &corev1.Pod{},
+		Transform:     strip,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { t.observe(wctx, w, o, false) },
+			UpdateFunc: func(_, o any) { t.observe(wctx, w, o, false) },
+			DeleteFunc: func(o any) { t.observe(wctx, w, o, true) },
+		},
+	})
+	w.synced = ctl.HasSynced
+	if t.byRef == nil {
+		t.byRef = map[Ref]*watched{}
+	}
+	t.byRef[ref] = w
+	go ctl.RunWithContext(wctx)
+	ctrl.LoggerFrom(ctx).V(1).Info("following workload recovery", "workload", ref.String())
+	return w, nil
+}
+
+// observe applies one pod event, then judges every experiment waiting on the workload against
+// the pods as they are after it: a workload whole for only a moment between two kills is seen.
+func (t *Tracker) observe(ctx context.Context, w *watched, obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	if deleted {
+		delete(w.pods, p.UID)
+	} else {
+		w.pods[p.UID] = p
+	}
+	if !w.synced() {
+		t.mu.Unlock()
+		return
+	}
+	if t.wouldRecover(w) {
+		// Before declaring anyone recovered, make sure the workload was not scaled meanwhile.
+		t.mu.Unlock()
+		desired, _, err := spec(ctx, t.Reader, w.ref)
+		t.mu.Lock()
+		if err == nil {
+			w.desired = desired
+		}
+	}
+	var notify []types.NamespacedName
+	for exp, u := range w.users {
+		if u.recovered == nil && t.judge(w, u) {
+			notify = append(notify, exp)
+		}
+	}
+	t.mu.Unlock()
+	for _, exp := range notify {
+		t.Notify(exp)
+	}
+}
+
+// wouldRecover reports whether some waiting experiment would now see the workload whole.
+func (t *Tracker) wouldRecover(w *watched) bool {
+	for _, u := range w.users {
+		if u.recovered == nil && t.readiness(w, u).Whole() {
+			return true
+		}
+	}
+	return false
+}
+
+// judge records u's recovery if the workload is whole for it now, and says whether it did.
+func (t *Tracker) judge(w *watched, u *waiter) bool {
+	r := t.readiness(w, u)
+	if !r.Whole() {
+		u.sawBroken = true
+		return false
+	}
+	if u.sawBroken {
+		u.recovered = &Recovery{Since: u.since, At: t.Clock.Now(), Desired: w.desired, Live: true}
+	} else {
+		at := r.ReadySince
+		if at.Before(u.since) {
+			at = u.since // whole before the kill showed in the pods' status: count from the kill
+		}
+		u.recovered = &Recovery{Since: u.since, At: at, Desired: w.desired}
+	}
+	return true
+}
+
+func (t *Tracker) readiness(w *watched, u *waiter) Readiness {
+	pods := make([]corev1.Pod, 0, len(w.pods))
+	for _, p := range w.pods {
+		pods = append(pods, *p)
+	}
+	return count(pods, w.desired, u.killed, w.sel)
+}
+
+// strip keeps what readiness needs of a pod: the watch holds the pods of disrupted workloads only,
+// and only this much of each.
+func strip(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID,
+		ResourceVersion: p.ResourceVersion, Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp}}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			out.Status.Conditions = []corev1.PodCondition{c}
+		}
+	}
+	return out, nil
+}
