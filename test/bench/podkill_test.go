@@ -147,7 +147,7 @@ func (s stats) String() string {
 // measure runs n kills in namespace: before each, prepare (if set) readies the target; start must
 // cause one pod of the namespace to be killed. It returns the latencies from start returning, and
 // from start being called, to a pod watch seeing the kill.
-func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare func() error, start func(i int) error) (fromReturn, fromSend stats) {
+func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare func() error, start func(i int) error) (fromReturn, fromSend stats, seenAt []time.Time) {
 	t.Helper()
 	ctx := t.Context()
 	for i := 0; i < n; i++ {
@@ -172,8 +172,9 @@ func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare 
 		}
 		fromReturn = append(fromReturn, t1.Sub(t0))
 		fromSend = append(fromSend, t1.Sub(tSend))
+		seenAt = append(seenAt, t1)
 	}
-	return fromReturn, fromSend
+	return fromReturn, fromSend, seenAt
 }
 
 // TestBenchPodKill measures Firedrill's PodKill (mode one) from Experiment Create returning to a
@@ -189,7 +190,15 @@ func TestBenchPodKill(t *testing.T) {
 	// Firedrill.
 	var deletes stats
 	ready := func() error { return waitReady(ctx, c) }
-	fd, fdSend := measure(t, c, ns, n, ready, func(i int) error {
+	// When the Deployment is seen whole again after each kill (the next run's wait), to set the
+	// MTTR Firedrill records against.
+	var readyAt []time.Time
+	fdReady := func() error {
+		err := waitReady(ctx, c)
+		readyAt = append(readyAt, time.Now())
+		return err
+	}
+	fd, fdSend, killedAt := measure(t, c, ns, n, fdReady, func(i int) error {
 		exp := &chaosv1alpha1.Experiment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)},
 			Spec: chaosv1alpha1.ExperimentSpec{
@@ -201,6 +210,11 @@ func TestBenchPodKill(t *testing.T) {
 		}
 		return c.Create(ctx, exp)
 	})
+	if err := waitReady(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	readyAt = append(readyAt, time.Now())
+	recorded, observed := recoveries(t, c, n, killedAt, readyAt)
 	for i := 0; i < n; i++ {
 		key := client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)}
 		w, err := c.Watch(ctx, &chaosv1alpha1.ExperimentList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": key.Name})
@@ -244,7 +258,7 @@ func TestBenchPodKill(t *testing.T) {
 	defer stopInf()
 	factory.Start(ictx.Done())
 	factory.WaitForCacheSync(ictx.Done())
-	ideal, idealSend := measure(t, c, ns, n, ready, func(i int) error {
+	ideal, idealSend, _ := measure(t, c, ns, n, ready, func(i int) error {
 		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i),
 			Labels: map[string]string{"firedrill.dev/bench": "kill"}}})
 	})
@@ -256,9 +270,36 @@ func TestBenchPodKill(t *testing.T) {
 	fmt.Printf("  firedrill/ideal median ratio: %.2fx\n", ratio)
 	fmt.Printf("  the same, from Create sent: firedrill %s; ideal %s\n", fdSend, idealSend)
 	fmt.Printf("Experiment delete -> gone: %s\n", deletes)
+	fmt.Printf("MTTR recorded by Firedrill (status.workloads[].timeToRecover): %s\n", recorded)
+	fmt.Printf("  seen by the bench (kill seen -> Deployment seen Ready by a 50 ms poll): %s\n", observed)
 	fmt.Printf("Targets (issue 3): PodKill median <= 15 ms, p99 <= 40 ms; delete-to-gone median <= 50 ms\n\n")
 
 	cleanup(t, c)
+}
+
+// recoveries waits for the n experiments to end and returns the MTTR each recorded, and the one the
+// bench saw: from run i's kill seen to the Deployment seen Ready before run i+1.
+func recoveries(t *testing.T, c client.Client, n int, killedAt, readyAt []time.Time) (recorded, observed stats) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		key := client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)}
+		var exp chaosv1alpha1.Experiment
+		err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			if err := c.Get(ctx, key, &exp); err != nil {
+				return false, err
+			}
+			return exp.Status.Phase.Finished(), nil
+		})
+		if err != nil {
+			t.Fatalf("%s did not end: %v (phase %s)", key.Name, err, exp.Status.Phase)
+		}
+		if len(exp.Status.Workloads) != 1 || exp.Status.Workloads[0].TimeToRecover == nil {
+			t.Fatalf("%s: no recovery recorded: %+v", key.Name, exp.Status.Workloads)
+		}
+		recorded = append(recorded, exp.Status.Workloads[0].TimeToRecover.Duration)
+		observed = append(observed, readyAt[i+1].Sub(killedAt[i]))
+	}
+	return recorded, observed
 }
 
 // cleanup removes what an earlier run left: trigger ConfigMaps and experiments.
