@@ -590,7 +590,7 @@ func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Ex
 			killed = append(killed, t.UID)
 		}
 	}
-	if err := r.Tracker.Track(ctx, client.ObjectKeyFromObject(exp), ref, since, killed); err != nil {
+	if err := r.Tracker.Track(ctx, client.ObjectKeyFromObject(exp), ref, since, killed); err != nil && !errors.Is(err, workload.ErrGone) {
 		ctrl.LoggerFrom(ctx).Error(err, "following workload recovery; polling it instead", "workload", ref.String())
 	}
 }
@@ -612,15 +612,26 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 		}
 		ref := workload.Ref{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
 		last := lastInjection(st.Targets, w)
+		var (
+			rd    workload.Readiness
+			err   error
+			known bool
+		)
 		if r.Tracker != nil {
-			r.follow(ctx, s.exp, ref, last) // after a restart: follow again from status
-			if rec := r.Tracker.Recovered(client.ObjectKeyFromObject(s.exp), ref); rec != nil {
+			key := client.ObjectKeyFromObject(s.exp)
+			if !r.Tracker.Following(key, ref) {
+				r.follow(ctx, s.exp, ref, last) // after a restart: follow again, from status
+			}
+			var rec *workload.Recovery
+			if rec, rd, known = r.Tracker.Recovered(ctx, key, ref); rec != nil {
 				w.DesiredReplicas, w.RecoveredAt = rec.Desired, &metav1.Time{Time: rec.At}
 				w.TimeToRecover = &metav1.Duration{Duration: rec.At.Sub(rec.Since)}
 				continue
 			}
 		}
-		rd, err := workload.Check(ctx, r.APIReader, ref, killed)
+		if !known {
+			rd, err = workload.Check(ctx, r.APIReader, ref, killed)
+		}
 		switch {
 		case errors.Is(err, workload.ErrGone):
 			w.RecoveredAt = &metav1.Time{Time: s.now}
@@ -792,6 +803,10 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.Tracker != nil {
+		// Its watches end with the manager.
+		if err := mgr.Add(r.Tracker); err != nil {
+			return err
+		}
 		// A workload seen whole wakes its experiments at once, not at their next poll.
 		recovered := make(chan event.GenericEvent, 256)
 		r.Tracker.Notify = func(key types.NamespacedName) {

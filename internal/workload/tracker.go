@@ -42,6 +42,8 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	byRef map[Ref]*watched
+	// base is the manager's context (Start): every watch ends with it.
+	base context.Context
 }
 
 // Recovery is when a workload was whole again for one experiment.
@@ -75,47 +77,95 @@ type waiter struct {
 	recovered *Recovery
 }
 
+// Start runs with the manager: the watches it starts end with it.
+func (t *Tracker) Start(ctx context.Context) error {
+	t.mu.Lock()
+	t.base = ctx
+	t.mu.Unlock()
+	<-ctx.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ref, w := range t.byRef {
+		w.cancel()
+		delete(t.byRef, ref)
+	}
+	return nil
+}
+
 // Track makes the tracker follow ref for exp, disrupted at since by killing the pods in killed.
 // It is idempotent: a later since (the experiment's next round) starts a new wait; the same or an
 // earlier one (a later pass, or a restart that read since back from status) keeps the current one.
+// It reads the workload's desired replicas afresh.
 func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, since time.Time, killed []types.UID) error {
+	desired, sel, err := spec(ctx, t.Reader, ref)
+	if err != nil {
+		return err
+	}
+	// A watch released by another experiment between the lookup and the insert is dead: start
+	// another rather than wait on it.
+	for {
+		t.mu.Lock()
+		w := t.byRef[ref]
+		t.mu.Unlock()
+		if w == nil {
+			w = t.start(ctx, ref, desired, sel)
+		}
+		t.mu.Lock()
+		if t.byRef[ref] != w {
+			t.mu.Unlock()
+			continue
+		}
+		w.desired = desired
+		u := w.users[exp]
+		if u == nil || since.After(u.since) {
+			u = &waiter{since: since, killed: sets.New[types.UID]()}
+			w.users[exp] = u
+		}
+		u.killed.Insert(killed...)
+		t.mu.Unlock()
+		return nil
+	}
+}
+
+// Recovered judges ref for exp now, against the desired replicas read afresh: when it was whole
+// again (nil while it is not) and its readiness as the watch sees it. known is false when the
+// tracker cannot tell (not following it for exp, its watch has not listed the pods yet, or the
+// workload could not be read): ask the API server instead.
+func (t *Tracker) Recovered(ctx context.Context, exp types.NamespacedName, ref Ref) (rec *Recovery, rd Readiness, known bool) {
 	t.mu.Lock()
 	w := t.byRef[ref]
 	t.mu.Unlock()
 	if w == nil {
-		var err error
-		if w, err = t.start(ctx, ref); err != nil {
-			return err
-		}
+		return nil, Readiness{}, false
+	}
+	// HasSynced takes the watch queue's lock: never call it holding t.mu (the watch's handler
+	// takes t.mu while the queue may hold its own lock).
+	if !w.synced() {
+		return nil, Readiness{}, false
+	}
+	desired, _, err := spec(ctx, t.Reader, ref)
+	if err != nil {
+		return nil, Readiness{}, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u := w.users[exp]
-	if u == nil || since.After(u.since) {
-		u = &waiter{since: since, killed: sets.New[types.UID]()}
-		w.users[exp] = u
+	if u == nil || t.byRef[ref] != w {
+		return nil, Readiness{}, false
 	}
-	u.killed.Insert(killed...)
-	return nil
+	w.desired = desired
+	if u.recovered == nil {
+		t.judge(w, u)
+	}
+	return u.recovered, t.readiness(w, u), true
 }
 
-// Recovered returns when ref was whole again for exp, or nil while it is not (or not known: the
-// tracker is not following it, or its watch has not listed the pods yet).
-func (t *Tracker) Recovered(exp types.NamespacedName, ref Ref) *Recovery {
+// Following reports whether the tracker follows ref for exp.
+func (t *Tracker) Following(exp types.NamespacedName, ref Ref) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.byRef[ref]
-	if w == nil {
-		return nil
-	}
-	u := w.users[exp]
-	if u == nil {
-		return nil
-	}
-	if u.recovered == nil && w.synced() {
-		t.judge(w, u)
-	}
-	return u.recovered
+	return w != nil && w.users[exp] != nil
 }
 
 // Release stops following anything for exp, and stops the watches nobody else waits on.
@@ -138,18 +188,18 @@ func (t *Tracker) Watching() int {
 	return len(t.byRef)
 }
 
-func (t *Tracker) start(ctx context.Context, ref Ref) (*watched, error) {
-	desired, sel, err := spec(ctx, t.Reader, ref)
-	if err != nil {
-		return nil, err
-	}
+func (t *Tracker) start(ctx context.Context, ref Ref, desired int32, sel labels.Selector) *watched {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if w := t.byRef[ref]; w != nil { // started by another pass meanwhile
-		return w, nil
+		return w
 	}
 	// The watch outlives this reconcile: it ends on Release, or with the manager.
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	base := t.base
+	if base == nil { // not run by a manager
+		base = context.WithoutCancel(ctx)
+	}
+	wctx, cancel := context.WithCancel(base)
 	w := &watched{ref: ref, cancel: cancel, desired: desired, sel: sel,
 		pods: map[types.UID]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
 	lw := cache.NewFilteredListWatchFromClient(t.Pods.CoreV1().RESTClient(), "pods", ref.Namespace,
@@ -158,10 +208,10 @@ func (t *Tracker) start(ctx context.Context, ref Ref) (*watched, error) {
 		ListerWatcher: lw,
 		ObjectType:    &corev1.Pod{},
 		Transform:     strip,
-		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { t.observe(wctx, w, o, false) },
-			UpdateFunc: func(_, o any) { t.observe(wctx, w, o, false) },
-			DeleteFunc: func(o any) { t.observe(wctx, w, o, true) },
+		Handler: cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(o any, initial bool) { t.observe(wctx, w, o, false, initial) },
+			UpdateFunc: func(_, o any) { t.observe(wctx, w, o, false, false) },
+			DeleteFunc: func(o any) { t.observe(wctx, w, o, true, false) },
 		},
 	})
 	w.synced = ctl.HasSynced
@@ -171,12 +221,14 @@ func (t *Tracker) start(ctx context.Context, ref Ref) (*watched, error) {
 	t.byRef[ref] = w
 	go ctl.RunWithContext(wctx)
 	ctrl.LoggerFrom(ctx).V(1).Info("following workload recovery", "workload", ref.String())
-	return w, nil
+	return w
 }
 
 // observe applies one pod event, then judges every experiment waiting on the workload against
 // the pods as they are after it: a workload whole for only a moment between two kills is seen.
-func (t *Tracker) observe(ctx context.Context, w *watched, obj any, deleted bool) {
+// The pods of the initial list are only recorded (the list is not complete until the last one;
+// Recovered judges them); every later event finds the list applied.
+func (t *Tracker) observe(ctx context.Context, w *watched, obj any, deleted, initial bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj, deleted = d.Obj, true
 	}
@@ -190,7 +242,7 @@ func (t *Tracker) observe(ctx context.Context, w *watched, obj any, deleted bool
 	} else {
 		w.pods[p.UID] = p
 	}
-	if !w.synced() {
+	if initial {
 		t.mu.Unlock()
 		return
 	}
