@@ -553,6 +553,9 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 // trackWorkloads records the workloads whose pods were hit, for the recovery time.
 func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 	st := &s.exp.Status
+	// Each workload is followed once, from the round's last kill of its pods.
+	var refs []workload.Ref
+	since := map[workload.Ref]time.Time{}
 	for _, t := range st.Targets {
 		if t.State != chaosv1alpha1.TargetInjected || t.Round != st.Round || t.OwnerKind == "" {
 			continue
@@ -573,22 +576,36 @@ func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 		}
 		// A new round disrupts it again: its recovery is measured from the last injection.
 		w.RecoveredAt, w.TimeToRecover = nil, nil
-		r.follow(ctx, s.exp, ref, t.InjectedAt.Time)
+		if at, seen := since[ref]; !seen {
+			refs = append(refs, ref)
+			since[ref] = t.InjectedAt.Time
+		} else if t.InjectedAt.After(at) {
+			since[ref] = t.InjectedAt.Time
+		}
 	}
+	killed := killedUIDs(st)
+	for _, ref := range refs {
+		r.follow(ctx, s.exp, ref, since[ref], killed)
+	}
+}
+
+// killedUIDs are the pods the experiment has killed: a workload is whole again without them.
+func killedUIDs(st *chaosv1alpha1.ExperimentStatus) sets.Set[types.UID] {
+	killed := sets.New[types.UID]()
+	for _, t := range st.Targets {
+		if t.State == chaosv1alpha1.TargetInjected || t.State == chaosv1alpha1.TargetRecovered {
+			killed.Insert(t.UID)
+		}
+	}
+	return killed
 }
 
 // follow has the tracker watch ref for the experiment from since (the kill, to the
 // millisecond, when called right after it). A failure to start the watch is logged: the
 // recovery poll still judges the workload, only less precisely.
-func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Experiment, ref workload.Ref, since time.Time) {
+func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Experiment, ref workload.Ref, since time.Time, killed sets.Set[types.UID]) {
 	if r.Tracker == nil {
 		return
-	}
-	var killed []types.UID
-	for _, t := range exp.Status.Targets {
-		if t.State == chaosv1alpha1.TargetInjected || t.State == chaosv1alpha1.TargetRecovered {
-			killed = append(killed, t.UID)
-		}
 	}
 	if err := r.Tracker.Track(ctx, client.ObjectKeyFromObject(exp), ref, since, killed); err != nil && !errors.Is(err, workload.ErrGone) {
 		ctrl.LoggerFrom(ctx).Error(err, "following workload recovery; polling it instead", "workload", ref.String())
@@ -598,12 +615,7 @@ func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Ex
 // recover waits for every disrupted workload to be whole again.
 func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Result, error) {
 	st := &s.exp.Status
-	killed := sets.New[types.UID]()
-	for _, t := range st.Targets {
-		if t.State == chaosv1alpha1.TargetInjected || t.State == chaosv1alpha1.TargetRecovered {
-			killed.Insert(t.UID)
-		}
-	}
+	killed := killedUIDs(st)
 	var waiting []string
 	for i := range st.Workloads {
 		w := &st.Workloads[i]
@@ -620,7 +632,7 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 		if r.Tracker != nil {
 			key := client.ObjectKeyFromObject(s.exp)
 			if !r.Tracker.Following(key, ref) {
-				r.follow(ctx, s.exp, ref, last) // after a restart: follow again, from status
+				r.follow(ctx, s.exp, ref, last, killed) // after a restart: follow again, from status
 			}
 			var rec *workload.Recovery
 			if rec, rd, known = r.Tracker.Recovered(ctx, key, ref); rec != nil {

@@ -96,7 +96,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 // It is idempotent: a later since (the experiment's next round) starts a new wait; the same or an
 // earlier one (a later pass, or a restart that read since back from status) keeps the current one.
 // It reads the workload's desired replicas afresh.
-func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, since time.Time, killed []types.UID) error {
+func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, since time.Time, killed sets.Set[types.UID]) error {
 	desired, sel, err := spec(ctx, t.Reader, ref)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, 
 			u = &waiter{since: since, killed: sets.New[types.UID]()}
 			w.users[exp] = u
 		}
-		u.killed.Insert(killed...)
+		u.killed.Insert(killed.UnsortedList()...)
 		t.mu.Unlock()
 		return nil
 	}
