@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,18 +477,34 @@ func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment,
 	}
 	c.dead.Store(true)
 	c.crash()
+	// The pass dies here: it goes on only once the manager's stop has cancelled it, so that its
+	// closing status write fails, as a dead process's would, instead of landing.
+	<-ctx.Done()
 	close(c.crashed)
 	return err
 }
 
+// A manager that dies between recording a round's intent (its targets, in status) and recording
+// what it did to them resumes the recorded targets: each is killed exactly once, and none is
+// picked afresh. The mode-all case kills every matching pod before the crash, so a resume that
+// selected again would find nothing to select and fail.
 func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		at   crashAt
-	}{{"crash after intent, before the kill", crashBeforeKill}, {"crash after the kill, before it is recorded", crashAfterKill}} {
+		name     string
+		ns       string
+		at       crashAt
+		replicas int
+		mode     chaosv1alpha1.SelectionMode
+		value    int32
+		want     int
+	}{
+		{"crash after intent, before the kill", "pk-crash-before", crashBeforeKill, 4, chaosv1alpha1.ModeFixed, 2, 2},
+		{"crash after the kill, before it is recorded", "pk-crash-after", crashAfterKill, 4, chaosv1alpha1.ModeFixed, 2, 2},
+		{"mode all: crash after the last kill", "pk-crash-all", crashAfterKill, 1, chaosv1alpha1.ModeAll, 0, 1},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := map[crashAt]string{crashBeforeKill: "pk-crash-before", crashAfterKill: "pk-crash-after"}[tc.at]
-			labels, rsUID := deployment(t, ns, "pay", 4)
+			ns := tc.ns
+			labels, rsUID := deployment(t, ns, "pay", tc.replicas)
 			// Keep killed pods terminating (no kubelet finishes them), so a second kill would show.
 			var pods corev1.PodList
 			if err := k8s.List(t.Context(), &pods, client.InNamespace(ns)); err != nil {
@@ -527,38 +544,43 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 
 			crashing := &crashingFault{inner: pk, at: tc.at, crashed: make(chan struct{})}
 			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
-			// The crash is synchronous: nothing the dying manager does after it reaches the API server.
+			// The crash cancels the manager and holds the dying pass until the cancellation reaches it:
+			// nothing that pass does afterwards reaches the API server.
 			crashing.crash = crash1
-			exp := builder.Experiment(ns, "kill-two").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Build()
+			exp := builder.Experiment(ns, "kill").Labels(labels).Mode(tc.mode, tc.value).Grace(30).Build()
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
-			waitFor(t, key, "intent recorded", func(e *chaosv1alpha1.Experiment) bool { return len(e.Status.Targets) == 2 })
 			select {
 			case <-crashing.crashed:
 			case <-time.After(30 * time.Second):
 				t.Fatal("the manager never reached the kill")
 			}
 			stop1()
+			// The round is in status as intent only: the pass died before recording what it did.
+			intent := requireIntentOnly(t, key, tc.want)
 
 			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
 			got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
-			if len(got.Status.Targets) != 2 || got.Status.Round != 1 {
-				t.Fatalf("after restart: round %d, targets %+v; want round 1 with the 2 recorded targets", got.Status.Round, got.Status.Targets)
+			if len(got.Status.Targets) != tc.want || got.Status.Round != 1 {
+				t.Fatalf("after restart: round %d, targets %+v; want round 1 with the %d recorded targets", got.Status.Round, got.Status.Targets, tc.want)
 			}
 			mu.Lock()
 			for _, tg := range got.Status.Targets {
 				if tg.State != chaosv1alpha1.TargetInjected {
 					t.Errorf("target %s state %s, want Injected", tg.Name, tg.State)
 				}
+				if !slices.ContainsFunc(intent, func(c chaosv1alpha1.TargetStatus) bool { return c.UID == tg.UID }) {
+					t.Errorf("target %s is not one the intent record named", tg.Name)
+				}
 				if deletes[tg.Name] != 1 {
 					t.Errorf("pod %s deleted %d times, want exactly once", tg.Name, deletes[tg.Name])
 				}
 			}
-			if total := len(deletes); total != 2 {
-				t.Errorf("%d pods deleted, want 2: %v", total, deletes)
+			if total := len(deletes); total != tc.want {
+				t.Errorf("%d pods deleted, want %d: %v", total, tc.want, deletes)
 			}
 			mu.Unlock()
-			replace(t, ns, "pay", rsUID, labels, 2)
+			replace(t, ns, "pay", rsUID, labels, tc.want)
 			waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
 		})
 	}
@@ -613,4 +635,94 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("failed experiment stuck on deletion: %v", err)
 	}
+}
+
+// A manager that dies after a lasting fault reached its first target, before recording it, leaves
+// that fault known only from the round's intent (targets in state Selected). Whatever the
+// restarted manager is asked first when it starts (the experiment deleted, or an emergency stop
+// on), it must take that fault off.
+func TestFaultKnownOnlyFromIntentIsRemovedAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name, ns string
+		// ask happens while no manager runs; done waits for the restarted one to have acted.
+		ask, done func(t *testing.T, key client.ObjectKey)
+	}{
+		{"then deleted", "intent-then-delete", func(t *testing.T, key client.ObjectKey) {
+			if err := k8s.Delete(t.Context(), &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}); err != nil {
+				t.Fatal(err)
+			}
+		}, func(t *testing.T, key client.ObjectKey) {
+			err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
+				return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+			})
+			if err != nil {
+				t.Fatalf("deleted experiment is stuck: %v", err)
+			}
+		}},
+		{"then an emergency stop", "intent-then-stop", func(t *testing.T, key client.ObjectKey) {
+			stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "intent-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "restarted mid-round"}}
+			mustCreate(t, stop)
+			t.Cleanup(func() { _ = k8s.Delete(context.Background(), stop) })
+		}, func(t *testing.T, key client.ObjectKey) {
+			got := waitForPhase(t, key, chaosv1alpha1.ExperimentAborted)
+			requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonEmergencyStop)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labels, _ := deployment(t, tc.ns, "db", 2)
+			lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+			crashing := &crashingFault{inner: lf, at: crashAfterKill, crashed: make(chan struct{})}
+			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: crashing}})
+			crashing.crash = crash1
+			exp := builder.Experiment(tc.ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+			exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+			exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+			mustCreate(t, exp)
+			key := client.ObjectKeyFromObject(exp)
+			select {
+			case <-crashing.crashed:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the manager never reached the injection")
+			}
+			stop1()
+			requireIntentOnly(t, key, 2)
+			lf.mu.Lock()
+			injected := len(lf.injected)
+			lf.mu.Unlock()
+			if injected != 1 {
+				t.Fatalf("%d targets injected before the crash, want 1", injected)
+			}
+
+			tc.ask(t, key)
+			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+			tc.done(t, key)
+			lf.mu.Lock()
+			defer lf.mu.Unlock()
+			for uid := range lf.injected {
+				if !lf.recovered[uid] {
+					t.Errorf("the fault on %s, known only from the intent, was left in place", uid)
+				}
+			}
+		})
+	}
+}
+
+// requireIntentOnly checks that the experiment's status holds n targets of round 1, all still in
+// state Selected (the intent written before any was hit), and returns them.
+func requireIntentOnly(t *testing.T, key client.ObjectKey, n int) []chaosv1alpha1.TargetStatus {
+	t.Helper()
+	var e chaosv1alpha1.Experiment
+	if err := k8s.Get(t.Context(), key, &e); err != nil {
+		t.Fatal(err)
+	}
+	ok := len(e.Status.Targets) == n && e.Status.Round == 1
+	for _, tg := range e.Status.Targets {
+		ok = ok && tg.State == chaosv1alpha1.TargetSelected && tg.Round == 1
+	}
+	if !ok {
+		t.Fatalf("status before the restart: round %d, targets %+v; want round 1 with %d targets in state Selected (intent only: the crash came before the pass recorded what it did)",
+			e.Status.Round, e.Status.Targets, n)
+	}
+	return e.Status.Targets
 }
