@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +40,38 @@ type CacheFlush struct {
 	Reader client.Reader
 	// Now is the clock for TTL arithmetic; time.Now when nil.
 	Now func() time.Time
+
+	mu sync.Mutex
+	// attempts is how far this process got with each round (see Inject).
+	attempts map[attemptKey]attempt
+}
+
+type attemptKey struct {
+	uid   types.UID
+	round int32
+}
+
+type attempt int
+
+const (
+	attemptNone    attempt = iota // not tried by this process
+	attemptStarted                // tried, failed before anything was removed
+	attemptSent                   // the flush (or the removal of the snapshot's keys) was sent
+)
+
+func (f *CacheFlush) attempt(k attemptKey) attempt {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts[k]
+}
+
+func (f *CacheFlush) setAttempt(k attemptKey, a attempt) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.attempts == nil {
+		f.attempts = map[attemptKey]attempt{}
+	}
+	f.attempts[k] = a
 }
 
 var (
@@ -130,17 +163,28 @@ func checkCap(spec *chaosv1alpha1.CacheFlushSpec, keys int64) error {
 
 // Inject empties the cache as the mode says and records what it removed. With restore, the
 // snapshot is saved before anything is removed, and exactly its keys are removed; a snapshot
-// already saved (an attempt before a restart) is used as is, never taken again.
-func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, _ chaosv1alpha1.TargetStatus, _ bool) error {
+// already saved (an attempt that failed after saving it) is used as is, never taken again.
+//
+// A flush leaves nothing to check it by: once one may have run for the round, it is not run
+// again. A resumed round (its intent recorded, its outcome not) is flushed only if this process
+// tried it and failed before anything was removed; after a restart, or after a failure once the
+// flush was sent, it is marked notRepeated instead. Never twice; at worst, after a crash at the
+// wrong moment, not at all, and the status says so.
+func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
 	spec := exp.Spec.CacheFlush
+	st := status(exp)
+	key := attemptKey{exp.UID, t.Round}
+	if resumed && f.attempt(key) != attemptStarted {
+		return f.notRepeated(ctx, exp, st)
+	}
+	f.setAttempt(key, attemptStarted)
 	e, err := resolve(ctx, f.Reader, exp)
 	if err != nil {
 		return err
 	}
-	st := status(exp)
 	start := f.now()
 	if spec.Engine == chaosv1alpha1.CacheMemcached {
-		return f.flushMemcached(ctx, e, spec, st, start)
+		return f.flushMemcached(ctx, e, spec, st, start, func() { f.setAttempt(key, attemptSent) })
 	}
 	c, err := dialRedis(ctx, e)
 	if err != nil {
@@ -170,9 +214,13 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 		}
 	}
 	var res PatternResult
+	sent := func() { f.setAttempt(key, attemptSent) }
+	if spec.Restore == nil {
+		sent()
+	}
 	switch {
 	case spec.Restore != nil:
-		res, err = f.withSnapshot(ctx, c, exp, batch, maxKeys, x, st)
+		res, err = f.withSnapshot(ctx, c, exp, batch, maxKeys, x, st, sent)
 	case spec.Mode == chaosv1alpha1.FlushDB:
 		err = c.FlushDBAsync(ctx).Err()
 	case spec.Mode == chaosv1alpha1.FlushAll:
@@ -196,7 +244,9 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
 	after, err := awaitLazyFree(ctx, e, c, lazyFreeWait)
 	if err != nil {
-		return err
+		// The flush is done: failing now would only have it resumed, not repeated.
+		ctrl.LoggerFrom(ctx).Info("cache flushed; its figures after could not be read", "server", e.String(), "error", err.Error())
+		return nil
 	}
 	st.After = redisFigures(after, spec, e.db)
 	st.Capped = res.Capped
@@ -214,8 +264,33 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	return nil
 }
 
-// withSnapshot saves (or finds) the snapshot, then removes or expires exactly its keys.
-func (f *CacheFlush) withSnapshot(ctx context.Context, c *redis.Client, exp *chaosv1alpha1.Experiment, batch int, maxKeys int64, x Expiry, st *chaosv1alpha1.CacheFlushStatus) (PatternResult, error) {
+// notRepeated records a resumed round whose flush may have run already, without running it
+// again; with restore, it reports the snapshot that the end of the experiment puts back.
+func (f *CacheFlush) notRepeated(ctx context.Context, exp *chaosv1alpha1.Experiment, st *chaosv1alpha1.CacheFlushStatus) error {
+	st.NotRepeated = true
+	if exp.Spec.CacheFlush.Restore != nil {
+		rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
+		if err != nil {
+			return err
+		}
+		if ok {
+			setSnapshotFigures(st, rs, names)
+		}
+	}
+	ctrl.LoggerFrom(ctx).Info("resumed a cache flush that may have run before; not repeated", "snapshotKeys", st.SnapshotKeys)
+	return nil
+}
+
+func setSnapshotFigures(st *chaosv1alpha1.CacheFlushStatus, rs []record, names []string) {
+	st.SnapshotKeys, st.SnapshotSecrets, st.SnapshotBytes = int64(len(rs)), names, 0
+	for _, r := range rs {
+		st.SnapshotBytes += int64(len(r.key) + len(r.dump))
+	}
+}
+
+// withSnapshot saves (or finds) the snapshot, then removes or expires exactly its keys (sent is
+// called just before the first removal).
+func (f *CacheFlush) withSnapshot(ctx context.Context, c *redis.Client, exp *chaosv1alpha1.Experiment, batch int, maxKeys int64, x Expiry, st *chaosv1alpha1.CacheFlushStatus, sent func()) (PatternResult, error) {
 	spec := exp.Spec.CacheFlush
 	rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
 	if err != nil {
@@ -229,13 +304,13 @@ func (f *CacheFlush) withSnapshot(ctx context.Context, c *redis.Client, exp *cha
 			return PatternResult{}, err
 		}
 	}
-	st.SnapshotKeys, st.SnapshotSecrets, st.SnapshotBytes = int64(len(rs)), names, 0
+	setSnapshotFigures(st, rs, names)
 	keys := make([]string, len(rs))
 	for i, r := range rs {
 		keys[i] = r.key
-		st.SnapshotBytes += int64(len(r.key) + len(r.dump))
 	}
 	res := PatternResult{Matched: int64(len(keys)), Capped: maxKeys > 0 && int64(len(keys)) >= maxKeys}
+	sent()
 	if spec.Mode == chaosv1alpha1.ExpirePattern {
 		for i := 0; i < len(keys); i += batch {
 			n, err := expireKeys(ctx, c, keys[i:min(i+batch, len(keys))], x)
@@ -250,7 +325,7 @@ func (f *CacheFlush) withSnapshot(ctx context.Context, c *redis.Client, exp *cha
 	return res, err
 }
 
-func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaosv1alpha1.CacheFlushSpec, st *chaosv1alpha1.CacheFlushStatus, start time.Time) error {
+func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaosv1alpha1.CacheFlushSpec, st *chaosv1alpha1.CacheFlushStatus, start time.Time, sent func()) error {
 	m, err := dialMemcached(ctx, e)
 	if err != nil {
 		return refusal(err)
@@ -267,20 +342,23 @@ func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaos
 		delay = spec.FlushDelay.Duration
 	}
 	start = f.now()
+	sent()
 	if err := m.flushAll(delay); err != nil {
 		return err
 	}
 	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
-	after, err := m.stats()
-	if err != nil {
-		return err
-	}
-	_, used, items, hits, misses = memcachedFigures(after)
-	st.After = &chaosv1alpha1.CacheInfo{UsedMemory: used, Keys: items, KeyspaceHits: hits, KeyspaceMisses: misses}
 	// flush_all invalidates every item at once but Memcached reclaims them lazily: curr_items
 	// and bytes only fall as items are touched or crawled. Every item present is gone for
 	// clients, so that is the count recorded.
 	st.KeysRemoved = st.Before.Keys
+	after, err := m.stats()
+	if err != nil {
+		// The flush is done: failing now would only have it resumed, not repeated.
+		ctrl.LoggerFrom(ctx).Info("cache flushed; its figures after could not be read", "server", e.String(), "error", err.Error())
+		return nil
+	}
+	_, used, items, hits, misses = memcachedFigures(after)
+	st.After = &chaosv1alpha1.CacheInfo{UsedMemory: used, Keys: items, KeyspaceHits: hits, KeyspaceMisses: misses}
 	st.BytesFreed = max(st.Before.UsedMemory-st.After.UsedMemory, 0)
 	return nil
 }

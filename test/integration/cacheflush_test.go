@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/cachetest"
@@ -642,10 +644,11 @@ func (m *memcachedClient) hits(t *testing.T, n int) int {
 	return hit
 }
 
-// TestCacheFlushResumeKeepsTheFirstSnapshot: a manager that restarts after the snapshot was
-// saved and the keys removed, and injects again, finds the saved snapshot instead of taking a
-// second (empty) one, so the restore still brings every key back.
-func TestCacheFlushResumeKeepsTheFirstSnapshot(t *testing.T) {
+// TestCacheFlushResumeIsNeverASecondFlush: a manager that restarts after the snapshot was saved
+// and the keys removed resumes the round without removing anything again (a flush leaves nothing
+// to check it by): keys the application wrote back meanwhile stay, the status says notRepeated
+// and reports the first snapshot, and the restore still brings every other key back.
+func TestCacheFlushResumeIsNeverASecondFlush(t *testing.T) {
 	srv := cachetest.StartRedis(t)
 	c := rdb(t, srv.Addr, 0, "")
 	seed(t, c, "sku", 120, 0)
@@ -662,6 +665,12 @@ func TestCacheFlushResumeKeepsTheFirstSnapshot(t *testing.T) {
 	if n := countKeys(t, c, "sku:*"); n != 0 || exp.Status.CacheFlush.SnapshotKeys != 120 {
 		t.Fatalf("after the first pass: %d keys left, %d snapshotted; want 0 and 120", n, exp.Status.CacheFlush.SnapshotKeys)
 	}
+	// The application writes 30 keys back before the restarted manager resumes.
+	for i := range 30 {
+		if err := c.Set(t.Context(), fmt.Sprintf("sku:%d", i), "fresh", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The status write was lost with the crash: the second manager starts from a bare status.
 	again := exp.DeepCopy()
 	again.Status = chaosv1alpha1.ExperimentStatus{}
@@ -669,8 +678,11 @@ func TestCacheFlushResumeKeepsTheFirstSnapshot(t *testing.T) {
 	if err := second.Inject(t.Context(), again, target, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := again.Status.CacheFlush.SnapshotKeys; got != 120 {
-		t.Fatalf("the resumed pass holds a snapshot of %d keys, want the first one's 120", got)
+	if n := countKeys(t, c, "sku:*"); n != 30 {
+		t.Errorf("the resumed pass left %d keys, want the 30 written back (a second removal hits the cache twice)", n)
+	}
+	if st := again.Status.CacheFlush; !st.NotRepeated || st.SnapshotKeys != 120 {
+		t.Errorf("resumed status: notRepeated %v, snapshot of %d keys; want true and the first snapshot's 120", st.NotRepeated, st.SnapshotKeys)
 	}
 	if err := second.Recover(t.Context(), again, target); err != nil {
 		t.Fatal(err)
@@ -678,5 +690,60 @@ func TestCacheFlushResumeKeepsTheFirstSnapshot(t *testing.T) {
 	if n := countKeys(t, c, "sku:*"); n != 120 {
 		t.Errorf("%d of 120 keys back after the restore", n)
 	}
+	if v := c.Get(t.Context(), "sku:7").Val(); v != "fresh" {
+		t.Errorf("a key written back after the flush was replaced by the restore: %q", v)
+	}
+	if got := again.Status.CacheFlush.RestoreSkippedPresent; got != 30 {
+		t.Errorf("restore skipped %d keys as present, want 30", got)
+	}
 	requireNoSnapshotSecrets(t, ns)
+}
+
+// TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent: a resumed round of a FLUSHDB is run
+// again only when this process tried it and failed before the flush was sent.
+func TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent(t *testing.T) {
+	srv := cachetest.StartRedis(t)
+	c := rdb(t, srv.Addr, 0, "")
+	seed(t, c, "k", 50, 0)
+	ns := "cf-resume-flushdb"
+	mustCreate(t, builder.Namespace(ns))
+	exp := mustCreateExp(t, flush(ns, "flushdb", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB}))
+	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-y", Round: 1}
+	inject := func(f *cacheflush.CacheFlush, e *chaosv1alpha1.Experiment, resumed bool) *chaosv1alpha1.CacheFlushStatus {
+		t.Helper()
+		if err := f.Inject(t.Context(), e, target, resumed); err != nil {
+			t.Fatal(err)
+		}
+		return e.Status.CacheFlush
+	}
+
+	// A restarted manager: the earlier attempt was another process's, and may have flushed.
+	if st := inject(&cacheflush.CacheFlush{Client: k8s, Reader: k8s}, exp.DeepCopy(), true); !st.NotRepeated || countKeys(t, c, "k:*") != 50 {
+		t.Fatalf("resumed after a restart: notRepeated %v, %d keys left; want true and all 50", st.NotRepeated, countKeys(t, c, "k:*"))
+	}
+
+	// One process: an attempt that fails before anything is sent (nothing listens there) ...
+	f := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	_ = l.Close()
+	down := exp.DeepCopy()
+	down.Spec.CacheFlush.Address = closed
+	err = f.Inject(t.Context(), down, target, false)
+	var perm *experiments.PermanentError
+	if err == nil || errors.As(err, &perm) {
+		t.Fatalf("an unreachable server: %v, want an error to retry", err)
+	}
+	// ... is retried for real when the round resumes.
+	if st := inject(f, exp.DeepCopy(), true); st.NotRepeated || st.KeysRemoved != 50 || countKeys(t, c, "k:*") != 0 {
+		t.Fatalf("retried after a failure before the flush: notRepeated %v, %d removed, %d left; want false, 50, 0", st.NotRepeated, st.KeysRemoved, countKeys(t, c, "k:*"))
+	}
+	// Once the flush was sent, the round is never flushed again.
+	seed(t, c, "k", 50, 0)
+	if st := inject(f, exp.DeepCopy(), true); !st.NotRepeated || countKeys(t, c, "k:*") != 50 {
+		t.Fatalf("resumed after the flush was sent: notRepeated %v, %d keys left; want true and all 50", st.NotRepeated, countKeys(t, c, "k:*"))
+	}
 }
