@@ -484,6 +484,17 @@ func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment,
 	return err
 }
 
+// await waits for the crash, then for the crashed manager to have stopped.
+func (c *crashingFault) await(t *testing.T, stop func()) {
+	t.Helper()
+	select {
+	case <-c.crashed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the manager never reached the injection")
+	}
+	stop()
+}
+
 // A manager that dies between recording a round's intent (its targets, in status) and recording
 // what it did to them resumes the recorded targets: each is killed exactly once, and none is
 // picked afresh. The mode-all case kills every matching pod before the crash, so a resume that
@@ -550,12 +561,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			exp := builder.Experiment(ns, "kill").Labels(labels).Mode(tc.mode, tc.value).Grace(30).Build()
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
-			select {
-			case <-crashing.crashed:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the manager never reached the kill")
-			}
-			stop1()
+			crashing.await(t, stop1)
 			// The round is in status as intent only: the pass died before recording what it did.
 			intent := requireIntentOnly(t, key, tc.want)
 
@@ -680,12 +686,7 @@ func TestFaultKnownOnlyFromIntentIsRemovedAfterRestart(t *testing.T) {
 			exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
-			select {
-			case <-crashing.crashed:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the manager never reached the injection")
-			}
-			stop1()
+			crashing.await(t, stop1)
 			requireIntentOnly(t, key, 2)
 			lf.mu.Lock()
 			injected := len(lf.injected)
