@@ -240,11 +240,11 @@ type CacheFlushStatus struct {
 	// restoredAt is when the snapshot was put back.
 	// +optional
 	RestoredAt *metav1.Time `json:"restoredAt,omitempty"`
-	// notRepeated is set when the round was resumed after its flush may already have run (by a
-	// manager that restarted since, or by an attempt that failed once the flush was sent). A
-	// flush leaves nothing to check it by, so it was not run again: a cache is never emptied
-	// twice for one round. The figures of that earlier flush are not known; with restore, the
-	// snapshot it saved is the one put back.
+	// notRepeated is set when the round was resumed after its flush may already have run, in
+	// full, in part or not at all (a manager that restarted since, or a connection lost once a
+	// removal was sent). A flush leaves nothing to check it by, so it was not run again: a cache
+	// is never emptied twice for one round. The figures of that earlier attempt are not known;
+	// with restore, the saved snapshot is reported and put back.
 	// +optional
 	NotRepeated bool `json:"notRepeated,omitempty"`
 }

@@ -65,6 +65,12 @@ func (f *CacheFlush) attempt(k attemptKey) attempt {
 	return f.attempts[k]
 }
 
+func (f *CacheFlush) forget(k attemptKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.attempts, k)
+}
+
 func (f *CacheFlush) setAttempt(k attemptKey, a attempt) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -166,16 +172,31 @@ func checkCap(spec *chaosv1alpha1.CacheFlushSpec, keys int64) error {
 // already saved (an attempt that failed after saving it) is used as is, never taken again.
 //
 // A flush leaves nothing to check it by: once one may have run for the round, it is not run
-// again. A resumed round (its intent recorded, its outcome not) is flushed only if this process
-// tried it and failed before anything was removed; after a restart, or after a failure once the
-// flush was sent, it is marked notRepeated instead. Never twice; at worst, after a crash at the
-// wrong moment, not at all, and the status says so.
+// again. A resumed round (its intent recorded, its outcome not) is flushed only if nothing can
+// have been removed yet: this process tried it and failed before sending anything, or, with
+// restore, no complete snapshot was saved (nothing is removed before it is). Otherwise (a
+// restart, or a failure once a removal was sent) it is marked notRepeated. Never twice; at
+// worst, after a crash at the wrong moment, not at all, and the status says so.
 func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
 	spec := exp.Spec.CacheFlush
 	st := status(exp)
 	key := attemptKey{exp.UID, t.Round}
 	if resumed && f.attempt(key) != attemptStarted {
-		return f.notRepeated(ctx, exp, st)
+		var rs []record
+		var names []string
+		saved := false
+		if spec.Restore != nil {
+			var err error
+			if rs, names, saved, err = loadSnapshot(ctx, f.Reader, exp); err != nil {
+				return err
+			}
+		}
+		if spec.Restore == nil || saved {
+			f.forget(key)
+			notRepeated(ctx, st, rs, names)
+			return nil
+		}
+		// With restore and no complete snapshot saved, nothing was removed: a first attempt.
 	}
 	f.setAttempt(key, attemptStarted)
 	e, err := resolve(ctx, f.Reader, exp)
@@ -184,7 +205,11 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	}
 	start := f.now()
 	if spec.Engine == chaosv1alpha1.CacheMemcached {
-		return f.flushMemcached(ctx, e, spec, st, start, func() { f.setAttempt(key, attemptSent) })
+		if err := f.flushMemcached(ctx, e, spec, st, start, func() { f.setAttempt(key, attemptSent) }); err != nil {
+			return err
+		}
+		f.forget(key)
+		return nil
 	}
 	c, err := dialRedis(ctx, e)
 	if err != nil {
@@ -214,21 +239,21 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 		}
 	}
 	var res PatternResult
+	// sent is called just before the first command that removes or expires anything.
 	sent := func() { f.setAttempt(key, attemptSent) }
-	if spec.Restore == nil {
-		sent()
-	}
 	switch {
 	case spec.Restore != nil:
 		res, err = f.withSnapshot(ctx, c, exp, batch, maxKeys, x, st, sent)
 	case spec.Mode == chaosv1alpha1.FlushDB:
+		sent()
 		err = c.FlushDBAsync(ctx).Err()
 	case spec.Mode == chaosv1alpha1.FlushAll:
+		sent()
 		err = c.FlushAllAsync(ctx).Err()
 	case spec.Mode == chaosv1alpha1.DeletePattern:
-		res, err = DeletePattern(ctx, c, spec.Pattern, batch, maxKeys)
+		res, err = deletePattern(ctx, c, spec.Pattern, batch, maxKeys, sent)
 	case spec.Mode == chaosv1alpha1.ExpirePattern:
-		res, err = ExpirePattern(ctx, c, spec.Pattern, batch, maxKeys, x)
+		res, err = expirePattern(ctx, c, spec.Pattern, batch, maxKeys, x, sent)
 	}
 	if err != nil {
 		var big *errSnapshotTooLarge
@@ -242,6 +267,14 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 		return refusal(redisError(e, string(spec.Mode), err))
 	}
 	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
+	f.forget(key) // done: a pass resuming the round (its status write lost) finds no attempt, and does not repeat it
+	st.Capped = res.Capped
+	switch spec.Mode {
+	case chaosv1alpha1.DeletePattern:
+		st.KeysRemoved = res.Affected
+	case chaosv1alpha1.ExpirePattern:
+		st.KeysExpired = res.Affected
+	}
 	after, err := awaitLazyFree(ctx, e, c, lazyFreeWait)
 	if err != nil {
 		// The flush is done: failing now would only have it resumed, not repeated.
@@ -249,14 +282,8 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 		return nil
 	}
 	st.After = redisFigures(after, spec, e.db)
-	st.Capped = res.Capped
-	switch spec.Mode {
-	case chaosv1alpha1.FlushDB, chaosv1alpha1.FlushAll:
+	if spec.Mode == chaosv1alpha1.FlushDB || spec.Mode == chaosv1alpha1.FlushAll {
 		st.KeysRemoved = max(st.Before.Keys-st.After.Keys, 0)
-	case chaosv1alpha1.DeletePattern:
-		st.KeysRemoved = res.Affected
-	case chaosv1alpha1.ExpirePattern:
-		st.KeysExpired = res.Affected
 	}
 	st.BytesFreed = max(st.Before.UsedMemory-st.After.UsedMemory, 0)
 	ctrl.LoggerFrom(ctx).Info("cache flushed", "server", e.String(), "mode", spec.Mode,
@@ -265,20 +292,13 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 }
 
 // notRepeated records a resumed round whose flush may have run already, without running it
-// again; with restore, it reports the snapshot that the end of the experiment puts back.
-func (f *CacheFlush) notRepeated(ctx context.Context, exp *chaosv1alpha1.Experiment, st *chaosv1alpha1.CacheFlushStatus) error {
+// again; with restore, it reports the saved snapshot, which the end of the experiment puts back.
+func notRepeated(ctx context.Context, st *chaosv1alpha1.CacheFlushStatus, rs []record, names []string) {
 	st.NotRepeated = true
-	if exp.Spec.CacheFlush.Restore != nil {
-		rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
-		if err != nil {
-			return err
-		}
-		if ok {
-			setSnapshotFigures(st, rs, names)
-		}
+	if names != nil {
+		setSnapshotFigures(st, rs, names)
 	}
 	ctrl.LoggerFrom(ctx).Info("resumed a cache flush that may have run before; not repeated", "snapshotKeys", st.SnapshotKeys)
-	return nil
 }
 
 func setSnapshotFigures(st *chaosv1alpha1.CacheFlushStatus, rs []record, names []string) {
@@ -344,7 +364,9 @@ func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaos
 	start = f.now()
 	sent()
 	if err := m.flushAll(delay); err != nil {
-		return err
+		// A reply (flush_all disabled with -F, say) is a refusal: nothing was flushed. A lost
+		// connection may have flushed, and is not repeated.
+		return refusal(err)
 	}
 	st.Duration = &metav1.Duration{Duration: f.now().Sub(start)}
 	// flush_all invalidates every item at once but Memcached reclaims them lazily: curr_items
@@ -365,7 +387,8 @@ func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaos
 
 // Recover puts a snapshot back (restore only) and deletes its Secrets. Without a snapshot (never
 // taken, or already restored) there is nothing to do.
-func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, _ chaosv1alpha1.TargetStatus) error {
+func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	f.forget(attemptKey{exp.UID, t.Round})
 	spec := exp.Spec.CacheFlush
 	if spec == nil || spec.Restore == nil {
 		return nil

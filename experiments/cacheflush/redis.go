@@ -179,8 +179,14 @@ func scanPattern(ctx context.Context, c *redis.Client, pattern string, batch int
 // command holds the server for one batch only, so concurrent clients never wait behind the
 // whole deletion. maxKeys (0: none) caps the keys handed to UNLINK.
 func DeletePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64) (PatternResult, error) {
+	return deletePattern(ctx, c, pattern, batch, maxKeys, func() {})
+}
+
+// deletePattern is DeletePattern, calling sending before each UNLINK.
+func deletePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64, sending func()) (PatternResult, error) {
 	var res PatternResult
 	seen, capped, err := scanPattern(ctx, c, pattern, batch, maxKeys, func(keys []string) error {
+		sending()
 		n, err := c.Unlink(ctx, keys...).Result()
 		res.Affected += n
 		return err
@@ -247,8 +253,14 @@ func expireKeys(ctx context.Context, c *redis.Client, keys []string, x Expiry) (
 
 // ExpirePattern gives the keys matching pattern a TTL spread by x, in batches.
 func ExpirePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64, x Expiry) (PatternResult, error) {
+	return expirePattern(ctx, c, pattern, batch, maxKeys, x, func() {})
+}
+
+// expirePattern is ExpirePattern, calling sending before each batch of PEXPIRE.
+func expirePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64, x Expiry, sending func()) (PatternResult, error) {
 	var res PatternResult
 	seen, capped, err := scanPattern(ctx, c, pattern, batch, maxKeys, func(keys []string) error {
+		sending()
 		n, err := expireKeys(ctx, c, keys, x)
 		res.Affected += n
 		return err

@@ -122,6 +122,11 @@ func WithMemcachedAuth(user, password string) MemcachedOption {
 	}
 }
 
+// WithMemcachedFlushDisabled refuses flush_all (-F), as some operators run it.
+func WithMemcachedFlushDisabled() MemcachedOption {
+	return func(args *[]string, _ string) { *args = append(*args, "-F") }
+}
+
 // StartMemcached runs memcached (64 MiB) on a free loopback port.
 func StartMemcached(t testing.TB, opts ...MemcachedOption) *Server {
 	t.Helper()

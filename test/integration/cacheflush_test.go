@@ -724,15 +724,9 @@ func TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent(t *testing.T) {
 
 	// One process: an attempt that fails before anything is sent (nothing listens there) ...
 	f := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	_ = l.Close()
 	down := exp.DeepCopy()
-	down.Spec.CacheFlush.Address = closed
-	err = f.Inject(t.Context(), down, target, false)
+	down.Spec.CacheFlush.Address = cachetest.FreeAddr(t)
+	err := f.Inject(t.Context(), down, target, false)
 	var perm *experiments.PermanentError
 	if err == nil || errors.As(err, &perm) {
 		t.Fatalf("an unreachable server: %v, want an error to retry", err)
@@ -745,5 +739,49 @@ func TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent(t *testing.T) {
 	seed(t, c, "k", 50, 0)
 	if st := inject(f, exp.DeepCopy(), true); !st.NotRepeated || countKeys(t, c, "k:*") != 50 {
 		t.Fatalf("resumed after the flush was sent: notRepeated %v, %d keys left; want true and all 50", st.NotRepeated, countKeys(t, c, "k:*"))
+	}
+}
+
+// TestCacheFlushResumedBeforeTheSnapshotFlushes: with restore, nothing is removed before the
+// snapshot is saved whole, so a round resumed after a restart that finds no saved snapshot (the
+// crash came right after the intent was recorded) is run for real, not marked notRepeated.
+func TestCacheFlushResumedBeforeTheSnapshotFlushes(t *testing.T) {
+	srv := cachetest.StartRedis(t)
+	c := rdb(t, srv.Addr, 0, "")
+	seed(t, c, "cart", 40, 0)
+	ns := "cf-resume-nosnap"
+	mustCreate(t, builder.Namespace(ns))
+	exp := mustCreateExp(t, flush(ns, "resumed", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+		Mode: chaosv1alpha1.DeletePattern, Pattern: "cart:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(time.Hour))
+	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-z", Round: 1}
+	restarted := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
+	if err := restarted.Inject(t.Context(), exp, target, true); err != nil {
+		t.Fatal(err)
+	}
+	if st := exp.Status.CacheFlush; st.NotRepeated || st.SnapshotKeys != 40 || st.KeysRemoved != 40 || countKeys(t, c, "cart:*") != 0 {
+		t.Fatalf("resumed with no snapshot saved: notRepeated %v, snapshot %d, removed %d, %d left; want false, 40, 40, 0",
+			st.NotRepeated, st.SnapshotKeys, st.KeysRemoved, countKeys(t, c, "cart:*"))
+	}
+	if err := restarted.Recover(t.Context(), exp, target); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, c, "cart:*"); n != 40 {
+		t.Errorf("%d of 40 keys back after the restore", n)
+	}
+	requireNoSnapshotSecrets(t, ns)
+}
+
+// TestMemcachedThatRefusesFlushAllIsARefusal: a server that answers flush_all with an error
+// (-F) flushed nothing; that is a refusal to report, not a flush that may have run.
+func TestMemcachedThatRefusesFlushAllIsARefusal(t *testing.T) {
+	srv := cachetest.StartMemcached(t, cachetest.WithMemcachedFlushDisabled())
+	ns := "cf-mc-noflush"
+	mustCreate(t, builder.Namespace(ns))
+	exp := mustCreateExp(t, flush(ns, "refused", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached, Address: srv.Addr, Mode: chaosv1alpha1.FlushAll}))
+	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "memcached://" + srv.Addr, UID: "cache-m", Round: 1}
+	err := (&cacheflush.CacheFlush{Client: k8s, Reader: k8s}).Inject(t.Context(), exp, target, false)
+	var perm *experiments.PermanentError
+	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonCacheRefused || !strings.Contains(perm.Message, "flush_all") {
+		t.Fatalf("flush_all refused by the server: %v, want a CacheRefused refusal naming flush_all", err)
 	}
 }
