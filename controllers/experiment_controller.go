@@ -445,8 +445,15 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, msg)
 		return ctrl.Result{}, fmt.Errorf("injecting round %d: %s", st.Round, msg)
 	}
-	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected,
-		fmt.Sprintf("round %d: fault injected into %d pods (%d gone before it reached them)", st.Round, injected, gone))
+	what := "pods"
+	if _, named := fault.(experiments.Targeter); named {
+		what = "targets"
+	}
+	msg := fmt.Sprintf("round %d: fault injected into %d %s (%d gone before it reached them)", st.Round, injected, what, gone)
+	if cf := st.CacheFlush; cf != nil && cf.NotRepeated {
+		msg += "; resumed after its flush may already have run, so not run again (status.cacheFlush.notRepeated)"
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultInjected, msg)
 	if !fault.Lasting(s.exp) {
 		// A kill disrupts the workload until it replaces the pod: its recovery time is what an
 		// SRE reads. A lasting fault leaves the pod in place; it is recovered when removed.

@@ -785,3 +785,48 @@ func TestMemcachedThatRefusesFlushAllIsARefusal(t *testing.T) {
 		t.Fatalf("flush_all refused by the server: %v, want a CacheRefused refusal naming flush_all", err)
 	}
 }
+
+// TestCacheFlushRestartAfterTheFlushDoesNotFlushAgain runs the whole rule through the manager: it
+// dies right after the flush, before recording it; the application writes keys back; the
+// restarted manager resumes the round without flushing again, and says so in the Injected
+// condition.
+func TestCacheFlushRestartAfterTheFlushDoesNotFlushAgain(t *testing.T) {
+	srv := cachetest.StartRedis(t)
+	c := rdb(t, srv.Addr, 0, "")
+	seed(t, c, "page", 60, 0)
+	ns := "cf-restart"
+	mustCreate(t, builder.Namespace(ns))
+	cf := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
+	crashing := &crashingFault{inner: cf, at: crashAfterKill, crashed: make(chan struct{})}
+	stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{
+		chaosv1alpha1.ActionCacheFlush: crashingTargeter{crashing, cf}}})
+	crashing.crash = crash1
+	exp := mustCreateExp(t, flush(ns, "flush", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB}))
+	crashing.await(t, stop1)
+	requireIntentOnly(t, client.ObjectKeyFromObject(exp), 1)
+	if n := countKeys(t, c, "page:*"); n != 0 {
+		t.Fatalf("%d keys left after the flush before the crash, want 0", n)
+	}
+	seed(t, c, "page", 25, 0) // the application fills the cache again
+
+	startManager(t, managerOptions{})
+	got := finished(t, exp)
+	if got.Status.Phase != chaosv1alpha1.ExperimentSucceeded {
+		t.Fatalf("phase %s, want Succeeded: %+v", got.Status.Phase, got.Status.Conditions)
+	}
+	if n := countKeys(t, c, "page:*"); n != 25 {
+		t.Errorf("%d keys left after the resumed round, want the 25 written back (flushed twice)", n)
+	}
+	if !got.Status.CacheFlush.NotRepeated {
+		t.Error("status.cacheFlush.notRepeated not set")
+	}
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionInjected); !strings.Contains(msg, "not run again") || !strings.Contains(msg, "1 targets") {
+		t.Errorf("Injected message %q does not say the flush was not run again", msg)
+	}
+}
+
+// crashingTargeter is a crashingFault around a kind that names its own targets.
+type crashingTargeter struct {
+	*crashingFault
+	experiments.Targeter
+}
