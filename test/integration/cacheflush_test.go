@@ -649,14 +649,8 @@ func (m *memcachedClient) hits(t *testing.T, n int) int {
 // to check it by): keys the application wrote back meanwhile stay, the status says notRepeated
 // and reports the first snapshot, and the restore still brings every other key back.
 func TestCacheFlushResumeIsNeverASecondFlush(t *testing.T) {
-	srv := cachetest.StartRedis(t)
-	c := rdb(t, srv.Addr, 0, "")
-	seed(t, c, "sku", 120, 0)
 	ns := "cf-resume"
-	mustCreate(t, builder.Namespace(ns))
-	exp := mustCreateExp(t, flush(ns, "resumed", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
-		Mode: chaosv1alpha1.DeletePattern, Pattern: "sku:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(time.Hour))
-	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-x", Round: 1}
+	c, exp, target := seededFlush(t, ns, "sku", 120, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Mode: chaosv1alpha1.DeletePattern, Pattern: "sku:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}, time.Hour)
 
 	first := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
 	if err := first.Inject(t.Context(), exp, target, false); err != nil {
@@ -702,13 +696,7 @@ func TestCacheFlushResumeIsNeverASecondFlush(t *testing.T) {
 // TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent: a resumed round of a FLUSHDB is run
 // again only when this process tried it and failed before the flush was sent.
 func TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent(t *testing.T) {
-	srv := cachetest.StartRedis(t)
-	c := rdb(t, srv.Addr, 0, "")
-	seed(t, c, "k", 50, 0)
-	ns := "cf-resume-flushdb"
-	mustCreate(t, builder.Namespace(ns))
-	exp := mustCreateExp(t, flush(ns, "flushdb", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB}))
-	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-y", Round: 1}
+	c, exp, target := seededFlush(t, "cf-resume-flushdb", "k", 50, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Mode: chaosv1alpha1.FlushDB}, 0)
 	inject := func(f *cacheflush.CacheFlush, e *chaosv1alpha1.Experiment, resumed bool) *chaosv1alpha1.CacheFlushStatus {
 		t.Helper()
 		if err := f.Inject(t.Context(), e, target, resumed); err != nil {
@@ -746,14 +734,8 @@ func TestCacheFlushResumedRoundFlushesOnlyIfNothingWasSent(t *testing.T) {
 // snapshot is saved whole, so a round resumed after a restart that finds no saved snapshot (the
 // crash came right after the intent was recorded) is run for real, not marked notRepeated.
 func TestCacheFlushResumedBeforeTheSnapshotFlushes(t *testing.T) {
-	srv := cachetest.StartRedis(t)
-	c := rdb(t, srv.Addr, 0, "")
-	seed(t, c, "cart", 40, 0)
 	ns := "cf-resume-nosnap"
-	mustCreate(t, builder.Namespace(ns))
-	exp := mustCreateExp(t, flush(ns, "resumed", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
-		Mode: chaosv1alpha1.DeletePattern, Pattern: "cart:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}).Duration(time.Hour))
-	target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-z", Round: 1}
+	c, exp, target := seededFlush(t, ns, "cart", 40, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Mode: chaosv1alpha1.DeletePattern, Pattern: "cart:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}, time.Hour)
 	restarted := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
 	if err := restarted.Inject(t.Context(), exp, target, true); err != nil {
 		t.Fatal(err)
@@ -791,17 +773,12 @@ func TestMemcachedThatRefusesFlushAllIsARefusal(t *testing.T) {
 // restarted manager resumes the round without flushing again, and says so in the Injected
 // condition.
 func TestCacheFlushRestartAfterTheFlushDoesNotFlushAgain(t *testing.T) {
-	srv := cachetest.StartRedis(t)
-	c := rdb(t, srv.Addr, 0, "")
-	seed(t, c, "page", 60, 0)
-	ns := "cf-restart"
-	mustCreate(t, builder.Namespace(ns))
 	cf := &cacheflush.CacheFlush{Client: k8s, Reader: k8s}
 	crashing := &crashingFault{inner: cf, at: crashAfterKill, crashed: make(chan struct{})}
 	stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{
 		chaosv1alpha1.ActionCacheFlush: crashingTargeter{crashing, cf}}})
 	crashing.crash = crash1
-	exp := mustCreateExp(t, flush(ns, "flush", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB}))
+	c, exp, _ := seededFlush(t, "cf-restart", "page", 60, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Mode: chaosv1alpha1.FlushDB}, 0)
 	crashing.await(t, stop1)
 	requireIntentOnly(t, client.ObjectKeyFromObject(exp), 1)
 	if n := countKeys(t, c, "page:*"); n != 0 {
@@ -829,4 +806,22 @@ func TestCacheFlushRestartAfterTheFlushDoesNotFlushAgain(t *testing.T) {
 type crashingTargeter struct {
 	*crashingFault
 	experiments.Targeter
+}
+
+// seededFlush starts a Redis holding n keys prefix:0..n-1, and creates, in a new namespace, an
+// experiment that flushes it as spec says (its address filled in; a duration if not 0). It
+// returns a client of the server, the experiment, and the target the manager would record.
+func seededFlush(t *testing.T, ns, prefix string, n int, spec chaosv1alpha1.CacheFlushSpec, d time.Duration) (*redis.Client, *chaosv1alpha1.Experiment, chaosv1alpha1.TargetStatus) {
+	t.Helper()
+	srv := cachetest.StartRedis(t)
+	c := rdb(t, srv.Addr, 0, "")
+	seed(t, c, prefix, n, 0)
+	mustCreate(t, builder.Namespace(ns))
+	spec.Address = srv.Addr
+	b := flush(ns, "flush", spec)
+	if d > 0 {
+		b = b.Duration(d)
+	}
+	exp := mustCreateExp(t, b)
+	return c, exp, chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-target", Round: 1}
 }
