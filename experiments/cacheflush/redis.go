@@ -251,12 +251,8 @@ func expireKeys(ctx context.Context, c *redis.Client, keys []string, x Expiry) (
 	return n, nil
 }
 
-// ExpirePattern gives the keys matching pattern a TTL spread by x, in batches.
-func ExpirePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64, x Expiry) (PatternResult, error) {
-	return expirePattern(ctx, c, pattern, batch, maxKeys, x, func() {})
-}
-
-// expirePattern is ExpirePattern, calling sending before each batch of PEXPIRE.
+// expirePattern gives the keys matching pattern a TTL spread by x, in batches, calling sending
+// before each batch of PEXPIRE.
 func expirePattern(ctx context.Context, c *redis.Client, pattern string, batch int, maxKeys int64, x Expiry, sending func()) (PatternResult, error) {
 	var res PatternResult
 	seen, capped, err := scanPattern(ctx, c, pattern, batch, maxKeys, func(keys []string) error {

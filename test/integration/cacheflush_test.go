@@ -4,13 +4,11 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/cachetest"
+	"github.com/firedrill-dev/firedrill/test/proctest"
 )
 
 // Secrets the tests give the servers; none may appear in logs, events or status.
@@ -35,23 +34,6 @@ const (
 	mcPassword      = "s3cr3t-mc-Pw55"
 	wrongPassword   = "s3cr3t-wrong-Yy03"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func rdb(t *testing.T, addr string, db int, pw string) *redis.Client {
 	t.Helper()
@@ -393,7 +375,7 @@ func requireNoSnapshotSecrets(t *testing.T, ns string) {
 // TestCacheFlushRefusals: each way a cache can be wrong ends the experiment at once with a
 // message that says what to fix, and no password ever reaches the logs, events or status.
 func TestCacheFlushRefusals(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &proctest.LockedBuffer{}
 	startManager(t, managerOptions{logs: logs})
 	secured := cachetest.StartRedis(t, cachetest.WithPassword(defaultPassword), cachetest.WithACLUser("chaos", aclPassword, "~*", "+@all"),
 		cachetest.WithACLUser("reader", aclPassword, "~*", "+@read", "+ping"))

@@ -38,7 +38,7 @@ func FreeAddr(t testing.TB, host string) string {
 type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs lockedBuffer
+	logs LockedBuffer
 }
 
 // Start runs cmd until the test ends and waits, up to timeout, for ready to say it serves.
@@ -95,18 +95,20 @@ func Listening(addr string) func() bool {
 	}
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe to write from one goroutine while another reads it (a
+// process's output, a logger's).
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
