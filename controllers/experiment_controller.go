@@ -89,6 +89,8 @@ type scope struct {
 	now        time.Time
 	// deleted: the finalizer came off; there is no status to write.
 	deleted bool
+	// steps times a round started on this pass (nil otherwise).
+	steps *stepTimer
 }
 
 // Reconcile reads the Experiment, runs the phase function for where it is, and writes status once
@@ -223,6 +225,7 @@ func (r *ExperimentReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha
 // start runs round 1: select, check, record intent, inject.
 func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	s.exp.Status.Phase = chaosv1alpha1.ExperimentPending
+	s.steps = newStepTimer(r.Clock, string(s.exp.Spec.Action))
 	picked, err := r.selectRound(ctx, s, fault, 1)
 	if err != nil || picked == nil {
 		return ctrl.Result{}, err
@@ -234,6 +237,7 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 			Message: fmt.Sprintf("dry run: %d targets would be hit; nothing was touched", len(picked))})
 		return ctrl.Result{}, nil
 	}
+	s.steps.done(StepSelect)
 	if fault.Lasting(s.exp) && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
 		// Patch a copy: the response must not overwrite the status computed so far.
 		withFinalizer := s.before.DeepCopy()
@@ -244,6 +248,7 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 		r.wrote(withFinalizer)
 		s.exp.Finalizers, s.exp.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
 		s.before.Finalizers, s.before.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
+		s.steps.done(StepFinalizer)
 	}
 	s.exp.Status.Phase = chaosv1alpha1.ExperimentRunning
 	s.exp.Status.StartedAt = &metav1.Time{Time: s.now}
@@ -377,7 +382,11 @@ func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, target
 	}
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjecting,
 		fmt.Sprintf("round %d: injecting %d targets", round, len(targets)))
-	return r.writeStatus(ctx, s)
+	if err := r.writeStatus(ctx, s); err != nil {
+		return err
+	}
+	s.steps.done(StepIntent)
+	return nil
 }
 
 // injectRound applies the fault to every target of the current round still in state Selected.
@@ -415,6 +424,9 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 			t.State, t.InjectedAt, t.Message = chaosv1alpha1.TargetInjected, &now, ""
 			injected++
 		}
+	}
+	if len(errs) == 0 && permanent == nil {
+		s.steps.done(StepInject)
 	}
 	if permanent != nil {
 		return r.failPermanently(ctx, s, fault, permanent.Reason, fmt.Sprintf("round %d: %s", st.Round, permanent.Message))
@@ -538,6 +550,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 	}
 	if st.NextRoundAt != nil && !s.now.Before(st.NextRoundAt.Time) {
 		round := st.Round + 1
+		s.steps = newStepTimer(r.Clock, string(s.exp.Spec.Action))
 		picked, err := r.selectRound(ctx, s, fault, round)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -549,6 +562,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 			st.NextRoundAt = &metav1.Time{Time: s.now.Add(interval(s.exp))}
 			return r.afterInjection(s, fault)
 		}
+		s.steps.done(StepSelect)
 		if err := r.recordRound(ctx, s, picked, round); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -249,6 +249,7 @@ func TestBenchPodKill(t *testing.T) {
 	// killedAt[i] is when Firedrill's kill i was seen, readyAt[i] when the Deployment was next seen
 	// whole (the ideal's wait before its own run i): the MTTR Firedrill's record is set against.
 	var killedAt, readyAt []time.Time
+	stepsBefore := managerSteps(t, cs)
 	for i := 0; i < n; i++ {
 		r, s, at := killOnce(t, c, ns, i, func() error { return waitReady(ctx, c) }, startFiredrill)
 		fd, fdSend, killedAt = append(fd, r), append(fdSend, s), append(killedAt, at)
@@ -262,6 +263,7 @@ func TestBenchPodKill(t *testing.T) {
 	if err := waitReady(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+	stepsAfter := managerSteps(t, cs)
 	recorded, observed := recoveries(t, c, n, killedAt, readyAt)
 
 	var deletes stats
@@ -290,6 +292,7 @@ func TestBenchPodKill(t *testing.T) {
 	fmt.Printf("  ideal one-step controller: %s; worst %s\n", ideal, ideal.worst(5))
 	fmt.Printf("  firedrill/ideal median ratio: %.2fx\n", ratio)
 	fmt.Printf("  the same, from Create sent: firedrill %s; ideal %s\n", fdSend, idealSend)
+	fmt.Printf("  firedrill's own steps (the manager's firedrill_experiment_round_step_seconds; quantiles interpolated in its buckets):\n%s", stepReport(stepsBefore, stepsAfter))
 	fmt.Printf("Experiment delete -> gone: %s\n", deletes)
 	fmt.Printf("MTTR recorded by Firedrill (status.workloads[].timeToRecover): %s\n", recorded)
 	fmt.Printf("  seen by the bench (kill seen -> Deployment seen Ready by a 50 ms poll): %s\n", observed)

@@ -278,13 +278,25 @@ spec:
 			if err != nil {
 				return fmt.Errorf("%v: %s", err, m)
 			}
-			// controller-runtime registers the series at 0: require a real count.
+			// controller-runtime registers the series at 0: require a real count. The rounds
+			// started since the manager last restarted (the network test scales it to zero; the
+			// game days and the cache flush come after) must have been timed step by step too.
+			reconciled, roundTimed := false, false
 			for _, l := range strings.Split(m, "\n") {
 				if v, ok := strings.CutPrefix(l, `controller_runtime_reconcile_total{controller="experiment",result="success"} `); ok && v != "0" {
-					return nil
+					reconciled = true
+				}
+				if strings.HasPrefix(l, "firedrill_experiment_round_step_seconds_count{") && strings.Contains(l, `step="inject"`) && !strings.HasSuffix(l, " 0") {
+					roundTimed = true
 				}
 			}
-			return fmt.Errorf("no successful experiment reconcile counted in the metrics")
+			switch {
+			case !reconciled:
+				return fmt.Errorf("no successful experiment reconcile counted in the metrics")
+			case !roundTimed:
+				return fmt.Errorf("no round's inject step timed in the metrics")
+			}
+			return nil
 		})
 	})
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/test/builder"
@@ -98,4 +99,66 @@ func names(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return out
+}
+
+// stepFigures is one action's firedrill_experiment_round_step_seconds: per step, how many
+// observations and their sum in seconds.
+type stepFigures map[string]struct {
+	n   uint64
+	sum float64
+}
+
+// roundSteps reads the step histograms for action from this process's controller-runtime
+// registry, where the managers these tests start record them.
+func roundSteps(t *testing.T, action chaosv1alpha1.Action) stepFigures {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := stepFigures{}
+	for _, mf := range mfs {
+		if mf.GetName() != "firedrill_experiment_round_step_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var act, step string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "action":
+					act = l.GetValue()
+				case "step":
+					step = l.GetValue()
+				}
+			}
+			if act == string(action) {
+				out[step] = struct {
+					n   uint64
+					sum float64
+				}{m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()}
+			}
+		}
+	}
+	return out
+}
+
+// requireStepsAdded checks that, between before and after, each step was observed the number of
+// times want says (a step missing from want: not at all), each observation taking some time and
+// all of them together no more than within.
+func requireStepsAdded(t *testing.T, before, after stepFigures, want map[string]uint64, within time.Duration) {
+	t.Helper()
+	var total float64
+	for _, step := range []string{"select", "finalizer", "intent", "inject"} {
+		n, sum := after[step].n-before[step].n, after[step].sum-before[step].sum
+		if n != want[step] {
+			t.Errorf("step %s observed %d times, want %d", step, n, want[step])
+		}
+		if n > 0 && sum <= 0 {
+			t.Errorf("step %s observed %d times taking %gs in all: no time measured", step, n, sum)
+		}
+		total += sum
+	}
+	if total > within.Seconds() {
+		t.Errorf("steps took %gs in all, more than the %s the test waited", total, within)
+	}
 }

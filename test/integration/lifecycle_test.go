@@ -564,6 +564,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			crashing.await(t, stop1)
 			// The round is in status as intent only: the pass died before recording what it did.
 			intent := requireIntentOnly(t, key, tc.want)
+			before, t0 := roundSteps(t, chaosv1alpha1.ActionPodKill), time.Now()
 
 			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
 			got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
@@ -586,10 +587,49 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 				t.Errorf("%d pods deleted, want %d: %v", total, tc.want, deletes)
 			}
 			mu.Unlock()
+			// A resumed round is not a round started: the restarted manager times no step of it.
+			requireStepsAdded(t, before, roundSteps(t, chaosv1alpha1.ActionPodKill), nil, time.Since(t0))
 			replace(t, ns, "pay", rsUID, labels, tc.want)
 			waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
 		})
 	}
+}
+
+// TestRoundStepsAreTimed: every round started on a pass is timed step by step
+// (firedrill_experiment_round_step_seconds), the finalizer only where a lasting fault needs one.
+func TestRoundStepsAreTimed(t *testing.T) {
+	t.Run("a kill every second, two rounds", func(t *testing.T) {
+		startManager(t, managerOptions{})
+		ns := "pk-steps"
+		labels, _ := deployment(t, ns, "web", 4)
+		before, t0 := roundSteps(t, chaosv1alpha1.ActionPodKill), time.Now()
+		exp := builder.Experiment(ns, "twice").Labels(labels).Mode(chaosv1alpha1.ModeOne, 0).Grace(0).Interval(time.Second, 1500*time.Millisecond).Build()
+		mustCreate(t, exp)
+		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentRecovering)
+		if got.Status.Round != 2 {
+			t.Fatalf("round %d, want 2", got.Status.Round)
+		}
+		requireStepsAdded(t, before, roundSteps(t, chaosv1alpha1.ActionPodKill), map[string]uint64{"select": 2, "intent": 2, "inject": 2}, time.Since(t0))
+	})
+	t.Run("a lasting fault adds its finalizer first", func(t *testing.T) {
+		lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+		startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+		ns := "pk-steps-lasting"
+		labels, _ := deployment(t, ns, "db", 2)
+		before, t0 := roundSteps(t, chaosv1alpha1.ActionNetworkLatency), time.Now()
+		exp := builder.Experiment(ns, "slow").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+		exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+		exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+		mustCreate(t, exp)
+		key := client.ObjectKeyFromObject(exp)
+		waitFor(t, key, "2 targets injected", func(e *chaosv1alpha1.Experiment) bool {
+			return len(e.Status.Targets) == 2 && e.Status.Targets[0].State == chaosv1alpha1.TargetInjected && e.Status.Targets[1].State == chaosv1alpha1.TargetInjected
+		})
+		requireStepsAdded(t, before, roundSteps(t, chaosv1alpha1.ActionNetworkLatency), map[string]uint64{"select": 1, "finalizer": 1, "intent": 1, "inject": 1}, time.Since(t0))
+		if err := k8s.Delete(t.Context(), exp); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func releasePods(t *testing.T, ns string) {
