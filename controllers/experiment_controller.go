@@ -399,13 +399,8 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	var errs, pending []string
 	var permanent *experiments.PermanentError
 	injected, gone := 0, 0
-	for i := range st.Targets {
-		t := &st.Targets[i]
-		if t.Round != st.Round || t.State != chaosv1alpha1.TargetSelected {
-			continue
-		}
-		err := fault.Inject(ctx, s.exp, *t, resumed)
-		now := metav1.Time{Time: r.Clock.Now()}
+	for _, o := range r.injectAll(ctx, s.exp, fault, resumed) {
+		t, err, now := &st.Targets[o.target], o.err, o.at
 		var perm *experiments.PermanentError
 		switch {
 		case errors.As(err, &perm):
@@ -472,6 +467,52 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		r.trackWorkloads(ctx, s)
 	}
 	return r.afterInjection(s, fault)
+}
+
+// injectWorkers bounds the injections of one round in flight at once (the client's QPS limit
+// bounds them too).
+const injectWorkers = 16
+
+// outcome is the outcome of one target's injection: its index in status.targets, the error,
+// and when it returned.
+type outcome struct {
+	target int
+	err    error
+	at     metav1.Time
+}
+
+// injectAll injects every target of the current round still in state Selected, concurrently when
+// there are several: a zone outage or a percent kill takes its pods down together, not one API
+// request after another (a pod deletion takes 5–50 ms to return on a busy node). Outcomes come
+// back in status order. With one target, Inject runs on this goroutine and may record figures in
+// exp's status (a cache flush does); with several, it only reads exp (experiments.Fault).
+func (r *ExperimentReconciler) injectAll(ctx context.Context, exp *chaosv1alpha1.Experiment, fault experiments.Fault, resumed bool) []outcome {
+	st := &exp.Status
+	var out []outcome
+	for i := range st.Targets {
+		if t := st.Targets[i]; t.Round == st.Round && t.State == chaosv1alpha1.TargetSelected {
+			out = append(out, outcome{target: i})
+		}
+	}
+	one := func(o *outcome) {
+		o.err = fault.Inject(ctx, exp, st.Targets[o.target], resumed)
+		o.at = metav1.Time{Time: r.Clock.Now()}
+	}
+	if len(out) == 1 {
+		one(&out[0])
+		return out
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, injectWorkers)
+	for k := range out {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			one(&out[k])
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // progressReasons are conditions whose message tracks progress while waiting.

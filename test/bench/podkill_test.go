@@ -58,13 +58,20 @@ func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
 	cfg.QPS, cfg.Burst = 200, 400
 	c := benchClient(t, cfg)
 	cs := kubernetes.NewForConfigOrDie(cfg)
+	deployTarget(t, c, ns, "target", 3)
+	return c, cs
+}
+
+// deployTarget creates (if missing) a Deployment of pause pods labelled app=bench-target.
+func deployTarget(t *testing.T, c client.Client, namespace, name string, replicas int32) {
+	t.Helper()
 	ctx := t.Context()
-	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})
 	labels := map[string]string{"app": "bench-target"}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "target"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
+			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
@@ -78,18 +85,23 @@ func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
 	if err := c.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	return c, cs
 }
 
 // waitReady waits until the Deployment has all replicas ready and no pod is terminating.
 func waitReady(ctx context.Context, c client.Client) error {
+	return waitReadyIn(ctx, c, ns, "target", 3)
+}
+
+// waitReadyIn waits until Deployment namespace/name has its replicas ready and no pod of the
+// namespace is terminating.
+func waitReadyIn(ctx context.Context, c client.Client, namespace, name string, replicas int32) error {
 	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		var d appsv1.Deployment
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "target"}, &d); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
 			return false, err
 		}
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
 			return false, err
 		}
 		ready := 0
@@ -103,7 +115,7 @@ func waitReady(ctx context.Context, c client.Client) error {
 				}
 			}
 		}
-		return ready == 3 && d.Status.ReadyReplicas == 3, nil
+		return ready == int(replicas) && d.Status.ReadyReplicas == replicas, nil
 	})
 }
 
@@ -299,6 +311,75 @@ func TestBenchPodKill(t *testing.T) {
 	fmt.Printf("Targets (issue 3): PodKill median <= 15 ms, p99 <= 40 ms; delete-to-gone median <= 50 ms\n\n")
 
 	cleanup(t, c)
+}
+
+// TestBenchPodKillAll measures a round with many targets: PodKill mode all on a 10-replica
+// Deployment, from Create returning to the first and to the last pod seen terminating, and the
+// spread between them (how far from "at once" the kill is). BENCH_WIDE_RUNS runs (default 20),
+// the Deployment Ready between runs.
+func TestBenchPodKillAll(t *testing.T) {
+	const wideNS, replicas = "firedrill-bench-wide", 10
+	c, _ := setup(t)
+	ctx := t.Context()
+	deployTarget(t, c, wideNS, "wide", replicas)
+	t.Cleanup(func() {
+		_ = c.DeleteAllOf(context.Background(), &chaosv1alpha1.Experiment{}, client.InNamespace(wideNS))
+		_ = c.Delete(context.Background(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: wideNS, Name: "wide"}})
+	})
+	n := 20
+	if v, err := strconv.Atoi(os.Getenv("BENCH_WIDE_RUNS")); err == nil && v > 0 {
+		n = v
+	}
+	var first, last, spread stats
+	for i := 0; i < n; i++ {
+		if err := waitReadyIn(ctx, c, wideNS, "wide", replicas); err != nil {
+			t.Fatalf("run %d: not ready: %v", i, err)
+		}
+		w := watchFromNow(t, c, wideNS)
+		if err := c.Create(ctx, &chaosv1alpha1.Experiment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: wideNS, Name: fmt.Sprintf("all-%d", i)},
+			Spec: chaosv1alpha1.ExperimentSpec{
+				Action:   chaosv1alpha1.ActionPodKill,
+				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{wideNS}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
+				Mode:     chaosv1alpha1.ModeAll,
+				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
+			},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		killed := map[string]time.Time{}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		for len(killed) < replicas {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					t.Fatalf("run %d: watch closed", i)
+				}
+				if p, isPod := ev.Object.(*corev1.Pod); isPod && (ev.Type == watch.Deleted || p.DeletionTimestamp != nil) {
+					if _, seen := killed[p.Name]; !seen {
+						killed[p.Name] = time.Now()
+					}
+				}
+			case <-wctx.Done():
+				t.Fatalf("run %d: %d of %d kills seen", i, len(killed), replicas)
+			}
+		}
+		cancel()
+		w.Stop()
+		var lo, hi time.Time
+		for _, at := range killed {
+			if lo.IsZero() || at.Before(lo) {
+				lo = at
+			}
+			if at.After(hi) {
+				hi = at
+			}
+		}
+		first, last, spread = append(first, lo.Sub(t0)), append(last, hi.Sub(t0)), append(spread, hi.Sub(lo))
+	}
+	fmt.Printf("\nPodKill mode all on %d pods, Create returned -> pods seen terminating, %d runs, Deployment Ready between runs:\n", replicas, n)
+	fmt.Printf("  first kill seen: %s\n  last kill seen:  %s\n  first to last:   %s\n\n", first, last, spread)
 }
 
 // recoveries waits for the n experiments to end and returns the MTTR each recorded, and the one the

@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -469,7 +471,12 @@ func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment,
 	first := false
 	c.once.Do(func() { first = true })
 	if !first {
-		return c.inner.Inject(ctx, e, t, resumed)
+		// The round's other targets, injected concurrently with the first, are held until the
+		// crash and never sent: the test fixes this one interleaving (only the first may have
+		// landed), where a real crash could let any of them through; recovery reads each
+		// target afresh either way.
+		<-c.crashed
+		return errDead
 	}
 	var err error = errDead
 	if c.at == crashAfterKill {
@@ -630,6 +637,67 @@ func TestRoundStepsAreTimed(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// barrierFault holds every injection until n of them are in flight together (or gives up after
+// wait): under a round that injects one target after another, it can never let the first go.
+type barrierFault struct {
+	experiments.Fault
+	n    int
+	wait time.Duration
+	mu   sync.Mutex
+	in   int
+	all  chan struct{}
+}
+
+func (b *barrierFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	b.mu.Lock()
+	if b.in++; b.in == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return b.Fault.Inject(ctx, e, t, resumed)
+	case <-time.After(b.wait):
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return fmt.Errorf("only %d of %d injections were in flight together", b.in, b.n)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestRoundInjectsItsTargetsTogether: the pods of one round are killed concurrently (a zone
+// outage takes them down together), not one deletion after another.
+func TestRoundInjectsItsTargetsTogether(t *testing.T) {
+	const n = 5
+	podClient, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf := &barrierFault{Fault: podkill.PodKill{Client: podClient, Reader: podClient}, n: n, wait: 5 * time.Second, all: make(chan struct{})}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: bf}})
+	ns := "pk-together"
+	labels, _ := deployment(t, ns, "web", n)
+	exp := builder.Experiment(ns, "all").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Grace(0).Build()
+	mustCreate(t, exp)
+	got := waitFor(t, client.ObjectKeyFromObject(exp), "the round injected or failed", func(e *chaosv1alpha1.Experiment) bool {
+		c := meta.FindStatusCondition(e.Status.Conditions, chaosv1alpha1.ConditionInjected)
+		return c != nil && c.Reason != chaosv1alpha1.ReasonInjecting
+	})
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "True", chaosv1alpha1.ReasonFaultInjected)
+	if len(got.Status.Targets) != n {
+		t.Fatalf("%d targets, want %d", len(got.Status.Targets), n)
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetInjected || tg.InjectedAt == nil {
+			t.Errorf("target %s: state %s, want Injected with its time", tg.Name, tg.State)
+		}
+	}
+	if left := podsLeft(t, ns); len(left) != 0 {
+		t.Errorf("pods left %v, want every one killed", left)
+	}
 }
 
 func releasePods(t *testing.T, ns string) {
