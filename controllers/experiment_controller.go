@@ -481,11 +481,12 @@ type outcome struct {
 	at     metav1.Time
 }
 
-// injectAll injects every target of the current round still in state Selected, concurrently when
-// there are several: a zone outage or a percent kill takes its pods down together, not one API
-// request after another (a pod deletion takes 5–50 ms to return on a busy node). Outcomes come
-// back in status order. With one target, Inject runs on this goroutine and may record figures in
-// exp's status (a cache flush does); with several, it only reads exp (experiments.Fault).
+// injectAll injects every target of the current round still in state Selected. A pod kind's
+// targets are injected concurrently: a zone outage or a percent kill takes its pods down
+// together, not one API request after another (a pod deletion takes 5–50 ms to return on a busy
+// node). A kind that names its own targets (a cache) is injected on this goroutine, one target
+// after another: its Inject may record figures in exp's status (experiments.Fault). Outcomes
+// come back in status order.
 func (r *ExperimentReconciler) injectAll(ctx context.Context, exp *chaosv1alpha1.Experiment, fault experiments.Fault, resumed bool) []outcome {
 	st := &exp.Status
 	var out []outcome
@@ -498,8 +499,10 @@ func (r *ExperimentReconciler) injectAll(ctx context.Context, exp *chaosv1alpha1
 		o.err = fault.Inject(ctx, exp, st.Targets[o.target], resumed)
 		o.at = metav1.Time{Time: r.Clock.Now()}
 	}
-	if len(out) == 1 {
-		one(&out[0])
+	if _, named := fault.(experiments.Targeter); named || len(out) == 1 {
+		for k := range out {
+			one(&out[k])
+		}
 		return out
 	}
 	var wg sync.WaitGroup
@@ -508,6 +511,14 @@ func (r *ExperimentReconciler) injectAll(ctx context.Context, exp *chaosv1alpha1
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
+			// Off the reconcile goroutine, controller-runtime's recovery does not apply: a
+			// panicking kind fails this target, not the manager.
+			defer func() {
+				if p := recover(); p != nil {
+					out[k].err, out[k].at = fmt.Errorf("injection panicked: %v", p), metav1.Time{Time: r.Clock.Now()}
+					ctrl.LoggerFrom(ctx).Error(out[k].err, "injection panicked", "target", st.Targets[out[k].target].Name)
+				}
+			}()
 			one(&out[k])
 		})
 	}

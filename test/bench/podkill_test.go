@@ -6,6 +6,7 @@ package bench
 
 import (
 	"context"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,11 +34,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 )
 
 const ns = "firedrill-bench"
+
+// The bench's controller-runtime clients log nothing worth reading; without a logger they print
+// a warning with a stack trace in the middle of the figures.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 func runs() int {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_RUNS")); err == nil && n > 0 {

@@ -68,8 +68,12 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-// since is what was observed between a (earlier) and h.
+// since is what was observed between a (earlier) and h. A manager restarted in between started
+// its counts again: then h is all there is.
 func (h stepHist) since(a stepHist) stepHist {
+	if h.n < a.n {
+		return h
+	}
 	d := stepHist{bounds: h.bounds, n: h.n - a.n, sum: h.sum - a.sum}
 	for i := range h.cum {
 		c := h.cum[i]
@@ -89,6 +93,9 @@ func (h stepHist) quantile(q float64) float64 {
 	rank := q * float64(h.n)
 	lower, below := 0.0, uint64(0)
 	for i, c := range h.cum {
+		if math.IsInf(h.bounds[i], 1) {
+			return lower // beyond the highest finite bound, as histogram_quantile answers
+		}
 		if float64(c) >= rank {
 			if c == below {
 				return h.bounds[i]

@@ -429,8 +429,9 @@ func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
 type crashAt int
 
 const (
-	crashBeforeKill crashAt = iota // intent recorded, pod not yet deleted
-	crashAfterKill                 // pod deleted, injection not yet recorded
+	crashBeforeKill    crashAt = iota // intent recorded, pod not yet deleted
+	crashAfterKill                    // pod deleted, injection not yet recorded
+	crashAfterAllKills                // every pod of the round deleted (concurrently), none recorded
 )
 
 // crashingFault kills the manager (cancels its context) around the first kill it is asked for.
@@ -443,6 +444,10 @@ type crashingFault struct {
 	crash func()
 	once  sync.Once
 	dead  atomic.Bool
+	// n is the round's target count, for crashAfterAllKills: the crash comes once n are done.
+	n    int
+	mu   sync.Mutex
+	done int
 	// crashed is closed once the crash happened: the test stops the manager only then, or its
 	// stop would race the kill in flight (a delete reaching the server with its caller already
 	// cancelled, so it goes uncounted).
@@ -467,6 +472,21 @@ func (c *crashingFault) Recover(ctx context.Context, e *chaosv1alpha1.Experiment
 func (c *crashingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
 	if c.dead.Load() {
 		return errDead
+	}
+	if c.at == crashAfterAllKills {
+		err := c.inner.Inject(ctx, e, t, resumed)
+		c.mu.Lock()
+		c.done++
+		last := c.done == c.n
+		c.mu.Unlock()
+		if last {
+			c.dead.Store(true)
+			c.crash()
+			<-ctx.Done()
+			close(c.crashed)
+		}
+		<-ctx.Done() // every injection of the dying pass returns only once it is cancelled
+		return err
 	}
 	first := false
 	c.once.Do(func() { first = true })
@@ -519,6 +539,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 		{"crash after intent, before the kill", "pk-crash-before", crashBeforeKill, 4, chaosv1alpha1.ModeFixed, 2, 2},
 		{"crash after the kill, before it is recorded", "pk-crash-after", crashAfterKill, 4, chaosv1alpha1.ModeFixed, 2, 2},
 		{"mode all: crash after the last kill", "pk-crash-all", crashAfterKill, 1, chaosv1alpha1.ModeAll, 0, 1},
+		{"crash after three concurrent kills", "pk-crash-concurrent", crashAfterAllKills, 4, chaosv1alpha1.ModeFixed, 3, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := tc.ns
@@ -560,7 +581,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			}
 			pk := podkill.PodKill{Client: counting(podClient), Reader: reader}
 
-			crashing := &crashingFault{inner: pk, at: tc.at, crashed: make(chan struct{})}
+			crashing := &crashingFault{inner: pk, at: tc.at, n: tc.want, crashed: make(chan struct{})}
 			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
 			// The crash cancels the manager and holds the dying pass until the cancellation reaches it:
 			// nothing that pass does afterwards reaches the API server.
@@ -633,8 +654,16 @@ func TestRoundStepsAreTimed(t *testing.T) {
 			return len(e.Status.Targets) == 2 && e.Status.Targets[0].State == chaosv1alpha1.TargetInjected && e.Status.Targets[1].State == chaosv1alpha1.TargetInjected
 		})
 		requireStepsAdded(t, before, roundSteps(t, chaosv1alpha1.ActionNetworkLatency), map[string]uint64{"select": 1, "finalizer": 1, "intent": 1, "inject": 1}, time.Since(t0))
+		// Gone before this manager stops: its finalizer must not wait for the next test's.
 		if err := k8s.Delete(t.Context(), exp); err != nil {
 			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
+			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+		})
+		if err != nil {
+			t.Fatalf("deleted experiment is stuck: %v", err)
 		}
 	})
 }
