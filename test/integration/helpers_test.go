@@ -162,3 +162,15 @@ func requireStepsAdded(t *testing.T, before, after stepFigures, want map[string]
 		t.Errorf("steps took %gs in all, more than the %s the test waited", total, within)
 	}
 }
+
+// waitGone waits for a deleted Experiment to be gone: nothing (a finalizer) may hold it.
+func waitGone(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Fatalf("deleted experiment %s is stuck: %v", key, err)
+	}
+}

@@ -406,13 +406,7 @@ func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
 	if err := k8s.Delete(t.Context(), got); err != nil {
 		t.Fatal(err)
 	}
-	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
-		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-	})
-	if err != nil {
-		t.Fatalf("deleted experiment is stuck: %v", err)
-	}
+	waitGone(t, key)
 	lf.mu.Lock()
 	defer lf.mu.Unlock()
 	for uid := range lf.injected {
@@ -658,13 +652,7 @@ func TestRoundStepsAreTimed(t *testing.T) {
 		if err := k8s.Delete(t.Context(), exp); err != nil {
 			t.Fatal(err)
 		}
-		err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
-			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-		})
-		if err != nil {
-			t.Fatalf("deleted experiment is stuck: %v", err)
-		}
+		waitGone(t, key)
 	})
 }
 
@@ -771,13 +759,7 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	if err := k8s.Delete(t.Context(), got); err != nil {
 		t.Fatal(err)
 	}
-	err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKeyFromObject(exp), &chaosv1alpha1.Experiment{})
-		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-	})
-	if err != nil {
-		t.Fatalf("failed experiment stuck on deletion: %v", err)
-	}
+	waitGone(t, client.ObjectKeyFromObject(exp))
 }
 
 // A manager that dies after a lasting fault reached its first target, before recording it, leaves
@@ -794,15 +776,7 @@ func TestFaultKnownOnlyFromIntentIsRemovedAfterRestart(t *testing.T) {
 			if err := k8s.Delete(t.Context(), &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}); err != nil {
 				t.Fatal(err)
 			}
-		}, func(t *testing.T, key client.ObjectKey) {
-			err := wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-				err := k8s.Get(ctx, key, &chaosv1alpha1.Experiment{})
-				return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
-			})
-			if err != nil {
-				t.Fatalf("deleted experiment is stuck: %v", err)
-			}
-		}},
+		}, waitGone},
 		{"then an emergency stop", "intent-then-stop", func(t *testing.T, key client.ObjectKey) {
 			stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "intent-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "restarted mid-round"}}
 			mustCreate(t, stop)
