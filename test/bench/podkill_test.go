@@ -6,7 +6,6 @@ package bench
 
 import (
 	"context"
-
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +35,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/test/builder"
 )
 
 const ns = "firedrill-bench"
@@ -45,11 +44,15 @@ const ns = "firedrill-bench"
 // a warning with a stack trace in the middle of the figures.
 func init() { ctrllog.SetLogger(logr.Discard()) }
 
-func runs() int {
-	if n, err := strconv.Atoi(os.Getenv("BENCH_RUNS")); err == nil && n > 0 {
+// targetLabels label the pods every bench Deployment runs.
+var targetLabels = map[string]string{"app": "bench-target"}
+
+// runs is the positive count in the environment variable name, or def.
+func runs(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
 	}
-	return 100
+	return def
 }
 
 func setup(t *testing.T) (client.WithWatch, *kubernetes.Clientset) {
@@ -75,14 +78,13 @@ func deployTarget(t *testing.T, c client.Client, namespace, name string, replica
 	t.Helper()
 	ctx := t.Context()
 	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})
-	labels := map[string]string{"app": "bench-target"}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Selector: &metav1.LabelSelector{MatchLabels: targetLabels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: targetLabels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					Containers:                    []corev1.Container{{Name: "app", Image: "firedrill.dev/pause:dev", ImagePullPolicy: corev1.PullNever}},
@@ -129,26 +131,41 @@ func waitReadyIn(ctx context.Context, c client.Client, namespace, name string, r
 
 // killSeen waits on an open pod watch for the first pod with a deletionTimestamp (or deleted).
 func killSeen(ctx context.Context, w watch.Interface) (time.Time, error) {
-	for {
+	seen, err := killsSeen(ctx, w, 1)
+	for _, at := range seen {
+		return at, nil
+	}
+	return time.Time{}, err
+}
+
+// killsSeen waits on an open pod watch until n distinct pods are seen with a deletionTimestamp
+// (or deleted), and returns when each was first seen so.
+func killsSeen(ctx context.Context, w watch.Interface, n int) (map[string]time.Time, error) {
+	seen := map[string]time.Time{}
+	for len(seen) < n {
 		select {
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return time.Time{}, fmt.Errorf("watch closed")
+				return seen, fmt.Errorf("watch closed after %d of %d kills", len(seen), n)
 			}
 			p, isPod := ev.Object.(*corev1.Pod)
 			if isPod && (ev.Type == watch.Deleted || p.DeletionTimestamp != nil) {
 				if os.Getenv("BENCH_DEBUG") != "" {
 					fmt.Printf("kill seen: %s %s\n", ev.Type, p.Name)
 				}
-				return time.Now(), nil
+				if _, again := seen[p.Name]; !again {
+					seen[p.Name] = time.Now()
+				}
+				continue
 			}
 			if os.Getenv("BENCH_DEBUG") != "" {
 				fmt.Printf("event: %s %T\n", ev.Type, ev.Object)
 			}
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return seen, fmt.Errorf("%d of %d kills seen: %w", len(seen), n, ctx.Err())
 		}
 	}
+	return seen, nil
 }
 
 type stats []time.Duration
@@ -180,13 +197,13 @@ func (s stats) String() string {
 // measure runs n kills in namespace: before each, prepare (if set) readies the target; start must
 // cause one pod of the namespace to be killed. It returns the latencies from start returning, and
 // from start being called, to a pod watch seeing the kill.
-func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare func() error, start func(i int) error) (fromReturn, fromSend stats, seenAt []time.Time) {
+func measure(t *testing.T, c client.WithWatch, namespace string, n int, prepare func() error, start func(i int) error) (fromReturn, fromSend stats) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		r, s, at := killOnce(t, c, namespace, i, prepare, start)
-		fromReturn, fromSend, seenAt = append(fromReturn, r), append(fromSend, s), append(seenAt, at)
+		r, s, _ := killOnce(t, c, namespace, i, prepare, start)
+		fromReturn, fromSend = append(fromReturn, r), append(fromSend, s)
 	}
-	return fromReturn, fromSend, seenAt
+	return fromReturn, fromSend
 }
 
 // killOnce is run i of measure.
@@ -221,7 +238,7 @@ func killOnce(t *testing.T, c client.WithWatch, namespace string, i int, prepare
 // kubelet housekeeping pass) instead of one getting a quieter half of the run.
 func TestBenchPodKill(t *testing.T) {
 	c, cs := setup(t)
-	n := runs()
+	n := runs("BENCH_RUNS", 100)
 	ctx := t.Context()
 	cleanup(t, c)
 
@@ -235,7 +252,7 @@ func TestBenchPodKill(t *testing.T) {
 		if !ok || cm.Labels["firedrill.dev/bench"] != "kill" {
 			return
 		}
-		list, _ := pods.Pods(ns).List(labels.SelectorFromSet(labels.Set{"app": "bench-target"}))
+		list, _ := pods.Pods(ns).List(labels.SelectorFromSet(targetLabels))
 		for _, p := range list {
 			if p.DeletionTimestamp == nil {
 				_ = cs.CoreV1().Pods(ns).Delete(context.Background(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
@@ -251,15 +268,7 @@ func TestBenchPodKill(t *testing.T) {
 	factory.WaitForCacheSync(ictx.Done())
 
 	startFiredrill := func(i int) error {
-		return c.Create(ctx, &chaosv1alpha1.Experiment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i)},
-			Spec: chaosv1alpha1.ExperimentSpec{
-				Action:   chaosv1alpha1.ActionPodKill,
-				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
-				Mode:     chaosv1alpha1.ModeOne,
-				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
-			},
-		})
+		return c.Create(ctx, builder.Experiment(ns, fmt.Sprintf("kill-%d", i)).Labels(targetLabels).Grace(0).Build())
 	}
 	startIdeal := func(i int) error {
 		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i),
@@ -334,47 +343,25 @@ func TestBenchPodKillAll(t *testing.T) {
 		_ = c.DeleteAllOf(context.Background(), &chaosv1alpha1.Experiment{}, client.InNamespace(wideNS))
 		_ = c.Delete(context.Background(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: wideNS, Name: "wide"}})
 	})
-	n := 20
-	if v, err := strconv.Atoi(os.Getenv("BENCH_WIDE_RUNS")); err == nil && v > 0 {
-		n = v
-	}
+	n := runs("BENCH_WIDE_RUNS", 20)
 	var first, last, spread stats
 	for i := 0; i < n; i++ {
 		if err := waitReadyIn(ctx, c, wideNS, "wide", replicas); err != nil {
 			t.Fatalf("run %d: not ready: %v", i, err)
 		}
 		w := watchFromNow(t, c, wideNS)
-		if err := c.Create(ctx, &chaosv1alpha1.Experiment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: wideNS, Name: fmt.Sprintf("all-%d", i)},
-			Spec: chaosv1alpha1.ExperimentSpec{
-				Action:   chaosv1alpha1.ActionPodKill,
-				Selector: &chaosv1alpha1.TargetSelector{Namespaces: []string{wideNS}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "bench-target"}}},
-				Mode:     chaosv1alpha1.ModeAll,
-				PodKill:  &chaosv1alpha1.PodKillSpec{GracePeriodSeconds: ptr.To[int64](0)},
-			},
-		}); err != nil {
+		exp := builder.Experiment(wideNS, fmt.Sprintf("all-%d", i)).Labels(targetLabels).Mode(chaosv1alpha1.ModeAll, 0).Grace(0).Build()
+		if err := c.Create(ctx, exp); err != nil {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
-		killed := map[string]time.Time{}
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		for len(killed) < replicas {
-			select {
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					t.Fatalf("run %d: watch closed", i)
-				}
-				if p, isPod := ev.Object.(*corev1.Pod); isPod && (ev.Type == watch.Deleted || p.DeletionTimestamp != nil) {
-					if _, seen := killed[p.Name]; !seen {
-						killed[p.Name] = time.Now()
-					}
-				}
-			case <-wctx.Done():
-				t.Fatalf("run %d: %d of %d kills seen", i, len(killed), replicas)
-			}
-		}
+		killed, err := killsSeen(wctx, w, replicas)
 		cancel()
 		w.Stop()
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
 		var lo, hi time.Time
 		for _, at := range killed {
 			if lo.IsZero() || at.Before(lo) {

@@ -114,7 +114,7 @@ func populate(t *testing.T, c client.Client, from, to int) float64 {
 // scaleKills runs n PodKill experiments (mode one) in scale-0, each against another label value.
 func scaleKills(t *testing.T, c client.WithWatch, size, n int) (fromReturn, fromSend stats) {
 	t.Helper()
-	fromReturn, fromSend, _ = measure(t, c, "scale-0", n, nil, func(i int) error {
+	fromReturn, fromSend = measure(t, c, "scale-0", n, nil, func(i int) error {
 		return c.Create(t.Context(), &chaosv1alpha1.Experiment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "scale-0", Name: fmt.Sprintf("kill-%d-%d", size, i)},
 			Spec: chaosv1alpha1.ExperimentSpec{

@@ -5,14 +5,17 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/firedrill-dev/firedrill/test/metricstest"
 )
 
 // stepHist is one step's firedrill_experiment_round_step_seconds histogram: cumulative counts
@@ -40,32 +43,15 @@ func managerSteps(t *testing.T, cs *kubernetes.Clientset) map[string]stepHist {
 		t.Fatalf("parsing the manager's metrics: %v", err)
 	}
 	out := map[string]stepHist{}
-	mf, ok := mfs["firedrill_experiment_round_step_seconds"]
-	if !ok {
-		return out
-	}
-	for _, m := range mf.GetMetric() {
-		if label(m, "action") != "PodKill" {
-			continue
-		}
-		h := m.GetHistogram()
+	for step, h := range metricstest.RoundSteps(slices.Collect(maps.Values(mfs)), "PodKill") {
 		s := stepHist{n: h.GetSampleCount(), sum: h.GetSampleSum()}
 		for _, b := range h.GetBucket() {
 			s.bounds = append(s.bounds, b.GetUpperBound())
 			s.cum = append(s.cum, b.GetCumulativeCount())
 		}
-		out[label(m, "step")] = s
+		out[step] = s
 	}
 	return out
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // since is what was observed between a (earlier) and h. A manager restarted in between started

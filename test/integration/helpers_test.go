@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +18,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/metricstest"
 )
 
 func mustCreate(t *testing.T, objs ...client.Object) {
@@ -101,55 +103,25 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// stepFigures is one action's firedrill_experiment_round_step_seconds: per step, how many
-// observations and their sum in seconds.
-type stepFigures map[string]struct {
-	n   uint64
-	sum float64
-}
-
 // roundSteps reads the step histograms for action from this process's controller-runtime
 // registry, where the managers these tests start record them.
-func roundSteps(t *testing.T, action chaosv1alpha1.Action) stepFigures {
+func roundSteps(t *testing.T, action chaosv1alpha1.Action) map[string]*dto.Histogram {
 	t.Helper()
 	mfs, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := stepFigures{}
-	for _, mf := range mfs {
-		if mf.GetName() != "firedrill_experiment_round_step_seconds" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var act, step string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "action":
-					act = l.GetValue()
-				case "step":
-					step = l.GetValue()
-				}
-			}
-			if act == string(action) {
-				out[step] = struct {
-					n   uint64
-					sum float64
-				}{m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()}
-			}
-		}
-	}
-	return out
+	return metricstest.RoundSteps(mfs, string(action))
 }
 
 // requireStepsAdded checks that, between before and after, each step was observed the number of
 // times want says (a step missing from want: not at all), each observation taking some time and
 // all of them together no more than within.
-func requireStepsAdded(t *testing.T, before, after stepFigures, want map[string]uint64, within time.Duration) {
+func requireStepsAdded(t *testing.T, before, after map[string]*dto.Histogram, want map[string]uint64, within time.Duration) {
 	t.Helper()
 	var total float64
 	for _, step := range []string{"select", "finalizer", "intent", "inject"} {
-		n, sum := after[step].n-before[step].n, after[step].sum-before[step].sum
+		n, sum := after[step].GetSampleCount()-before[step].GetSampleCount(), after[step].GetSampleSum()-before[step].GetSampleSum()
 		if n != want[step] {
 			t.Errorf("step %s observed %d times, want %d", step, n, want[step])
 		}
