@@ -466,7 +466,7 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 		// SRE reads. A lasting fault leaves the pod in place; it is recovered when removed.
 		r.trackWorkloads(ctx, s)
 	}
-	return r.afterInjection(s, fault)
+	return r.afterInjection(ctx, s, fault)
 }
 
 // injectWorkers bounds the injections of one round in flight at once (the client's QPS limit
@@ -555,8 +555,10 @@ func (r *ExperimentReconciler) failPermanently(ctx context.Context, s *scope, fa
 	return ctrl.Result{}, nil
 }
 
-// afterInjection decides what follows a completed round.
-func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault) (ctrl.Result, error) {
+// afterInjection decides what follows a completed round. At the end a lasting fault is removed
+// before the experiment moves on, whichever path got here: a round that finished landing only
+// after the duration was over (a slow agent, a retried error) must not leave its fault behind.
+func (r *ExperimentReconciler) afterInjection(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	st := &s.exp.Status
 	if end, ok := endOf(s.exp); ok && (interval(s.exp) > 0 || fault.Lasting(s.exp)) && s.now.Before(end) {
 		next := end
@@ -568,6 +570,11 @@ func (r *ExperimentReconciler) afterInjection(s *scope, fault experiments.Fault)
 			wait = experiments.RefreshEvery
 		}
 		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if fault.Lasting(s.exp) {
+		if err := r.recoverTargets(ctx, s, fault); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	st.NextRoundAt = nil
 	st.Phase = chaosv1alpha1.ExperimentRecovering
@@ -592,13 +599,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		}
 	}
 	if hasEnd && !s.now.Before(end) {
-		if fault.Lasting(s.exp) {
-			if err := r.recoverTargets(ctx, s, fault); err != nil {
-				return ctrl.Result{}, err
-			}
-		}
-		st.NextRoundAt = nil
-		return r.afterInjection(s, fault)
+		return r.afterInjection(ctx, s, fault)
 	}
 	if st.NextRoundAt != nil && !s.now.Before(st.NextRoundAt.Time) {
 		round := st.Round + 1
@@ -612,7 +613,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		}
 		if picked == nil { // nothing to hit this round; try again at the next
 			st.NextRoundAt = &metav1.Time{Time: s.now.Add(interval(s.exp))}
-			return r.afterInjection(s, fault)
+			return r.afterInjection(ctx, s, fault)
 		}
 		s.steps.done(StepSelect)
 		if err := r.recordRound(ctx, s, picked, round); err != nil {
@@ -620,7 +621,7 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		}
 		return r.injectRound(ctx, s, fault, false)
 	}
-	return r.afterInjection(s, fault)
+	return r.afterInjection(ctx, s, fault)
 }
 
 // trackWorkloads records the workloads whose pods were hit, for the recovery time.
@@ -764,17 +765,23 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: r.RecoveryPoll}, nil
 }
 
-// recoverTargets removes a lasting fault from every injected target.
+// recoverTargets removes a lasting fault from every target it may have reached. A target found
+// gone is included: it may have been found terminating after its fault was handed over (a pod
+// keeps its network namespace through its grace period), and Recover is a no-op where nothing
+// was left. It keeps its Gone record.
 func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fault experiments.Fault) error {
 	var errs []error
 	for i := range s.exp.Status.Targets {
 		t := &s.exp.Status.Targets[i]
-		if t.State != chaosv1alpha1.TargetInjected && t.State != chaosv1alpha1.TargetSelected {
+		if t.State != chaosv1alpha1.TargetInjected && t.State != chaosv1alpha1.TargetSelected && t.State != chaosv1alpha1.TargetGone {
 			continue
 		}
 		if err := fault.Recover(ctx, s.exp, *t); err != nil && !errors.Is(err, experiments.ErrTargetGone) {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", t.Namespace, t.Name, err))
 			t.Message = err.Error()
+			continue
+		}
+		if t.State == chaosv1alpha1.TargetGone {
 			continue
 		}
 		now := metav1.Time{Time: r.Clock.Now()}

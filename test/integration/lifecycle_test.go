@@ -838,3 +838,117 @@ func requireIntentOnly(t *testing.T, key client.ObjectKey, n int) []chaosv1alpha
 	}
 	return e.Status.Targets
 }
+
+// slowFault lands only some time after it is first asked for, as with a slow node agent: until
+// then Inject reports the fault in progress.
+type slowFault struct {
+	*lastingFault
+	after time.Duration
+	first sync.Map // target UID -> time first asked
+}
+
+func (f *slowFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	at, _ := f.first.LoadOrStore(t.UID, time.Now())
+	if time.Since(at.(time.Time)) < f.after {
+		return fmt.Errorf("%w: the agent is slow", experiments.ErrInProgress)
+	}
+	return f.lastingFault.Inject(ctx, e, t, resumed)
+}
+
+// A lasting fault whose round finishes landing only after the experiment's duration is over must
+// still be removed before the experiment moves on: the end of the duration was reached while the
+// round was being injected, not on a pass of its own.
+func TestLastingFaultLandingAfterItsDurationIsRemoved(t *testing.T) {
+	sf := &slowFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}, after: time.Second}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: sf}})
+	ns := "lasting-late"
+	labels, _ := deployment(t, ns, "db", 2)
+	exp := builder.Experiment(ns, "late-latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+	// The duration ends well before the fault lands (1s), and the fault lands well before the
+	// manager's inject timeout (2s) gives up.
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: 300 * time.Millisecond}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentSucceeded)
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if len(sf.injected) != 2 {
+		t.Fatalf("injected %d targets, want 2", len(sf.injected))
+	}
+	for uid := range sf.injected {
+		if !sf.recovered[uid] {
+			t.Errorf("the fault on %s landed after the duration and was never removed", uid)
+		}
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetRecovered || tg.Message != "" {
+			t.Errorf("target %s: state %s message %q, want Recovered with no message", tg.Name, tg.State, tg.Message)
+		}
+	}
+}
+
+// handedOverFault hands its fault over at once (as the network kind creates an Injection for the
+// node agent) and reports it applied only later; a pod found terminating meanwhile is gone, as
+// the network kind reports it.
+type handedOverFault struct{ *lastingFault }
+
+func (f *handedOverFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	if err := f.lastingFault.Inject(ctx, e, t, resumed); err != nil {
+		return err
+	}
+	var p corev1.Pod
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &p); err != nil || p.DeletionTimestamp != nil {
+		return experiments.ErrTargetGone
+	}
+	return fmt.Errorf("%w: the agent has not applied it yet", experiments.ErrInProgress)
+}
+
+// A target found terminating after its lasting fault was handed over is recorded gone, but the
+// pod still runs through its grace period with its network namespace: deleting the experiment
+// must still take that fault off.
+func TestFaultOnATargetFoundGoneIsRemoved(t *testing.T) {
+	hf := &handedOverFault{&lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: hf}})
+	ns := "lasting-gone"
+	labels, _ := deployment(t, ns, "db", 1)
+	exp := builder.Experiment(ns, "latency").Labels(labels).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	got := waitFor(t, key, "the round's intent", func(e *chaosv1alpha1.Experiment) bool { return len(e.Status.Targets) == 1 })
+	target := got.Status.Targets[0]
+	// The pod starts terminating (a finalizer holds it there, as a grace period would).
+	var pod corev1.Pod
+	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: target.Name}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Finalizers = append(pod.Finalizers, "test.firedrill.dev/hold")
+	if err := k8s.Update(t.Context(), &pod); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(&pod), &pod); err == nil {
+			pod.Finalizers = nil
+			_ = k8s.Update(context.Background(), &pod)
+		}
+	})
+	if err := k8s.Delete(t.Context(), &pod); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, key, "the target recorded gone", func(e *chaosv1alpha1.Experiment) bool {
+		return e.Status.Targets[0].State == chaosv1alpha1.TargetGone
+	})
+	if err := k8s.Delete(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, key)
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	if !hf.injected[target.UID] {
+		t.Fatal("the fault was never handed over")
+	}
+	if !hf.recovered[target.UID] {
+		t.Error("the fault handed over to a target later found gone was left in place when the experiment was deleted")
+	}
+}
