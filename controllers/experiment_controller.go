@@ -392,7 +392,7 @@ func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, target
 // injectRound applies the fault to every target of the current round still in state Selected.
 func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault experiments.Fault, resumed bool) (ctrl.Result, error) {
 	st := &s.exp.Status
-	if c := meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionInjected); c != nil && c.Status == metav1.ConditionFalse && permanentReasons[c.Reason] {
+	if c := refused(st); c != nil {
 		// Refused for good on an earlier pass, whose removal of what did land is still under way.
 		return r.failPermanently(ctx, s, fault, c.Reason, c.Message)
 	}
@@ -439,15 +439,10 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	if len(errs) > 0 {
 		msg := strings.Join(errs, "; ")
 		if st.RoundStartedAt != nil && r.InjectTimeout > 0 && s.now.Sub(st.RoundStartedAt.Time) >= r.InjectTimeout {
-			// Give up: remove what this experiment did inject, and say why it failed.
-			if fault.Lasting(s.exp) {
-				if err := r.recoverTargets(ctx, s, fault); err != nil {
-					return ctrl.Result{}, err
-				}
-			}
-			r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{Type: chaosv1alpha1.ConditionInjected, Status: metav1.ConditionFalse,
-				Reason: chaosv1alpha1.ReasonInjectionFailed, Message: fmt.Sprintf("round %d: still failing after %s: %s", st.Round, r.InjectTimeout, msg)})
-			return ctrl.Result{}, nil
+			// Give up for good: the reason is recorded with the removal, so a pass that finds the
+			// removal still under way goes on removing rather than injecting again.
+			return r.failPermanently(ctx, s, fault, chaosv1alpha1.ReasonInjectionTimedOut,
+				fmt.Sprintf("round %d: still failing after %s: %s", st.Round, r.InjectTimeout, msg))
 		}
 		r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, msg)
 		return ctrl.Result{}, fmt.Errorf("injecting round %d: %s", st.Round, msg)
@@ -538,6 +533,15 @@ var permanentReasons = map[string]bool{
 	chaosv1alpha1.ReasonHostNetworkRefused: true,
 	chaosv1alpha1.ReasonFaultConflict:      true,
 	chaosv1alpha1.ReasonCacheRefused:       true,
+	chaosv1alpha1.ReasonInjectionTimedOut:  true,
+}
+
+// refused returns the Injected condition when it records a refusal no retry can fix.
+func refused(st *chaosv1alpha1.ExperimentStatus) *metav1.Condition {
+	if c := meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionInjected); c != nil && c.Status == metav1.ConditionFalse && permanentReasons[c.Reason] {
+		return c
+	}
+	return nil
 }
 
 // failPermanently ends a round that cannot succeed: the reason is recorded first (so the
@@ -587,6 +591,11 @@ func (r *ExperimentReconciler) afterInjection(ctx context.Context, s *scope, fau
 // round when one is due, and moves to Recovering at the end.
 func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	st := &s.exp.Status
+	if c := refused(st); c != nil {
+		// Refused for good with every target settled (some already released): finish the
+		// removal and fail, never refresh or start another round.
+		return r.failPermanently(ctx, s, fault, c.Reason, c.Message)
+	}
 	for _, t := range st.Targets {
 		if t.Round == st.Round && t.State == chaosv1alpha1.TargetSelected {
 			return r.injectRound(ctx, s, fault, true)

@@ -751,7 +751,7 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
-	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionTimedOut)
 	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionInjected); !strings.Contains(msg, "the kernel said no") || !strings.Contains(msg, "still failing after 2s") {
 		t.Errorf("message %q does not carry the error and the bound", msg)
 	}
@@ -950,5 +950,69 @@ func TestFaultOnATargetFoundGoneIsRemoved(t *testing.T) {
 	}
 	if !hf.recovered[target.UID] {
 		t.Error("the fault handed over to a target later found gone was left in place when the experiment was deleted")
+	}
+}
+
+// refusingFault lands on one target and is refused for good on the other (as a node agent
+// refuses a conflicting fault); removing the landed one takes a while (the agent is slow), and
+// it refreshes its targets like the network kind does.
+type refusingFault struct {
+	*lastingFault
+	refuse        string // the pod refused
+	removeAfter   time.Duration
+	firstRecover  sync.Map // UID -> time
+	refused       atomic.Bool
+	refreshesLate atomic.Int32 // Refresh calls after the refusal
+}
+
+func (f *refusingFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	if t.Name == f.refuse {
+		f.refused.Store(true)
+		return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonFaultConflict, Message: "another experiment holds this pod"}
+	}
+	return f.lastingFault.Inject(ctx, e, t, resumed)
+}
+
+func (f *refusingFault) Recover(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	if t.Name != f.refuse {
+		at, _ := f.firstRecover.LoadOrStore(t.UID, time.Now())
+		if time.Since(at.(time.Time)) < f.removeAfter {
+			return fmt.Errorf("%w: the agent is removing it", experiments.ErrInProgress)
+		}
+	}
+	return f.lastingFault.Recover(ctx, e, t)
+}
+
+func (f *refusingFault) Refresh(context.Context, *chaosv1alpha1.Experiment, []chaosv1alpha1.TargetStatus) error {
+	if f.refused.Load() {
+		f.refreshesLate.Add(1)
+	}
+	return nil
+}
+
+// A refusal on one target fails the experiment even when the refused target is released before
+// the others: once no target is waiting to be injected, the recorded refusal must still end the
+// run, not leave it Running (and refreshing its faults) until its duration is over.
+func TestRefusalFailsTheExperimentOnceTheRefusedTargetIsReleased(t *testing.T) {
+	ns := "refused-late"
+	labels, _ := deployment(t, ns, "db", 2)
+	rf := &refusingFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}},
+		refuse: "db-1", removeAfter: time.Second}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: rf}})
+	exp := builder.Experiment(ns, "latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonFaultConflict)
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	for uid := range rf.injected {
+		if !rf.recovered[uid] {
+			t.Errorf("the fault on %s was not removed", uid)
+		}
+	}
+	if n := rf.refreshesLate.Load(); n > 0 {
+		t.Errorf("the experiment refreshed its faults %d times after a refusal", n)
 	}
 }
