@@ -125,7 +125,7 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		// grows to minutes.
 		res, err = ctrl.Result{RequeueAfter: r.inProgressPoll()}, nil
 	}
-	werr := r.writeStatus(ctx, s)
+	werr := r.writeOutcome(ctx, s)
 	if werr == nil {
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
 		if s.exp.Status.Phase.Finished() {
@@ -860,6 +860,30 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 	r.wrote(s.exp)
 	s.before = s.exp.DeepCopy()
 	return nil
+}
+
+// writeOutcome writes the status a pass ends with. What the pass did must not be lost to a
+// conflict from a change that does not touch what it decided on: a label, an annotation (the
+// GameDay's abort request), a deletion. Such a conflict is written again on the fresh object,
+// so the next pass (aborting, deleting) starts from what was actually done. A conflict with a
+// changed status or spec is returned: the next pass acts on the fresh state. The intent write
+// never goes through here: its lock is the fence against acting on a stale read.
+func (r *ExperimentReconciler) writeOutcome(ctx context.Context, s *scope) error {
+	err := r.writeStatus(ctx, s)
+	if !apierrors.IsConflict(err) {
+		return err
+	}
+	fresh := &chaosv1alpha1.Experiment{}
+	if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.exp), fresh); gerr != nil {
+		return kerrors.NewAggregate([]error{err, gerr})
+	}
+	if fresh.Generation != s.before.Generation || !equality.Semantic.DeepEqual(fresh.Status, s.before.Status) {
+		return err
+	}
+	outcome := s.exp.Status
+	s.before, s.exp = fresh, fresh.DeepCopy()
+	s.exp.Status = outcome
+	return r.writeStatus(ctx, s)
 }
 
 func (r *ExperimentReconciler) recordEvents(ctx context.Context, before, after *chaosv1alpha1.Experiment) {

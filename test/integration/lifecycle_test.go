@@ -1016,3 +1016,43 @@ func TestRefusalFailsTheExperimentOnceTheRefusedTargetIsReleased(t *testing.T) {
 		t.Errorf("the experiment refreshed its faults %d times after a refusal", n)
 	}
 }
+
+// abortMidPass asks the experiment to abort (as its GameDay does, by annotation) while its kill is
+// under way: after the intent is recorded, before the pass records the outcome.
+type abortMidPass struct {
+	experiments.Fault
+	once sync.Once
+}
+
+func (a *abortMidPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	var err error
+	a.once.Do(func() {
+		patch := client.MergeFrom(e.DeepCopy())
+		annotated := e.DeepCopy()
+		metav1.SetMetaDataAnnotation(&annotated.ObjectMeta, chaosv1alpha1.AnnotationAbort, "SLO burning")
+		err = k8s.Patch(ctx, annotated, patch)
+	})
+	if err != nil {
+		return err
+	}
+	return a.Fault.Inject(ctx, e, t, resumed)
+}
+
+// A kill done on a pass whose outcome write then conflicts with an abort request (a metadata
+// change) is still recorded: the aborted experiment says which pod it killed and when.
+func TestKillOutcomeSurvivesAnAbortRequestedMidPass(t *testing.T) {
+	ns := "abort-midpass"
+	labels, _ := deployment(t, ns, "web", 2)
+	fault := &abortMidPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: fault}})
+	exp := builder.Experiment(ns, "kill-one").Labels(labels).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+	if len(got.Status.Targets) != 1 {
+		t.Fatalf("%d targets recorded, want 1", len(got.Status.Targets))
+	}
+	if tg := got.Status.Targets[0]; tg.State != chaosv1alpha1.TargetInjected || tg.InjectedAt == nil {
+		t.Errorf("the killed pod %s is recorded %s (injectedAt %v), want Injected with its time", tg.Name, tg.State, tg.InjectedAt)
+	}
+}
