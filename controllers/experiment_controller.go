@@ -239,10 +239,13 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 	}
 	s.steps.done(StepSelect)
 	if fault.Lasting(s.exp) && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
-		// Patch a copy: the response must not overwrite the status computed so far.
+		// Patch a copy: the response must not overwrite the status computed so far. The lock
+		// keeps the targets picked above tied to the spec they were picked under (an edit
+		// meanwhile conflicts here, and the next pass picks again), and a finalizer someone
+		// else added meanwhile is not dropped by the list this patch replaces.
 		withFinalizer := s.before.DeepCopy()
 		controllerutil.AddFinalizer(withFinalizer, FinalizerRecoverFaults)
-		if err := r.Client.Patch(ctx, withFinalizer, client.MergeFrom(s.before)); err != nil {
+		if err := r.Client.Patch(ctx, withFinalizer, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 		r.wrote(withFinalizer)
@@ -824,7 +827,8 @@ func (r *ExperimentReconciler) reconcileDelete(ctx context.Context, s *scope) (c
 		}
 	}
 	controllerutil.RemoveFinalizer(s.exp, FinalizerRecoverFaults)
-	if err := r.Client.Patch(ctx, s.exp, client.MergeFrom(s.before)); err != nil {
+	// Locked: the finalizer list is replaced whole, and one added meanwhile must not be dropped.
+	if err := r.Client.Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.written.Delete(client.ObjectKeyFromObject(s.exp))

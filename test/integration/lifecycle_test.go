@@ -1056,3 +1056,50 @@ func TestKillOutcomeSurvivesAnAbortRequestedMidPass(t *testing.T) {
 		t.Errorf("the killed pod %s is recorded %s (injectedAt %v), want Injected with its time", tg.Name, tg.State, tg.InjectedAt)
 	}
 }
+
+// specEditingFault edits the experiment's selector once, while its first pass is between picking
+// targets and recording them (the finalizer of a lasting fault is added in between).
+type specEditingFault struct {
+	*lastingFault
+	once sync.Once
+	to   map[string]string
+}
+
+func (f *specEditingFault) Preflight(ctx context.Context, e *chaosv1alpha1.Experiment, _ []corev1.Pod) error {
+	var err error
+	f.once.Do(func() {
+		edited := e.DeepCopy()
+		edited.Spec.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: f.to}
+		err = k8s.Patch(ctx, edited, client.MergeFrom(e))
+	})
+	return err
+}
+
+// A spec edited while the first pass of a lasting fault is adding its finalizer must not leave
+// the targets picked under the old spec recorded against the new one: the finalizer patch is
+// locked, conflicts, and the next pass picks under the new spec.
+func TestSpecEditDuringTheFirstPassIsNotMixedWithItsTargets(t *testing.T) {
+	ns := "spec-edit"
+	oldLabels, _ := deployment(t, ns, "old", 1)
+	newLabels := map[string]string{"app": "new"}
+	rs := builder.ReplicaSet(ns, "new-rs", 1, newLabels)
+	mustCreate(t, rs)
+	runningPods(t, builder.OwnedBy(builder.Pod(ns, "new-0", newLabels), "ReplicaSet", rs.Name, rs.UID))
+	sf := &specEditingFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}, to: newLabels}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: sf}})
+	exp := builder.Experiment(ns, "latency").Labels(oldLabels).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	mustCreate(t, exp)
+	got := waitFor(t, client.ObjectKeyFromObject(exp), "a target injected", func(e *chaosv1alpha1.Experiment) bool {
+		return len(e.Status.Targets) > 0 && e.Status.Targets[0].State == chaosv1alpha1.TargetInjected
+	})
+	if got.Spec.Selector.LabelSelector.MatchLabels["app"] != "new" {
+		t.Fatalf("the spec edit did not land: selector %v", got.Spec.Selector.LabelSelector.MatchLabels)
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.Name != "new-0" {
+			t.Errorf("target %s was picked under the old selector but recorded under the new spec (generation %d)", tg.Name, got.Generation)
+		}
+	}
+}
