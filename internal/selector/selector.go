@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,7 +34,8 @@ func NewProtected(own string, extra ...string) Protected {
 		s.Insert(own)
 	}
 	for _, ns := range extra {
-		if ns != "" {
+		// "payments, billing" from a flag must protect billing, not " billing".
+		if ns = strings.TrimSpace(ns); ns != "" {
 			s.Insert(ns)
 		}
 	}

@@ -1,6 +1,7 @@
 package selector
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,13 +42,14 @@ func TestCount(t *testing.T) {
 }
 
 func TestProtected(t *testing.T) {
-	p := NewProtected("firedrill-system", "payments", "")
-	for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", "firedrill-system", "payments"} {
+	// As --protected-namespaces="payments, billing ,," splits.
+	p := NewProtected("firedrill-system", strings.Split("payments, billing ,,", ",")...)
+	for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", "firedrill-system", "payments", "billing"} {
 		if !p.Has(ns) {
 			t.Errorf("%s is not protected", ns)
 		}
 	}
-	for _, ns := range []string{"", "default", "shop"} {
+	for _, ns := range []string{"", " ", " billing", "default", "shop"} {
 		if p.Has(ns) {
 			t.Errorf("%q is protected but was never configured", ns)
 		}
