@@ -57,6 +57,9 @@ type ExperimentReconciler struct {
 	Clock     clock.PassiveClock
 	// MaxTargets caps every round of every experiment (0: only the experiment's own caps).
 	MaxTargets int
+	// MaxTargetRecords bounds status.targets (0: chaosv1alpha1.MaxTargetRecords, the schema's
+	// bound; tests lower it).
+	MaxTargetRecords int
 	// RecoveryTimeout bounds the wait for disrupted workloads to be whole again.
 	RecoveryTimeout time.Duration
 	// RecoveryPoll is how often recovery is checked.
@@ -360,6 +363,9 @@ func (r *ExperimentReconciler) blastRadius(exp *chaosv1alpha1.Experiment, n, tot
 	if r.MaxTargets > 0 && n > r.MaxTargets {
 		return fmt.Sprintf("%d pods selected, over the manager's cap of %d (--max-targets)", n, r.MaxTargets)
 	}
+	if limit := r.targetRecords(); n > limit {
+		return fmt.Sprintf("%d pods selected, over the %d targets one round can record in status.targets: narrow spec.selector, or use mode fixed or percent", n, limit)
+	}
 	if l := exp.Spec.Safety; l != nil {
 		if l.MaxTargets != nil && n > int(*l.MaxTargets) {
 			return fmt.Sprintf("%d pods selected, over spec.safety.maxTargets %d", n, *l.MaxTargets)
@@ -377,6 +383,7 @@ func (r *ExperimentReconciler) blastRadius(exp *chaosv1alpha1.Experiment, n, tot
 // instead of acting twice.
 func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, targets []chaosv1alpha1.TargetStatus, round int32) error {
 	st := &s.exp.Status
+	st.EarlierTargets += int32(makeRoom(st, round, len(targets), r.targetRecords()))
 	st.Round = round
 	st.RoundStartedAt = &metav1.Time{Time: s.now}
 	st.Targets = append(st.Targets, targets...)
@@ -390,6 +397,36 @@ func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, target
 	}
 	s.steps.done(StepIntent)
 	return nil
+}
+
+func (r *ExperimentReconciler) targetRecords() int {
+	if r.MaxTargetRecords > 0 {
+		return r.MaxTargetRecords
+	}
+	return chaosv1alpha1.MaxTargetRecords
+}
+
+// makeRoom drops the oldest records of rounds before round until n more fit within limit, and
+// returns how many it dropped. A record still Selected is never dropped: it is yet to be acted
+// on. Only kills repeat in rounds (spec.podKill.interval), so an earlier round's Injected record
+// is a pod deleted long ago, not a fault still in place; and a round never selects more than
+// limit (blastRadius), so room is always found.
+func makeRoom(st *chaosv1alpha1.ExperimentStatus, round int32, n, limit int) int {
+	over := len(st.Targets) + n - limit
+	if over <= 0 {
+		return 0
+	}
+	kept := make([]chaosv1alpha1.TargetStatus, 0, len(st.Targets))
+	dropped := 0
+	for _, t := range st.Targets {
+		if dropped < over && t.Round < round && t.State != chaosv1alpha1.TargetSelected {
+			dropped++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	st.Targets = kept
+	return dropped
 }
 
 // injectRound applies the fault to every target of the current round still in state Selected.

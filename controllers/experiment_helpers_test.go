@@ -37,6 +37,9 @@ func TestBlastRadius(t *testing.T) {
 		{"over maxPercent", 0, exp(0, 40), 3, 5, "3 of 5 matching pods (60%) selected, over spec.safety.maxPercent 40%"},
 		{"exactly maxPercent", 0, exp(0, 40), 2, 5, ""},
 		{"no safety block", 0, builder.Experiment("ns", "e").Build(), 100, 100, ""},
+		{"every pod status can record", 0, builder.Experiment("ns", "e").Build(), chaosv1alpha1.MaxTargetRecords, 5000, ""},
+		{"more pods than status can record", 0, builder.Experiment("ns", "e").Build(), chaosv1alpha1.MaxTargetRecords + 1, 5000,
+			"1001 pods selected, over the 1000 targets one round can record in status.targets"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,5 +95,46 @@ func TestEndOfAndSeed(t *testing.T) {
 	}
 	if seed("uid-a", 1) != seed("uid-a", 1) || seed("uid-a", 1) == seed("uid-a", 2) || seed("uid-a", 1) == seed("uid-b", 1) {
 		t.Error("seed is not a function of (uid, round) alone")
+	}
+}
+
+func TestMakeRoom(t *testing.T) {
+	rec := func(round int32, state chaosv1alpha1.TargetState, name string) chaosv1alpha1.TargetStatus {
+		return chaosv1alpha1.TargetStatus{Name: name, Round: round, State: state}
+	}
+	names := func(ts []chaosv1alpha1.TargetStatus) string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		name        string
+		targets     []chaosv1alpha1.TargetStatus
+		round       int32
+		n, limit    int
+		wantDropped int
+		wantKept    string
+	}{
+		{"room enough", []chaosv1alpha1.TargetStatus{rec(1, chaosv1alpha1.TargetInjected, "a")}, 2, 1, 3, 0, "a"},
+		{"exactly full", []chaosv1alpha1.TargetStatus{rec(1, chaosv1alpha1.TargetInjected, "a"), rec(2, chaosv1alpha1.TargetGone, "b")}, 3, 1, 3, 0, "a,b"},
+		{"oldest rounds go first", []chaosv1alpha1.TargetStatus{rec(1, chaosv1alpha1.TargetInjected, "a"), rec(2, chaosv1alpha1.TargetRecovered, "b"),
+			rec(3, chaosv1alpha1.TargetGone, "c")}, 4, 2, 3, 2, "c"},
+		{"a record still to act on stays", []chaosv1alpha1.TargetStatus{rec(1, chaosv1alpha1.TargetSelected, "a"), rec(2, chaosv1alpha1.TargetInjected, "b"),
+			rec(3, chaosv1alpha1.TargetInjected, "c")}, 4, 1, 3, 1, "a,c"},
+		{"the round being recorded is never dropped", []chaosv1alpha1.TargetStatus{rec(1, chaosv1alpha1.TargetInjected, "a"), rec(2, chaosv1alpha1.TargetInjected, "b")},
+			2, 2, 3, 1, "b"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &chaosv1alpha1.ExperimentStatus{Targets: tc.targets}
+			if got := makeRoom(st, tc.round, tc.n, tc.limit); got != tc.wantDropped {
+				t.Errorf("dropped %d, want %d", got, tc.wantDropped)
+			}
+			if got := names(st.Targets); got != tc.wantKept {
+				t.Errorf("kept %q, want %q", got, tc.wantKept)
+			}
+		})
 	}
 }

@@ -298,6 +298,9 @@ type WorkloadStatus struct {
 	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
 }
 
+// MaxTargetRecords bounds status.targets (its MaxItems): what one object can carry in etcd.
+const MaxTargetRecords = 1000
+
 // ExperimentStatus is what the manager observed and did.
 type ExperimentStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -332,11 +335,19 @@ type ExperimentStatus struct {
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 
-	// targets, one record per pod and round.
+	// targets, one record per pod and round. It holds at most MaxTargetRecords: a round may not
+	// select more, and the settled records of the oldest earlier rounds make room for a new one
+	// (counted in earlierTargets).
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +optional
 	Targets []TargetStatus `json:"targets,omitempty"`
+
+	// earlierTargets counts the records of earlier rounds dropped from targets to keep it within
+	// its bound (a kill repeated every interval for hours). Their workloads' recovery is still
+	// recorded in workloads.
+	// +optional
+	EarlierTargets int32 `json:"earlierTargets,omitempty"`
 
 	// workloads whose pods were disrupted, with their recovery.
 	// +kubebuilder:validation:MaxItems=100

@@ -1103,3 +1103,46 @@ func TestSpecEditDuringTheFirstPassIsNotMixedWithItsTargets(t *testing.T) {
 		}
 	}
 }
+
+// touchFault stands in for a kill that leaves the pods in place, so every round finds them.
+type touchFault struct{ rounds atomic.Int32 }
+
+func (*touchFault) Preflight(context.Context, *chaosv1alpha1.Experiment, []corev1.Pod) error {
+	return nil
+}
+func (*touchFault) Lasting(*chaosv1alpha1.Experiment) bool { return false }
+func (*touchFault) Recover(context.Context, *chaosv1alpha1.Experiment, chaosv1alpha1.TargetStatus) error {
+	return nil
+}
+func (f *touchFault) Inject(context.Context, *chaosv1alpha1.Experiment, chaosv1alpha1.TargetStatus, bool) error {
+	f.rounds.Add(1)
+	return nil
+}
+
+// A kill repeated every interval for hours would outgrow status.targets' bound (its intent write
+// would then be refused and the kills stop, unexplained). The oldest rounds' settled records
+// make room, and are counted.
+func TestRepeatedRoundsKeepTargetsWithinTheirBound(t *testing.T) {
+	ns := "rounds-bound"
+	labels, _ := deployment(t, ns, "web", 2)
+	f := &touchFault{}
+	startManager(t, managerOptions{maxTargetRecords: 3, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: f}})
+	exp := builder.Experiment(ns, "every-second").Labels(labels).Build()
+	exp.Spec.PodKill.Interval, exp.Spec.Duration = &metav1.Duration{Duration: time.Second}, &metav1.Duration{Duration: 4500 * time.Millisecond}
+	mustCreate(t, exp)
+	// The pods it "killed" are still there, so the workload never reads whole again: the rounds
+	// are over once it waits for recovery.
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentRecovering)
+	st := got.Status
+	if st.Round < 5 || f.rounds.Load() != st.Round {
+		t.Fatalf("round %d, %d injections: want at least 5 rounds of one", st.Round, f.rounds.Load())
+	}
+	if len(st.Targets) != 3 || st.EarlierTargets != st.Round-3 {
+		t.Errorf("%d target records and %d earlier ones after %d rounds, want 3 and %d", len(st.Targets), st.EarlierTargets, st.Round, st.Round-3)
+	}
+	for i, tg := range st.Targets {
+		if want := st.Round - 2 + int32(i); tg.Round != want {
+			t.Errorf("record %d is of round %d, want %d (the latest rounds are kept)", i, tg.Round, want)
+		}
+	}
+}

@@ -85,6 +85,8 @@ type managerOptions struct {
 	// faults replaces the fault kinds (wrapping them to crash or count).
 	faults     map[chaosv1alpha1.Action]experiments.Fault
 	maxTargets int
+	// maxTargetRecords lowers the bound on status.targets.
+	maxTargetRecords int
 	// podClient is the client PodKill deletes with (to count deletions).
 	podClient client.Client
 	// gameDayClock replaces the GameDay controller's clock (schedules on an injected clock).
@@ -127,16 +129,17 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	if err := (&controllers.ExperimentReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
-		Protected:       selector.NewProtected(ownNamespace, "payments"),
-		Faults:          faults,
-		MaxTargets:      opts.maxTargets,
-		RecoveryTimeout: time.Minute,
-		RecoveryPoll:    100 * time.Millisecond,
-		InjectTimeout:   2 * time.Second,
-		Tracker:         opts.tracker,
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Recorder:         mgr.GetEventRecorder("firedrill-manager"),
+		Protected:        selector.NewProtected(ownNamespace, "payments"),
+		Faults:           faults,
+		MaxTargets:       opts.maxTargets,
+		MaxTargetRecords: opts.maxTargetRecords,
+		RecoveryTimeout:  time.Minute,
+		RecoveryPoll:     100 * time.Millisecond,
+		InjectTimeout:    2 * time.Second,
+		Tracker:          opts.tracker,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
