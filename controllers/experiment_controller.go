@@ -685,7 +685,8 @@ func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 		}
 		ref, ok, err := workload.Resolve(ctx, r.APIReader, t.Namespace, t.OwnerKind, t.OwnerName)
 		if err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "resolving workload", "pod", klog.KRef(t.Namespace, t.Name))
+			// Not lost: recovery resolves it again before it may conclude (resolveWorkloads).
+			ctrl.LoggerFrom(ctx).Error(err, "resolving workload; retried when recovery is checked", "pod", klog.KRef(t.Namespace, t.Name))
 			continue
 		}
 		if !ok {
@@ -735,8 +736,36 @@ func (r *ExperimentReconciler) follow(ctx context.Context, exp *chaosv1alpha1.Ex
 	}
 }
 
+// resolveWorkloads records the workload of every killed pod whose owner could not be resolved at
+// the kill (an API error then): without it the pod would count as one nothing replaces, and the
+// experiment would end without its recovery time.
+func (r *ExperimentReconciler) resolveWorkloads(ctx context.Context, s *scope) error {
+	st := &s.exp.Status
+	for _, t := range st.Targets {
+		if t.State != chaosv1alpha1.TargetInjected || t.OwnerKind == "" || t.InjectedAt == nil {
+			continue
+		}
+		if _, ok := targetWorkload(st.Workloads, t); ok {
+			continue
+		}
+		ref, ok, err := workload.Resolve(ctx, r.APIReader, t.Namespace, t.OwnerKind, t.OwnerName)
+		if err != nil {
+			return fmt.Errorf("resolving the workload of pod %s/%s: %w", t.Namespace, t.Name, err)
+		}
+		if !ok || findWorkload(st.Workloads, ref) != nil {
+			continue
+		}
+		st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, DisruptedAt: *t.InjectedAt})
+	}
+	return nil
+}
+
 // recover waits for every disrupted workload to be whole again.
 func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if err := r.resolveWorkloads(ctx, s); err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionUnknown, chaosv1alpha1.ReasonWaitingForRecovery, err.Error())
+		return ctrl.Result{}, err
+	}
 	st := &s.exp.Status
 	killed := killedUIDs(st)
 	var waiting []string

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -1144,5 +1145,43 @@ func TestRepeatedRoundsKeepTargetsWithinTheirBound(t *testing.T) {
 		if want := st.Round - 2 + int32(i); tg.Round != want {
 			t.Errorf("record %d is of round %d, want %d (the latest rounds are kept)", i, tg.Round, want)
 		}
+	}
+}
+
+// flakyReplicaSetReads fails the first read of a ReplicaSet, as a throttled or timed-out request.
+type flakyReplicaSetReads struct {
+	client.Reader
+	failed atomic.Bool
+}
+
+func (f *flakyReplicaSetReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, rs := obj.(*appsv1.ReplicaSet); rs && f.failed.CompareAndSwap(false, true) {
+		return apierrors.NewServiceUnavailable("the server is currently unable to handle the request")
+	}
+	return f.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A killed pod's workload that could not be resolved at the kill (an API error) is resolved again
+// before recovery may conclude: the experiment records the workload's recovery time rather than
+// ending at once as if nothing replaced the pod.
+func TestWorkloadUnresolvedAtTheKillStillGetsItsRecoveryTime(t *testing.T) {
+	ns := "resolve-retry"
+	labels, rsUID := deployment(t, ns, "web", 2)
+	flaky := &flakyReplicaSetReads{}
+	startManager(t, managerOptions{apiReader: func(r client.Reader) client.Reader { flaky.Reader = r; return flaky }})
+	exp := builder.Experiment(ns, "kill-one").Labels(labels).Grace(0).Build()
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
+	if !flaky.failed.Load() {
+		t.Fatal("no ReplicaSet was read: the failure was never injected")
+	}
+	replace(t, ns, "web", rsUID, labels, 1)
+	got = waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+	if len(got.Status.Workloads) != 1 || got.Status.Workloads[0].TimeToRecover == nil {
+		t.Fatalf("workloads %+v: want the ReplicaSet with its recovery time", got.Status.Workloads)
+	}
+	if tg := got.Status.Targets[0]; tg.Message == "no controller replaces this pod" {
+		t.Errorf("the killed pod was taken for one nothing replaces: %+v", tg)
 	}
 }

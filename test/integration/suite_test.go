@@ -87,6 +87,8 @@ type managerOptions struct {
 	maxTargets int
 	// maxTargetRecords lowers the bound on status.targets.
 	maxTargetRecords int
+	// apiReader wraps the Experiment controller's uncached reader (to fail a read).
+	apiReader func(client.Reader) client.Reader
 	// podClient is the client PodKill deletes with (to count deletions).
 	podClient client.Client
 	// gameDayClock replaces the GameDay controller's clock (schedules on an injected clock).
@@ -127,10 +129,14 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		}
 		faults = controllers.DefaultFaults(pc, mgr.GetAPIReader())
 	}
+	apiReader := mgr.GetAPIReader()
+	if opts.apiReader != nil {
+		apiReader = opts.apiReader(apiReader)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	if err := (&controllers.ExperimentReconciler{
 		Client:           mgr.GetClient(),
-		APIReader:        mgr.GetAPIReader(),
+		APIReader:        apiReader,
 		Recorder:         mgr.GetEventRecorder("firedrill-manager"),
 		Protected:        selector.NewProtected(ownNamespace, "payments"),
 		Faults:           faults,
