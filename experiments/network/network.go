@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -19,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
@@ -234,10 +234,8 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 	var pod corev1.Pod
 	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
-		if controllerutil.RemoveFinalizer(inj, chaosv1alpha1.FinalizerAgentCleanup) {
-			if err := n.Client.Update(ctx, inj); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
-			}
+		if err := releaseFinalizer(ctx, n.Client, inj); err != nil {
+			return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
 		}
 		return nil
 	}
@@ -266,4 +264,24 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 		}
 	}
 	return nil
+}
+
+// releaseFinalizer takes the agent's finalizer off inj with a JSON patch that tests the entry it
+// removes: inj was read before the Delete above bumped its resourceVersion, so an Update (or an
+// optimistically locked merge patch) would conflict every time, and a plain merge patch would
+// overwrite a finalizer list changed meanwhile.
+func releaseFinalizer(ctx context.Context, c client.Client, inj *chaosv1alpha1.Injection) error {
+	i := slices.Index(inj.Finalizers, chaosv1alpha1.FinalizerAgentCleanup)
+	if i < 0 {
+		return nil
+	}
+	path := fmt.Sprintf("/metadata/finalizers/%d", i)
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": path, "value": chaosv1alpha1.FinalizerAgentCleanup},
+		{"op": "remove", "path": path},
+	})
+	if err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(c.Patch(ctx, inj, client.RawPatch(types.JSONPatchType, patch)))
 }
