@@ -28,6 +28,7 @@ import (
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get
 
 // Network implements every network action; the experiment's spec.network says what to inject.
 type Network struct {
@@ -217,6 +218,7 @@ func verdict(inj *chaosv1alpha1.Injection) error {
 // Recover deletes the target's Injection and waits until the agent has taken the faults off and
 // let it go. A pod that is gone took its network namespace with it: nothing is left to remove,
 // so the manager lets the Injection go itself rather than wait on an agent that has nothing to do.
+// Not so a hostNetwork pod, whose faults are on the node's link: the agent must clear that.
 func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
 	inj := &chaosv1alpha1.Injection{}
 	key := client.ObjectKey{Namespace: exp.Namespace, Name: InjectionName(exp, t.UID)}
@@ -234,6 +236,19 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 	var pod corev1.Pod
 	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
+		if inj.Spec.HostNetwork {
+			// A hostNetwork pod's faults are on the node's own link, which outlives the pod: only
+			// the agent can take them off, and it lets the Injection go once it has. Only a node
+			// that is gone has nothing left to clear.
+			var node corev1.Node
+			err := n.Reader.Get(ctx, client.ObjectKey{Name: inj.Spec.NodeName}, &node)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: waiting for the agent on node %s to remove the fault from the node's network namespace", experiments.ErrInProgress, inj.Spec.NodeName)
+			case !apierrors.IsNotFound(err):
+				return fmt.Errorf("reading node %s: %w", inj.Spec.NodeName, err)
+			}
+		}
 		if err := releaseFinalizer(ctx, n.Client, inj); err != nil {
 			return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
 		}

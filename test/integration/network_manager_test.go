@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -12,8 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/experiments/network"
+	"github.com/firedrill-dev/firedrill/internal/agent"
 	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/netnstest"
 )
 
 // injectionFor writes the Injection the manager would have written for exp on a pod with uid,
@@ -44,5 +48,41 @@ func TestNetworkRecoverOfAGonePodReleasesInOnePass(t *testing.T) {
 	}
 	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); !apierrors.IsNotFound(err) {
 		t.Fatalf("the Injection of a gone pod is still there after one Recover (err %v, finalizers %v)", err, inj.Finalizers)
+	}
+}
+
+// A hostNetwork pod that is gone left its fault on the node's link: Recover must leave the
+// Injection to the agent, which lets it go only once the link is clear. On a node that is gone
+// there is nothing to clear and no agent to wait for.
+func TestNetworkRecoverLeavesAHostNetworkInjectionToTheAgent(t *testing.T) {
+	p := netnstest.NewPair(t)
+	mustCreate(t, builder.Namespace("net-hn-recover"), builder.NodeInZone("node-hn3", "z1"))
+	const uid = types.UID("0b8a3f5e-0000-4000-8000-00000000a002")
+	pods := &podsOnNode{host: netnstest.Path(p.A)}
+	pods.pods = map[string]agent.PodNetNS{string(uid): {Path: pods.host, HostNetwork: true}}
+	startAgent(t, "node-hn3", pods)
+	exp := partition("net-hn-recover", "cut", "10.99.0.3/32", time.Hour)
+	inj, target := injectionFor(t, exp, "exporter", uid, "node-hn3", true)
+	eventually(t, "the fault on the node's link", 10*time.Second, func() bool { return present(t, p) })
+
+	pods.gone(uid) // the pod is gone (and was never in the API server)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	if err := n.Recover(t.Context(), exp, target); !errors.Is(err, experiments.ErrInProgress) {
+		t.Errorf("Recover of a gone hostNetwork pod = %v, want it to wait for the agent (ErrInProgress)", err)
+	}
+	eventually(t, "the agent to clear the node's link and release the Injection", 10*time.Second, func() bool {
+		return !present(t, p) && apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj))
+	})
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Errorf("Recover once the agent let the Injection go: %v", err)
+	}
+
+	// No node, no agent: released at once.
+	orphan, target := injectionFor(t, exp, "exporter", "0b8a3f5e-0000-4000-8000-00000000a003", "node-hn-gone", true)
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Fatalf("Recover on a node that is gone: %v", err)
+	}
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(orphan), orphan); !apierrors.IsNotFound(err) {
+		t.Errorf("the Injection on a gone node is still there (err %v, finalizers %v)", err, orphan.Finalizers)
 	}
 }
