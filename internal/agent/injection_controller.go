@@ -359,15 +359,21 @@ func defaultLink(h *netlink.Handle) (netlink.Link, error) {
 }
 
 // sweep finds every pod on the node that carries Firedrill's tc objects and reconciles it: a pod
-// whose Injections are gone (deleted while the agent was down) is cleared.
+// whose Injections are gone (deleted while the agent was down) is cleared. The node's own
+// namespace is checked too, through hostKey's pass: it is cleared when no live hostNetwork
+// Injection remains, and it is how the agent learns that a hostNetwork pod has gone (no
+// Injection changes when a pod's processes exit).
 func (r *InjectionReconciler) sweep(ctx context.Context) error {
+	if err := r.sweepHost(ctx); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "sweep: the node's namespace")
+	}
 	pods, err := r.Resolver.Pods()
 	if err != nil {
 		return fmt.Errorf("listing the node's pods: %w", err)
 	}
 	for uid, ns := range pods {
 		if ns.HostNetwork {
-			continue
+			continue // the node's namespace: sweepHost
 		}
 		present, err := presentIn(ns)
 		if err != nil {
@@ -382,6 +388,23 @@ func (r *InjectionReconciler) sweep(ctx context.Context) error {
 				return nil
 			}
 		}
+	}
+	return nil
+}
+
+func (r *InjectionReconciler) sweepHost(ctx context.Context) error {
+	ns, err := r.Resolver.HostNetNS()
+	if err != nil {
+		return err
+	}
+	present, err := presentIn(ns)
+	if err != nil || !present {
+		return err
+	}
+	obj := &chaosv1alpha1.Injection{Spec: chaosv1alpha1.InjectionSpec{HostNetwork: true}}
+	select {
+	case r.sweeps <- event.GenericEvent{Object: obj}:
+	case <-ctx.Done():
 	}
 	return nil
 }

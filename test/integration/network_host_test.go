@@ -7,11 +7,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/agent"
+	"github.com/firedrill-dev/firedrill/internal/agent/netfault"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/netnstest"
 )
@@ -103,4 +106,38 @@ func TestHostNetworkFaultOfAGonePodComesOffAtExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the agent to take the gone pod's expired fault off the node's link", 10*time.Second, func() bool { return !present(t, p) })
+}
+
+// The sweep covers the node's own namespace: what a crashed agent left there with no live
+// hostNetwork Injection comes off at start, and a live Injection whose hostNetwork pod has gone
+// (nothing about the Injection changes then) comes off at the next sweep.
+func TestAgentSweepsTheNodesNamespace(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{host: netnstest.Path(p.A)}
+	if err := netfault.Apply(p.HA, "va", []netfault.Fault{{ID: "gone/exp/0", Direction: netfault.Both, Partition: true}}); err != nil {
+		t.Fatal(err)
+	}
+	startAgentSweeping(t, "node-hn4", pods, 500*time.Millisecond)
+	eventually(t, "the sweep to clear the node's namespace", 10*time.Second, func() bool { return !present(t, p) })
+	if _, err := p.HA.LinkByName(netfault.IFBName); err == nil {
+		t.Error("the leftover IFB is still there")
+	}
+
+	mustCreate(t, builder.Namespace("net-hn-sweep"))
+	const uid = types.UID("0b8a3f5e-0000-4000-8000-00000000a004")
+	pods.mu.Lock()
+	pods.pods = map[string]agent.PodNetNS{string(uid): {Path: pods.host, HostNetwork: true}}
+	pods.mu.Unlock()
+	exp := partition("net-hn-sweep", "cut", "10.99.0.3/32", time.Hour)
+	inj, _ := injectionFor(t, exp, "exporter", uid, "node-hn4", true)
+	eventually(t, "the fault on the node's link", 10*time.Second, func() bool { return present(t, p) })
+	pods.gone(uid)
+	eventually(t, "a sweep to take the gone pod's fault off", 10*time.Second, func() bool { return !present(t, p) })
+	eventually(t, "verdict PodNotFound", 5*time.Second, func() bool {
+		if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); err != nil {
+			return false
+		}
+		c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+		return c != nil && c.Reason == chaosv1alpha1.ReasonPodNotFound
+	})
 }

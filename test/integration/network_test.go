@@ -78,6 +78,12 @@ func (p *podsOnNode) Pods() (map[string]agent.PodNetNS, error) {
 // startAgent runs the node agent's controller for node against the test's namespaces.
 func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
 	t.Helper()
+	return startAgentSweeping(t, node, pods, time.Hour)
+}
+
+// startAgentSweeping is startAgent with the sweep repeated every sweepEvery.
+func startAgentSweeping(t *testing.T, node string, pods *podsOnNode, sweepEvery time.Duration) (stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
@@ -89,7 +95,7 @@ func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&agent.InjectionReconciler{Client: mgr.GetClient(), NodeName: node, Resolver: pods, SweepEvery: time.Hour}).SetupWithManager(mgr); err != nil {
+	if err := (&agent.InjectionReconciler{Client: mgr.GetClient(), NodeName: node, Resolver: pods, SweepEvery: sweepEvery}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
