@@ -145,6 +145,7 @@ type InjectedFault struct {
 	ID string `json:"id"`
 	// +required
 	Direction NetworkDirection `json:"direction"`
+	// cidrs are IPv4 prefixes, at most 256 (MaxInjectedCIDRs).
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=18
 	// +listType=atomic
@@ -166,6 +167,10 @@ type InjectedFault struct {
 	// The shaping, as in the experiment's spec.network.
 	NetworkShaping `json:",inline"`
 }
+
+// MaxInjectedCIDRs is the most destination prefixes one InjectedFault holds (its cidrs'
+// MaxItems marker, which must say the same): the manager refuses more before writing.
+const MaxInjectedCIDRs = 256
 
 // InjectionPod names the pod an Injection acts on.
 type InjectionPod struct {

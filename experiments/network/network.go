@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -121,6 +122,12 @@ func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, po
 			}
 			f.CIDRs = append(f.CIDRs, ips...)
 			f.NoMatch = len(f.CIDRs) == 0
+		}
+		if len(f.CIDRs) > chaosv1alpha1.MaxInjectedCIDRs {
+			// The Injection would be invalid: no retry fixes that while the pods stay.
+			return chaosv1alpha1.InjectionSpec{}, &experiments.PermanentError{Reason: chaosv1alpha1.ReasonTooManyDestinations,
+				Message: fmt.Sprintf("spec.network.destinations resolve to %d addresses (%d cidrs and the IPs of the pods podSelector matches), over the cap of %d per Injection",
+					len(f.CIDRs), len(d.CIDRs), chaosv1alpha1.MaxInjectedCIDRs)}
 		}
 	}
 	start := time.Now()
@@ -261,7 +268,10 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 }
 
 // Refresh re-resolves destination pods for every injected target, so an Injection follows
-// destination pods that come and go while the fault lasts.
+// destination pods that come and go while the fault lasts, and reads the agent's verdict on the
+// Injection's current generation: a refusal of the updated faults (a conflict, a failed apply)
+// is returned as a PermanentError, so the experiment does not go on saying the fault is in place.
+// A verdict not in yet is read on a later pass (every RefreshEvery at most).
 func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []chaosv1alpha1.TargetStatus) error {
 	if exp.Spec.Network == nil || exp.Spec.Network.Destinations == nil || exp.Spec.Network.Destinations.PodSelector == nil {
 		return nil
@@ -271,11 +281,31 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 			continue
 		}
 		var pod corev1.Pod
-		if err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod); err != nil || pod.UID != t.UID {
+		err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID):
 			continue // gone: Recover handles it
+		case err != nil:
+			return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
 		}
-		if _, err := n.ensure(ctx, exp, &pod); err != nil {
+		inj, err := n.ensure(ctx, exp, &pod)
+		if err != nil {
 			return err
+		}
+		err = verdict(inj)
+		var perm *experiments.PermanentError
+		switch {
+		case err == nil, errors.Is(err, experiments.ErrInProgress), errors.Is(err, experiments.ErrTargetGone):
+		case errors.As(err, &perm):
+			return err
+		default:
+			// ApplyFailed on the refreshed faults: the agent took what it could not apply off, so
+			// the fault is not what the experiment says; Inject's retries are over by now.
+			c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+			if c != nil && c.Reason == chaosv1alpha1.ReasonApplyFailed {
+				return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s/%s on node %s, after its destinations changed: %s",
+					inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)}
+			}
 		}
 	}
 	return nil
