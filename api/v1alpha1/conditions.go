@@ -50,6 +50,9 @@ const (
 	// ReasonCacheRefused: the cache refused the flush for good (credentials, permissions, a
 	// snapshot over its caps, a server that turned replica); nothing more is tried.
 	ReasonCacheRefused = "CacheRefused"
+	// ReasonTooManyDestinations: a network fault's destinations (cidrs plus the IPs of the pods
+	// podSelector matches) are more than an Injection holds (MaxInjectedCIDRs).
+	ReasonTooManyDestinations = "TooManyDestinations"
 )
 
 // AnnotationAbort on an Experiment asks it to stop at once and remove its faults; the value is

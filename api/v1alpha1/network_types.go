@@ -88,15 +88,18 @@ type NetworkShaping struct {
 	// +optional
 	DelayCorrelation *Percent `json:"delayCorrelation,omitempty"`
 	// loss drops this share of matched packets.
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="loss must be greater than 0 (a zero loss drops nothing: leave loss unset instead)"
 	// +optional
 	Loss *Percent `json:"loss,omitempty"`
 	// lossCorrelation makes losses come in bursts.
 	// +optional
 	LossCorrelation *Percent `json:"lossCorrelation,omitempty"`
 	// corrupt flips a bit in this share of packets.
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="corrupt must be greater than 0 (zero corrupts nothing: leave corrupt unset instead)"
 	// +optional
 	Corrupt *Percent `json:"corrupt,omitempty"`
 	// duplicate sends this share of packets twice.
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="duplicate must be greater than 0 (zero duplicates nothing: leave duplicate unset instead)"
 	// +optional
 	Duplicate *Percent `json:"duplicate,omitempty"`
 	// reorder sends this share of packets at once while the rest wait out the delay.
@@ -145,6 +148,7 @@ type InjectedFault struct {
 	ID string `json:"id"`
 	// +required
 	Direction NetworkDirection `json:"direction"`
+	// cidrs are IPv4 prefixes, at most 256 (MaxInjectedCIDRs).
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=18
 	// +listType=atomic
@@ -166,6 +170,10 @@ type InjectedFault struct {
 	// The shaping, as in the experiment's spec.network.
 	NetworkShaping `json:",inline"`
 }
+
+// MaxInjectedCIDRs is the most destination prefixes one InjectedFault holds (its cidrs'
+// MaxItems marker, which must say the same): the manager refuses more before writing.
+const MaxInjectedCIDRs = 256
 
 // InjectionPod names the pod an Injection acts on.
 type InjectionPod struct {

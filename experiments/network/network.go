@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
@@ -28,6 +29,7 @@ import (
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get
 
 // Network implements every network action; the experiment's spec.network says what to inject.
 type Network struct {
@@ -120,6 +122,12 @@ func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, po
 			}
 			f.CIDRs = append(f.CIDRs, ips...)
 			f.NoMatch = len(f.CIDRs) == 0
+		}
+		if len(f.CIDRs) > chaosv1alpha1.MaxInjectedCIDRs {
+			// The Injection would be invalid: no retry fixes that while the pods stay.
+			return chaosv1alpha1.InjectionSpec{}, &experiments.PermanentError{Reason: chaosv1alpha1.ReasonTooManyDestinations,
+				Message: fmt.Sprintf("spec.network.destinations resolve to %d addresses (%d cidrs and the IPs of the pods podSelector matches), over the cap of %d per Injection",
+					len(f.CIDRs), len(d.CIDRs), chaosv1alpha1.MaxInjectedCIDRs)}
 		}
 	}
 	start := time.Now()
@@ -217,6 +225,7 @@ func verdict(inj *chaosv1alpha1.Injection) error {
 // Recover deletes the target's Injection and waits until the agent has taken the faults off and
 // let it go. A pod that is gone took its network namespace with it: nothing is left to remove,
 // so the manager lets the Injection go itself rather than wait on an agent that has nothing to do.
+// Not so a hostNetwork pod, whose faults are on the node's link: the agent must clear that.
 func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
 	inj := &chaosv1alpha1.Injection{}
 	key := client.ObjectKey{Namespace: exp.Namespace, Name: InjectionName(exp, t.UID)}
@@ -234,10 +243,21 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 	var pod corev1.Pod
 	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
-		if controllerutil.RemoveFinalizer(inj, chaosv1alpha1.FinalizerAgentCleanup) {
-			if err := n.Client.Update(ctx, inj); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
+		if inj.Spec.HostNetwork {
+			// A hostNetwork pod's faults are on the node's own link, which outlives the pod: only
+			// the agent can take them off, and it lets the Injection go once it has. Only a node
+			// that is gone has nothing left to clear.
+			var node corev1.Node
+			err := n.Reader.Get(ctx, client.ObjectKey{Name: inj.Spec.NodeName}, &node)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: waiting for the agent on node %s to remove the fault from the node's network namespace", experiments.ErrInProgress, inj.Spec.NodeName)
+			case !apierrors.IsNotFound(err):
+				return fmt.Errorf("reading node %s: %w", inj.Spec.NodeName, err)
 			}
+		}
+		if err := releaseFinalizer(ctx, n.Client, inj); err != nil {
+			return fmt.Errorf("releasing injection %s of a gone pod: %w", key.Name, err)
 		}
 		return nil
 	}
@@ -248,7 +268,10 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 }
 
 // Refresh re-resolves destination pods for every injected target, so an Injection follows
-// destination pods that come and go while the fault lasts.
+// destination pods that come and go while the fault lasts, and reads the agent's verdict on the
+// Injection's current generation: a refusal of the updated faults (a conflict, a failed apply)
+// is returned as a PermanentError, so the experiment does not go on saying the fault is in place.
+// A verdict not in yet is read on a later pass (every RefreshEvery at most).
 func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []chaosv1alpha1.TargetStatus) error {
 	if exp.Spec.Network == nil || exp.Spec.Network.Destinations == nil || exp.Spec.Network.Destinations.PodSelector == nil {
 		return nil
@@ -258,12 +281,52 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 			continue
 		}
 		var pod corev1.Pod
-		if err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod); err != nil || pod.UID != t.UID {
+		err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID):
 			continue // gone: Recover handles it
+		case err != nil:
+			return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
 		}
-		if _, err := n.ensure(ctx, exp, &pod); err != nil {
+		inj, err := n.ensure(ctx, exp, &pod)
+		if err != nil {
 			return err
+		}
+		err = verdict(inj)
+		var perm *experiments.PermanentError
+		switch {
+		case err == nil, errors.Is(err, experiments.ErrInProgress), errors.Is(err, experiments.ErrTargetGone):
+		case errors.As(err, &perm):
+			return err
+		default:
+			// ApplyFailed on the refreshed faults: the agent took what it could not apply off, so
+			// the fault is not what the experiment says; Inject's retries are over by now.
+			c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+			if c != nil && c.Reason == chaosv1alpha1.ReasonApplyFailed {
+				return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s/%s on node %s, after its destinations changed: %s",
+					inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)}
+			}
 		}
 	}
 	return nil
+}
+
+// releaseFinalizer takes the agent's finalizer off inj with a JSON patch that tests the entry it
+// removes: inj was read before the Delete above bumped its resourceVersion, so an Update (or an
+// optimistically locked merge patch) would conflict every time, and a plain merge patch would
+// overwrite a finalizer list changed meanwhile.
+func releaseFinalizer(ctx context.Context, c client.Client, inj *chaosv1alpha1.Injection) error {
+	i := slices.Index(inj.Finalizers, chaosv1alpha1.FinalizerAgentCleanup)
+	if i < 0 {
+		return nil
+	}
+	path := fmt.Sprintf("/metadata/finalizers/%d", i)
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": path, "value": chaosv1alpha1.FinalizerAgentCleanup},
+		{"op": "remove", "path": path},
+	})
+	if err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(c.Patch(ctx, inj, client.RawPatch(types.JSONPatchType, patch)))
 }

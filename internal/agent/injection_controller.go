@@ -35,9 +35,11 @@ import (
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections/status,verbs=get;update;patch
 
-// InjectionReconciler applies the Injections of this node's pods. It reconciles per pod (the
-// request's name is the pod UID): every Injection of a pod composes into the one tc tree, so
-// each pass computes that pod's whole desired set and makes the kernel match it.
+// InjectionReconciler applies the Injections of this node's pods. It reconciles per network
+// namespace: per pod (the request's name is the pod UID), and once for the node's own namespace
+// (hostKey), which every hostNetwork pod shares. Every Injection on one namespace composes into
+// its one tc tree, so each pass computes that namespace's whole desired set and makes the kernel
+// match it.
 type InjectionReconciler struct {
 	Client   client.Client
 	NodeName string
@@ -76,26 +78,29 @@ func countApplied(live []*chaosv1alpha1.Injection, v map[types.UID]metav1.Condit
 	return n
 }
 
-// Reconcile makes one pod's faults equal to its live Injections, and reports on each.
+// hostKey is the request name of the node's own namespace: every hostNetwork pod's Injections
+// act on that one link, so they are reconciled together under this key (no pod UID looks like it).
+const hostKey = "host-network"
+
+// Reconcile makes one pod's faults equal to its live Injections, and reports on each. The
+// request hostKey does the same for the node's namespace and every hostNetwork Injection.
 func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if req.Name == hostKey {
+		return r.reconcileHost(ctx)
+	}
 	podUID := req.Name
-	log := ctrl.LoggerFrom(ctx).WithValues("podUID", podUID)
 	var list chaosv1alpha1.InjectionList
 	if err := r.Client.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.LabelInjectionPod: podUID}); err != nil {
 		return ctrl.Result{}, err
 	}
-	injs := list.Items
-	slices.SortFunc(injs, func(a, b chaosv1alpha1.Injection) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
-	})
+	// hostNetwork Injections belong to hostKey's pass, whatever enqueued this pod.
+	injs := slices.DeleteFunc(list.Items, func(inj chaosv1alpha1.Injection) bool { return inj.Spec.HostNetwork })
+	sortInjections(injs)
 	now := r.Clock.Now()
 
 	ns, err := r.Resolver.NetNS(podUID)
 	if errors.Is(err, ErrPodNotFound) {
-		// The pod is gone and its namespace with it: nothing is left to remove.
+		// The pod is gone and its own namespace with it: nothing is left to remove.
 		r.track(podUID, false)
 		for i := range injs {
 			if err := r.settle(ctx, &injs[i], cond(chaosv1alpha1.ReasonPodNotFound, "no process of the pod runs on node "+r.NodeName), now, true); err != nil {
@@ -107,7 +112,66 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("finding the network namespace of pod %s: %w", podUID, err)
 	}
+	if ns.HostNetwork {
+		// The pod runs in the node's namespace though its Injections do not say hostNetwork. Only
+		// hostKey's pass, which composes every hostNetwork Injection, may touch the node's link:
+		// shaping it from here would undo the others'.
+		for i := range injs {
+			msg := "the pod uses the host network of node " + r.NodeName + " and the injection does not allow it"
+			if injs[i].Spec.AllowHostNetwork {
+				msg = "the pod uses the host network of node " + r.NodeName + " but the injection does not say hostNetwork"
+			}
+			if err := r.settle(ctx, &injs[i], cond(chaosv1alpha1.ReasonHostNetworkRefused, msg), now, true); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{}, nil
+	}
+	return r.converge(ctx, podUID, ns, injs, nil)
+}
 
+// reconcileHost makes the node's own namespace carry the faults of every live hostNetwork
+// Injection of the node, composed into one tree as a pod's are. A hostNetwork pod that is gone
+// leaves its faults on the node's link, so its Injections are taken off here (the pod's own
+// namespace, unlike a normal pod's, did not go with it).
+func (r *InjectionReconciler) reconcileHost(ctx context.Context) (ctrl.Result, error) {
+	var list chaosv1alpha1.InjectionList
+	if err := r.Client.List(ctx, &list, client.MatchingLabels{chaosv1alpha1.LabelInjectionNode: r.NodeName}); err != nil {
+		return ctrl.Result{}, err
+	}
+	injs := slices.DeleteFunc(list.Items, func(inj chaosv1alpha1.Injection) bool { return !inj.Spec.HostNetwork })
+	sortInjections(injs)
+	ns, err := r.Resolver.HostNetNS()
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("finding the node's network namespace: %w", err)
+	}
+	pods, err := r.Resolver.Pods()
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the node's pods: %w", err)
+	}
+	gone := func(inj *chaosv1alpha1.Injection) bool {
+		_, ok := pods[inj.Spec.Pod.UID]
+		return !ok
+	}
+	return r.converge(ctx, hostKey, ns, injs, gone)
+}
+
+// sortInjections orders Injections oldest first: when they conflict, the older one stays.
+func sortInjections(injs []chaosv1alpha1.Injection) {
+	slices.SortFunc(injs, func(a, b chaosv1alpha1.Injection) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+}
+
+// converge makes namespace ns carry exactly the faults of the live injs (key names it in logs and
+// the gauge), writes each one's verdict and lets deleting ones go once their faults are off. gone,
+// when set, says an Injection's pod has no process on the node any more.
+func (r *InjectionReconciler) converge(ctx context.Context, key string, ns PodNetNS, injs []chaosv1alpha1.Injection, gone func(*chaosv1alpha1.Injection) bool) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx).WithValues("netns", key)
+	now := r.Clock.Now()
 	var live []*chaosv1alpha1.Injection
 	verdicts := map[types.UID]metav1.Condition{}
 	var next time.Time
@@ -119,6 +183,8 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpired, "expired at "+inj.Spec.ExpiresAt.UTC().Format(time.RFC3339)+"; removed by the agent")
 		case (ns.HostNetwork || inj.Spec.HostNetwork) && !inj.Spec.AllowHostNetwork:
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonHostNetworkRefused, "the pod uses the host network of node "+r.NodeName+" and the injection does not allow it")
+		case gone != nil && gone(inj):
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonPodNotFound, "no process of the pod runs on node "+r.NodeName+"; its faults are off the node's namespace")
 		default:
 			live = append(live, inj)
 			if next.IsZero() || inj.Spec.ExpiresAt.Time.Before(next) {
@@ -130,7 +196,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	start := time.Now()
 	applyErr := r.apply(ns, live, verdicts)
 	applySeconds.Observe(time.Since(start).Seconds())
-	r.track(podUID, applyErr == nil && countApplied(live, verdicts) > 0)
+	r.track(key, applyErr == nil && countApplied(live, verdicts) > 0)
 	for i := range injs {
 		inj := &injs[i]
 		v, ok := verdicts[inj.UID]
@@ -145,7 +211,7 @@ func (r *InjectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if applyErr != nil {
 		return ctrl.Result{}, applyErr
 	}
-	log.V(1).Info("pod faults in place", "injections", len(live))
+	log.V(1).Info("faults in place", "injections", len(live))
 	if next.IsZero() {
 		return ctrl.Result{}, nil
 	}
@@ -293,15 +359,21 @@ func defaultLink(h *netlink.Handle) (netlink.Link, error) {
 }
 
 // sweep finds every pod on the node that carries Firedrill's tc objects and reconciles it: a pod
-// whose Injections are gone (deleted while the agent was down) is cleared.
+// whose Injections are gone (deleted while the agent was down) is cleared. The node's own
+// namespace is checked too, through hostKey's pass: it is cleared when no live hostNetwork
+// Injection remains, and it is how the agent learns that a hostNetwork pod has gone (no
+// Injection changes when a pod's processes exit).
 func (r *InjectionReconciler) sweep(ctx context.Context) error {
+	if err := r.sweepHost(ctx); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "sweep: the node's namespace")
+	}
 	pods, err := r.Resolver.Pods()
 	if err != nil {
 		return fmt.Errorf("listing the node's pods: %w", err)
 	}
 	for uid, ns := range pods {
 		if ns.HostNetwork {
-			continue
+			continue // the node's namespace: sweepHost
 		}
 		present, err := presentIn(ns)
 		if err != nil {
@@ -320,6 +392,23 @@ func (r *InjectionReconciler) sweep(ctx context.Context) error {
 	return nil
 }
 
+func (r *InjectionReconciler) sweepHost(ctx context.Context) error {
+	ns, err := r.Resolver.HostNetNS()
+	if err != nil {
+		return err
+	}
+	present, err := presentIn(ns)
+	if err != nil || !present {
+		return err
+	}
+	obj := &chaosv1alpha1.Injection{Spec: chaosv1alpha1.InjectionSpec{HostNetwork: true}}
+	select {
+	case r.sweeps <- event.GenericEvent{Object: obj}:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
 func presentIn(ns PodNetNS) (bool, error) {
 	h, link, closer, err := OpenPodNetNS(ns)
 	if err != nil {
@@ -330,6 +419,9 @@ func presentIn(ns PodNetNS) (bool, error) {
 }
 
 func byPod(_ context.Context, o client.Object) []reconcile.Request {
+	if inj, ok := o.(*chaosv1alpha1.Injection); ok && inj.Spec.HostNetwork {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: hostKey}}}
+	}
 	uid := o.GetLabels()[chaosv1alpha1.LabelInjectionPod]
 	if uid == "" {
 		return nil

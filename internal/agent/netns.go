@@ -27,6 +27,8 @@ type Resolver interface {
 	NetNS(podUID string) (PodNetNS, error)
 	// Pods lists the UIDs of every pod with a process on this node (for the startup sweep).
 	Pods() (map[string]PodNetNS, error)
+	// HostNetNS is the node's own network namespace, which every hostNetwork pod shares.
+	HostNetNS() (PodNetNS, error)
 }
 
 // ProcResolver finds a pod's network namespace from /proc: a process whose cgroup path names the
@@ -52,12 +54,25 @@ func (r ProcResolver) NetNS(podUID string) (PodNetNS, error) {
 	return ns, nil
 }
 
+// HostNetNS implements Resolver: the node's namespace is PID 1's.
+func (r ProcResolver) HostNetNS() (PodNetNS, error) {
+	path := filepath.Join(r.root(), "1", "ns", "net")
+	if _, err := nsInode(path); err != nil {
+		return PodNetNS{}, fmt.Errorf("the node's network namespace: %w", err)
+	}
+	return PodNetNS{Path: path, HostNetwork: true}, nil
+}
+
+func (r ProcResolver) root() string {
+	if r.Root == "" {
+		return "/proc"
+	}
+	return r.Root
+}
+
 // Pods implements Resolver.
 func (r ProcResolver) Pods() (map[string]PodNetNS, error) {
-	root := r.Root
-	if root == "" {
-		root = "/proc"
-	}
+	root := r.root()
 	// The node's namespace is PID 1's. Where PID 1 is out of reach (a sandbox's init that even
 	// root may not inspect), hostNetwork is known from the pod's spec only (InjectionSpec).
 	host, err := nsInode(filepath.Join(root, "1", "ns", "net"))

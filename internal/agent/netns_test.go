@@ -67,6 +67,9 @@ func TestProcResolverFindsPodsAndHostNetwork(t *testing.T) {
 	if ns := pods[hostPod]; !ns.HostNetwork {
 		t.Errorf("hostNetwork pod not recognised: %+v", ns)
 	}
+	if ns, err := r.HostNetNS(); err != nil || ns.Path != filepath.Join(root, "1/ns/net") || !ns.HostNetwork {
+		t.Errorf("HostNetNS() = %+v, %v; want PID 1's namespace", ns, err)
+	}
 	if _, err := r.NetNS("00000000-0000-0000-0000-000000000000"); err == nil {
 		t.Error("a pod with no process was found")
 	}

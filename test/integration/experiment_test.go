@@ -139,6 +139,21 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			netExp(e, chaosv1alpha1.ActionNetworkPartition, &chaosv1alpha1.NetworkSpec{Destinations: &chaosv1alpha1.NetworkDestinations{
 				Protocol: "UDP", Ports: []chaosv1alpha1.PortRange{{From: 0}}}})
 		}, "spec.network.destinations.ports[0].from: Invalid value: 0"},
+		{"packet loss of zero", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionPacketLoss, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Loss: pct("0")}})
+		}, "spec.network.loss: Invalid value: \"0\": loss must be greater than 0"},
+		{"packet loss of zero with decimals", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionPacketLoss, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Loss: pct("0.000")}})
+		}, "spec.network.loss: Invalid value: \"0.000\": loss must be greater than 0"},
+		{"corrupt of zero", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionPacketLoss, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Loss: pct("1"), Corrupt: pct("0")}})
+		}, "spec.network.corrupt: Invalid value: \"0\": corrupt must be greater than 0"},
+		{"duplicate of zero", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionNetworkLatency, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: dur(time.Second), Duplicate: pct("0")}})
+		}, "spec.network.duplicate: Invalid value: \"0\": duplicate must be greater than 0"},
+		{"rate limit of zero", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionNetworkRateLimit, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{RateLimitKbps: ptr.To[int64](0)}})
+		}, "spec.network.rateLimitKbps: Invalid value: 0"},
 		{"rate under 8 kbit/s", func(e *chaosv1alpha1.Experiment) {
 			netExp(e, chaosv1alpha1.ActionNetworkRateLimit, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{RateLimitKbps: ptr.To[int64](1)}})
 		}, "spec.network.rateLimitKbps: Invalid value: 1"},

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,9 +32,27 @@ import (
 )
 
 // podsOnNode maps pod UIDs to network namespaces the test made, standing in for /proc on a node.
+// host, when set, stands in for the node's own namespace (hostNetwork pods share it).
 type podsOnNode struct {
 	mu   sync.Mutex
 	pods map[string]agent.PodNetNS
+	host string
+}
+
+func (p *podsOnNode) HostNetNS() (agent.PodNetNS, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.host == "" {
+		return agent.PodNetNS{}, errors.New("the test gave this node no host namespace")
+	}
+	return agent.PodNetNS{Path: p.host, HostNetwork: true}, nil
+}
+
+// gone takes a pod off the node, as if its processes had all exited.
+func (p *podsOnNode) gone(uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pods, string(uid))
 }
 
 func (p *podsOnNode) NetNS(uid string) (agent.PodNetNS, error) {
@@ -58,6 +78,12 @@ func (p *podsOnNode) Pods() (map[string]agent.PodNetNS, error) {
 // startAgent runs the node agent's controller for node against the test's namespaces.
 func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
 	t.Helper()
+	return startAgentSweeping(t, node, pods, time.Hour)
+}
+
+// startAgentSweeping is startAgent with the sweep repeated every sweepEvery.
+func startAgentSweeping(t *testing.T, node string, pods *podsOnNode, sweepEvery time.Duration) (stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
@@ -69,7 +95,7 @@ func startAgent(t *testing.T, node string, pods *podsOnNode) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&agent.InjectionReconciler{Client: mgr.GetClient(), NodeName: node, Resolver: pods, SweepEvery: time.Hour}).SetupWithManager(mgr); err != nil {
+	if err := (&agent.InjectionReconciler{Client: mgr.GetClient(), NodeName: node, Resolver: pods, SweepEvery: sweepEvery}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,0 +1,176 @@
+//go:build integration
+
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/experiments/network"
+	"github.com/firedrill-dev/firedrill/internal/agent"
+	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/netnstest"
+)
+
+// injectionFor writes the Injection the manager would have written for exp on a pod with uid,
+// finalizer included, and returns the target that names it.
+func injectionFor(t *testing.T, exp *chaosv1alpha1.Experiment, podName string, uid types.UID, node string, hostNetwork bool) (*chaosv1alpha1.Injection, chaosv1alpha1.TargetStatus) {
+	t.Helper()
+	inj := &chaosv1alpha1.Injection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: exp.Namespace, Name: network.InjectionName(exp, uid),
+			Labels:     map[string]string{chaosv1alpha1.LabelInjectionNode: node, chaosv1alpha1.LabelInjectionPod: string(uid)},
+			Finalizers: []string{chaosv1alpha1.FinalizerAgentCleanup}},
+		Spec: chaosv1alpha1.InjectionSpec{NodeName: node, Pod: chaosv1alpha1.InjectionPod{Namespace: exp.Namespace, Name: podName, UID: string(uid)},
+			Faults:    []chaosv1alpha1.InjectedFault{{ID: exp.Namespace + "/" + exp.Name, Direction: chaosv1alpha1.DirectionEgress, Partition: true}},
+			ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour)), HostNetwork: hostNetwork, AllowHostNetwork: hostNetwork},
+	}
+	mustCreate(t, inj)
+	return inj, chaosv1alpha1.TargetStatus{Namespace: exp.Namespace, Name: podName, UID: uid, Node: node, State: chaosv1alpha1.TargetInjected}
+}
+
+// Recovering a target whose pod is gone lets its Injection go in one pass: the release must not
+// be an update carrying the resourceVersion read before the delete (a conflict, then a backoff).
+func TestNetworkRecoverOfAGonePodReleasesInOnePass(t *testing.T) {
+	mustCreate(t, builder.Namespace("net-gone"))
+	exp := partition("net-gone", "cut", "10.99.0.3/32", time.Hour)
+	inj, target := injectionFor(t, exp, "web", "0b8a3f5e-0000-4000-8000-00000000a001", "node-gone", false)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Fatalf("first Recover of a gone pod: %v", err)
+	}
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Injection of a gone pod is still there after one Recover (err %v, finalizers %v)", err, inj.Finalizers)
+	}
+}
+
+// A hostNetwork pod that is gone left its fault on the node's link: Recover must leave the
+// Injection to the agent, which lets it go only once the link is clear. On a node that is gone
+// there is nothing to clear and no agent to wait for.
+func TestNetworkRecoverLeavesAHostNetworkInjectionToTheAgent(t *testing.T) {
+	p := netnstest.NewPair(t)
+	mustCreate(t, builder.Namespace("net-hn-recover"), builder.NodeInZone("node-hn3", "z1"))
+	const uid = types.UID("0b8a3f5e-0000-4000-8000-00000000a002")
+	pods := &podsOnNode{host: netnstest.Path(p.A)}
+	pods.pods = map[string]agent.PodNetNS{string(uid): {Path: pods.host, HostNetwork: true}}
+	startAgent(t, "node-hn3", pods)
+	exp := partition("net-hn-recover", "cut", "10.99.0.3/32", time.Hour)
+	inj, target := injectionFor(t, exp, "exporter", uid, "node-hn3", true)
+	eventually(t, "the fault on the node's link", 10*time.Second, func() bool { return present(t, p) })
+
+	pods.gone(uid) // the pod is gone (and was never in the API server)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	if err := n.Recover(t.Context(), exp, target); !errors.Is(err, experiments.ErrInProgress) {
+		t.Errorf("Recover of a gone hostNetwork pod = %v, want it to wait for the agent (ErrInProgress)", err)
+	}
+	eventually(t, "the agent to clear the node's link and release the Injection", 10*time.Second, func() bool {
+		return !present(t, p) && apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj))
+	})
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Errorf("Recover once the agent let the Injection go: %v", err)
+	}
+
+	// No node, no agent: released at once.
+	orphan, target := injectionFor(t, exp, "exporter", "0b8a3f5e-0000-4000-8000-00000000a003", "node-hn-gone", true)
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Fatalf("Recover on a node that is gone: %v", err)
+	}
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(orphan), orphan); !apierrors.IsNotFound(err) {
+		t.Errorf("the Injection on a gone node is still there (err %v, finalizers %v)", err, orphan.Finalizers)
+	}
+}
+
+func rateLimit(ns, name string, kbps int64, dst *chaosv1alpha1.NetworkDestinations) *chaosv1alpha1.Experiment {
+	e := builder.Experiment(ns, name).Labels(map[string]string{"app": "web"}).Build()
+	e.Spec.Action, e.Spec.PodKill, e.Spec.Duration = chaosv1alpha1.ActionNetworkRateLimit, nil, &metav1.Duration{Duration: time.Hour}
+	e.Spec.Network = &chaosv1alpha1.NetworkSpec{Destinations: dst, NetworkShaping: chaosv1alpha1.NetworkShaping{RateLimitKbps: &kbps}}
+	return e
+}
+
+// injectNow runs Inject for target until the agent's verdict is in.
+func injectNow(t *testing.T, n *network.Network, exp *chaosv1alpha1.Experiment, target chaosv1alpha1.TargetStatus) {
+	t.Helper()
+	var err error
+	eventually(t, "Inject of "+exp.Name, 10*time.Second, func() bool {
+		err = n.Inject(t.Context(), exp, target, false)
+		return !errors.Is(err, experiments.ErrInProgress)
+	})
+	if err != nil {
+		t.Fatalf("Inject of %s: %v", exp.Name, err)
+	}
+}
+
+// A destination pod that appears mid-run can make the refreshed Injection conflict with another
+// experiment's on the same pod: the agent refuses it (and takes it off), and Refresh must say so
+// with the agent's reason rather than leave the experiment claiming its fault is in place.
+func TestNetworkRefreshReportsTheAgentsRefusal(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, "net-refresh", "web", "node-rf", p, pods)
+	destPod(t, "net-refresh", "db-1", "10.98.0.5")
+	startAgent(t, "node-rf", pods)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-rf", State: chaosv1alpha1.TargetInjected}
+
+	// The older fault: a rate limit on 10.99.0.0/24. The newer: one on the db pods, disjoint so far.
+	subnet := rateLimit("net-refresh", "narrow-subnet", 8000, &chaosv1alpha1.NetworkDestinations{CIDRs: []string{"10.99.0.0/24"}})
+	db := rateLimit("net-refresh", "narrow-db", 4000, &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
+	mustCreate(t, subnet)
+	injectNow(t, n, subnet, target)
+	time.Sleep(time.Second) // creation timestamps have one-second resolution: the agent keeps the older
+	mustCreate(t, db)
+	injectNow(t, n, db, target)
+	if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil {
+		t.Fatalf("Refresh with nothing changed: %v", err)
+	}
+
+	destPod(t, "net-refresh", "db-2", "10.99.0.3") // inside the other fault's subnet: a conflict
+	var err error
+	eventually(t, "Refresh to report the agent's refusal", 15*time.Second, func() bool {
+		err = n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target})
+		return err != nil
+	})
+	var perm *experiments.PermanentError
+	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonFaultConflict {
+		t.Fatalf("Refresh = %v, want a PermanentError with reason FaultConflict", err)
+	}
+}
+
+// More destination addresses than an Injection holds is refused for good, naming the cap, rather
+// than an invalid update retried for ever.
+func TestNetworkRefreshRefusesMoreDestinationsThanTheCap(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, "net-cap", "web", "node-cap", p, pods)
+	startAgent(t, "node-cap", pods)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-cap", State: chaosv1alpha1.TargetInjected}
+	var cidrs []string
+	for i := range 64 {
+		cidrs = append(cidrs, fmt.Sprintf("10.200.%d.0/24", i))
+	}
+	exp := partition("net-cap", "cut", "", time.Hour)
+	exp.Spec.Network.Destinations = &chaosv1alpha1.NetworkDestinations{CIDRs: cidrs,
+		PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}
+	mustCreate(t, exp)
+	injectNow(t, n, exp, target)
+
+	over := chaosv1alpha1.MaxInjectedCIDRs - len(cidrs) + 1
+	for i := range over {
+		destPod(t, "net-cap", fmt.Sprintf("db-%d", i), fmt.Sprintf("10.201.%d.%d", i/250, i%250+1))
+	}
+	err := n.Refresh(t.Context(), exp, []chaosv1alpha1.TargetStatus{target})
+	var perm *experiments.PermanentError
+	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonTooManyDestinations || !strings.Contains(perm.Message, "cap of 256") {
+		t.Fatalf("Refresh with %d destinations = %v, want a PermanentError TooManyDestinations naming the cap of 256", len(cidrs)+over, err)
+	}
+}
