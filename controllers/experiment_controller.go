@@ -569,11 +569,13 @@ var progressReasons = map[string]bool{
 
 // permanentReasons are refusals no retry can fix (experiments.PermanentError).
 var permanentReasons = map[string]bool{
-	chaosv1alpha1.ReasonKernelUnsupported:  true,
-	chaosv1alpha1.ReasonHostNetworkRefused: true,
-	chaosv1alpha1.ReasonFaultConflict:      true,
-	chaosv1alpha1.ReasonCacheRefused:       true,
-	chaosv1alpha1.ReasonInjectionTimedOut:  true,
+	chaosv1alpha1.ReasonKernelUnsupported:   true,
+	chaosv1alpha1.ReasonHostNetworkRefused:  true,
+	chaosv1alpha1.ReasonFaultConflict:       true,
+	chaosv1alpha1.ReasonCacheRefused:        true,
+	chaosv1alpha1.ReasonInjectionTimedOut:   true,
+	chaosv1alpha1.ReasonApplyFailed:         true, // from Refresh only: Inject retries it
+	chaosv1alpha1.ReasonTooManyDestinations: true,
 }
 
 // refused returns the Injected condition when it records a refusal no retry can fix.
@@ -644,6 +646,12 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 	end, hasEnd := endOf(s.exp)
 	if rf, ok := fault.(experiments.Refresher); ok && (!hasEnd || s.now.Before(end)) {
 		if err := rf.Refresh(ctx, s.exp, st.Targets); err != nil {
+			var perm *experiments.PermanentError
+			if errors.As(err, &perm) {
+				// The agent refused the refreshed fault (a conflict, too many destinations): the
+				// experiment no longer holds what it says, so it ends here, faults removed.
+				return r.failPermanently(ctx, s, fault, perm.Reason, fmt.Sprintf("round %d: %s", st.Round, perm.Message))
+			}
 			return ctrl.Result{}, err
 		}
 	}

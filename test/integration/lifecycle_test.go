@@ -1185,3 +1185,37 @@ func TestWorkloadUnresolvedAtTheKillStillGetsItsRecoveryTime(t *testing.T) {
 		t.Errorf("the killed pod was taken for one nothing replaces: %+v", tg)
 	}
 }
+
+// refreshRefusedFault lands, then has its refresh refused for good (as the node agent refuses an
+// Injection whose updated destinations conflict with another experiment's).
+type refreshRefusedFault struct{ *lastingFault }
+
+func (f *refreshRefusedFault) Refresh(context.Context, *chaosv1alpha1.Experiment, []chaosv1alpha1.TargetStatus) error {
+	return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonFaultConflict, Message: "the updated fault overlaps another experiment's"}
+}
+
+// A refresh the agent refuses ends the experiment (the fault it describes is no longer what is
+// applied) and removes its faults, rather than retrying the refresh on a backoff while it says
+// FaultInjected.
+func TestRefusedRefreshFailsTheExperiment(t *testing.T) {
+	ns := "refresh-refused"
+	labels, _ := deployment(t, ns, "db", 1)
+	rf := &refreshRefusedFault{&lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: rf}})
+	exp := builder.Experiment(ns, "latency").Labels(labels).Build()
+	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
+	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
+	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonFaultConflict)
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if len(rf.injected) != 1 {
+		t.Fatalf("%d faults injected, want 1", len(rf.injected))
+	}
+	for uid := range rf.injected {
+		if !rf.recovered[uid] {
+			t.Errorf("the fault on %s was left in place", uid)
+		}
+	}
+}
