@@ -151,3 +151,11 @@ func (b *ExperimentBuilder) Duration(d time.Duration) *ExperimentBuilder {
 	b.e.Spec.Duration = &metav1.Duration{Duration: d}
 	return b
 }
+
+// Latency turns the experiment into a NetworkLatency of delay lasting duration.
+func (b *ExperimentBuilder) Latency(delay, duration time.Duration) *ExperimentBuilder {
+	b.e.Spec.Action, b.e.Spec.PodKill = chaosv1alpha1.ActionNetworkLatency, nil
+	b.e.Spec.Duration = &metav1.Duration{Duration: duration}
+	b.e.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: delay}}}
+	return b
+}

@@ -146,7 +146,7 @@ func requests(t *testing.T, prom *promtest.Server, okN, badN *float64, from, to 
 // guardedLatency is a game day whose one step holds a lasting fault until the guard stops it.
 func guardedLatency(t *testing.T, ns string, prom *promtest.Server) (*chaosv1alpha1.GameDay, *lastingFault) {
 	t.Helper()
-	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 	gd := gameDay(ns, "guarded", latencyStep(t, ns))
 	src, s := checkoutSLO(prom)
@@ -383,7 +383,7 @@ func TestGameDayParallelGroup(t *testing.T) {
 // and each holds its own finalizer until its faults are off.
 func TestDeletingAGameDayRemovesItsFaults(t *testing.T) {
 	ns := "gd-delete"
-	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 	gd := gameDay(ns, "doomed", latencyStep(t, ns))
 	mustCreate(t, gd)
@@ -476,7 +476,7 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 	}
 	start := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
 	clk := clocktesting.NewFakeClock(start)
-	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	lf := newLastingFault()
 	startManager(t, managerOptions{gameDayClock: clk, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 	ns := "gd-concurrency"
 	gd := gameDay(ns, "minutely", latencyStep(t, ns))

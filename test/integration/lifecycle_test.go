@@ -357,6 +357,25 @@ type lastingFault struct {
 	injected, recovered map[types.UID]bool
 }
 
+func newLastingFault() *lastingFault {
+	return &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+}
+
+// requireRemoved checks that want faults were injected and that every one was removed.
+func (f *lastingFault) requireRemoved(t *testing.T, want int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.injected) != want {
+		t.Fatalf("%d faults injected, want %d", len(f.injected), want)
+	}
+	for uid := range f.injected {
+		if !f.recovered[uid] {
+			t.Errorf("the fault on %s was left in place", uid)
+		}
+	}
+}
+
 func (f *lastingFault) Preflight(context.Context, *chaosv1alpha1.Experiment, []corev1.Pod) error {
 	return nil
 }
@@ -379,13 +398,11 @@ func (f *lastingFault) Recover(ctx context.Context, _ *chaosv1alpha1.Experiment,
 }
 
 func TestDeletingARunningExperimentRemovesItsFaults(t *testing.T) {
-	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 	ns := "pk-delete"
 	labels, _ := deployment(t, ns, "db", 3)
-	exp := builder.Experiment(ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	key := client.ObjectKeyFromObject(exp)
 	got := waitFor(t, key, "3 targets injected", func(e *chaosv1alpha1.Experiment) bool {
@@ -635,14 +652,12 @@ func TestRoundStepsAreTimed(t *testing.T) {
 		requireStepsAdded(t, before, roundSteps(t, chaosv1alpha1.ActionPodKill), map[string]uint64{"select": 2, "intent": 2, "inject": 2}, time.Since(t0))
 	})
 	t.Run("a lasting fault adds its finalizer first", func(t *testing.T) {
-		lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+		lf := newLastingFault()
 		startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 		ns := "pk-steps-lasting"
 		labels, _ := deployment(t, ns, "db", 2)
 		before, t0 := roundSteps(t, chaosv1alpha1.ActionNetworkLatency), time.Now()
-		exp := builder.Experiment(ns, "slow").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
-		exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-		exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+		exp := builder.Experiment(ns, "slow").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Latency(10*time.Millisecond, time.Hour).Build()
 		mustCreate(t, exp)
 		key := client.ObjectKeyFromObject(exp)
 		waitFor(t, key, "2 targets injected", func(e *chaosv1alpha1.Experiment) bool {
@@ -747,9 +762,7 @@ func TestInjectionThatKeepsFailingEndsTheExperiment(t *testing.T) {
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: ff}})
 	ns := "pk-failing"
 	labels, _ := deployment(t, ns, "web", 2)
-	exp := builder.Experiment(ns, "never-lands").Labels(labels).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "never-lands").Labels(labels).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonInjectionTimedOut)
@@ -789,13 +802,11 @@ func TestFaultKnownOnlyFromIntentIsRemovedAfterRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			labels, _ := deployment(t, tc.ns, "db", 2)
-			lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+			lf := newLastingFault()
 			crashing := &crashingFault{inner: lf, at: crashAfterKill, crashed: make(chan struct{})}
 			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: crashing}})
 			crashing.crash = crash1
-			exp := builder.Experiment(tc.ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
-			exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-			exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+			exp := builder.Experiment(tc.ns, "slow-db").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Latency(10*time.Millisecond, time.Hour).Build()
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
 			crashing.await(t, stop1)
@@ -860,27 +871,16 @@ func (f *slowFault) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t c
 // still be removed before the experiment moves on: the end of the duration was reached while the
 // round was being injected, not on a pass of its own.
 func TestLastingFaultLandingAfterItsDurationIsRemoved(t *testing.T) {
-	sf := &slowFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}, after: time.Second}
+	sf := &slowFault{lastingFault: newLastingFault(), after: time.Second}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: sf}})
 	ns := "lasting-late"
 	labels, _ := deployment(t, ns, "db", 2)
-	exp := builder.Experiment(ns, "late-latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
 	// The duration ends well before the fault lands (1s), and the fault lands well before the
 	// manager's inject timeout (2s) gives up.
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: 300 * time.Millisecond}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "late-latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Latency(10*time.Millisecond, 300*time.Millisecond).Build()
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentSucceeded)
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
-	if len(sf.injected) != 2 {
-		t.Fatalf("injected %d targets, want 2", len(sf.injected))
-	}
-	for uid := range sf.injected {
-		if !sf.recovered[uid] {
-			t.Errorf("the fault on %s landed after the duration and was never removed", uid)
-		}
-	}
+	sf.requireRemoved(t, 2)
 	for _, tg := range got.Status.Targets {
 		if tg.State != chaosv1alpha1.TargetRecovered || tg.Message != "" {
 			t.Errorf("target %s: state %s message %q, want Recovered with no message", tg.Name, tg.State, tg.Message)
@@ -908,13 +908,11 @@ func (f *handedOverFault) Inject(ctx context.Context, e *chaosv1alpha1.Experimen
 // pod still runs through its grace period with its network namespace: deleting the experiment
 // must still take that fault off.
 func TestFaultOnATargetFoundGoneIsRemoved(t *testing.T) {
-	hf := &handedOverFault{&lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}}
+	hf := &handedOverFault{newLastingFault()}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: hf}})
 	ns := "lasting-gone"
 	labels, _ := deployment(t, ns, "db", 1)
-	exp := builder.Experiment(ns, "latency").Labels(labels).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "latency").Labels(labels).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	key := client.ObjectKeyFromObject(exp)
 	got := waitFor(t, key, "the round's intent", func(e *chaosv1alpha1.Experiment) bool { return len(e.Status.Targets) == 1 })
@@ -997,22 +995,14 @@ func (f *refusingFault) Refresh(context.Context, *chaosv1alpha1.Experiment, []ch
 func TestRefusalFailsTheExperimentOnceTheRefusedTargetIsReleased(t *testing.T) {
 	ns := "refused-late"
 	labels, _ := deployment(t, ns, "db", 2)
-	rf := &refusingFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}},
+	rf := &refusingFault{lastingFault: newLastingFault(),
 		refuse: "db-1", removeAfter: time.Second}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: rf}})
-	exp := builder.Experiment(ns, "latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "latency").Labels(labels).Mode(chaosv1alpha1.ModeAll, 0).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonFaultConflict)
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	for uid := range rf.injected {
-		if !rf.recovered[uid] {
-			t.Errorf("the fault on %s was not removed", uid)
-		}
-	}
+	rf.requireRemoved(t, 1)
 	if n := rf.refreshesLate.Load(); n > 0 {
 		t.Errorf("the experiment refreshed its faults %d times after a refusal", n)
 	}
@@ -1086,11 +1076,9 @@ func TestSpecEditDuringTheFirstPassIsNotMixedWithItsTargets(t *testing.T) {
 	rs := builder.ReplicaSet(ns, "new-rs", 1, newLabels)
 	mustCreate(t, rs)
 	runningPods(t, builder.OwnedBy(builder.Pod(ns, "new-0", newLabels), "ReplicaSet", rs.Name, rs.UID))
-	sf := &specEditingFault{lastingFault: &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}, to: newLabels}
+	sf := &specEditingFault{lastingFault: newLastingFault(), to: newLabels}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: sf}})
-	exp := builder.Experiment(ns, "latency").Labels(oldLabels).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "latency").Labels(oldLabels).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	got := waitFor(t, client.ObjectKeyFromObject(exp), "a target injected", func(e *chaosv1alpha1.Experiment) bool {
 		return len(e.Status.Targets) > 0 && e.Status.Targets[0].State == chaosv1alpha1.TargetInjected
@@ -1200,22 +1188,11 @@ func (f *refreshRefusedFault) Refresh(context.Context, *chaosv1alpha1.Experiment
 func TestRefusedRefreshFailsTheExperiment(t *testing.T) {
 	ns := "refresh-refused"
 	labels, _ := deployment(t, ns, "db", 1)
-	rf := &refreshRefusedFault{&lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}}
+	rf := &refreshRefusedFault{newLastingFault()}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: rf}})
-	exp := builder.Experiment(ns, "latency").Labels(labels).Build()
-	exp.Spec.Action, exp.Spec.PodKill, exp.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	exp.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 10 * time.Millisecond}}}
+	exp := builder.Experiment(ns, "latency").Labels(labels).Latency(10*time.Millisecond, time.Hour).Build()
 	mustCreate(t, exp)
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonFaultConflict)
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	if len(rf.injected) != 1 {
-		t.Fatalf("%d faults injected, want 1", len(rf.injected))
-	}
-	for uid := range rf.injected {
-		if !rf.recovered[uid] {
-			t.Errorf("the fault on %s was left in place", uid)
-		}
-	}
+	rf.requireRemoved(t, 1)
 }

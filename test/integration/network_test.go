@@ -253,9 +253,7 @@ func TestNetemlessKernelFailsLatencyClearlyAndRateLimitStillWorks(t *testing.T) 
 	startManager(t, managerOptions{})
 	startAgent(t, "node-d", pods)
 
-	lat := builder.Experiment("net-netem", "slow").Labels(map[string]string{"app": "web"}).Build()
-	lat.Spec.Action, lat.Spec.PodKill, lat.Spec.Duration = chaosv1alpha1.ActionNetworkLatency, nil, &metav1.Duration{Duration: time.Hour}
-	lat.Spec.Network = &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: &metav1.Duration{Duration: 100 * time.Millisecond}}}
+	lat := builder.Experiment("net-netem", "slow").Labels(map[string]string{"app": "web"}).Latency(100*time.Millisecond, time.Hour).Build()
 	mustCreate(t, lat)
 	got := waitForPhase(t, client.ObjectKeyFromObject(lat), chaosv1alpha1.ExperimentFailed)
 	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionInjected)
