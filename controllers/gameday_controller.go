@@ -596,7 +596,9 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 	return nil
 }
 
-// abortRunning marks every running step Aborted and asks its Experiment to stop.
+// abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
+// Experiment has been told: a step whose patch failed stays Running, so the next pass (the error
+// requeues it) sends the abort again instead of leaving its fault in place.
 func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason string) error {
 	var errs []error
 	for i := range s.gd.Status.Steps {
@@ -604,15 +606,15 @@ func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason
 		if st.Phase != chaosv1alpha1.StepRunning {
 			continue
 		}
+		if st.Experiment != "" {
+			exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
+			if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
+				continue
+			}
+		}
 		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepAborted, &metav1.Time{Time: s.now}, reason
-		if st.Experiment == "" {
-			continue
-		}
-		exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
-		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
-		if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
-		}
 	}
 	return errors.Join(errs...)
 }

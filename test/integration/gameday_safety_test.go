@@ -1,0 +1,84 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/test/promtest"
+)
+
+// failingPatches is a client whose Patch first asks fail (a nil error: patch as usual).
+type failingPatches struct {
+	client.Client
+	fail func(client.Object, client.Patch) error
+}
+
+func (c failingPatches) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if err := c.fail(obj, patch); err != nil {
+		return err
+	}
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
+// as an API server that is briefly unavailable would.
+func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
+	return func(c client.Client) client.Client {
+		return failingPatches{Client: c, fail: func(obj client.Object, patch client.Patch) error {
+			if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
+				return nil
+			}
+			data, err := patch.Data(obj)
+			if err == nil && strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) && failed.Add(1) == 1 {
+				return errors.New("injected: the API server is unavailable")
+			}
+			return nil
+		}}
+	}
+}
+
+// An abort whose patch to an Experiment fails is sent again: the step is recorded Aborted only
+// once its Experiment was told, and the Experiment ends Aborted with its fault removed.
+func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-retry"
+	var failed atomic.Int32
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{gameDayClient: failFirstAbortPatch(&failed),
+		faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	gd := gameDay(ns, "retry", latencyStep(t, ns))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "always", For: &metav1.Duration{Duration: 2 * time.Second},
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "retry-slow")
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if failed.Load() < 2 {
+		t.Fatalf("%d abort patches, want the failed one and a retry", failed.Load())
+	}
+	e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "retry-slow"}, chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+	for _, tg := range e.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("target %s still has its fault after the abort", tg.Name)
+		}
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", st)
+	}
+}
