@@ -269,6 +269,11 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
 		interval = iv.Duration
 	}
+	if msg := stepsMismatch(s.gd); msg != "" {
+		// Every step is followed by its index in both lists: with a mismatch, running on
+		// would follow the wrong step or index past the end.
+		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonStepsMismatch, msg)
+	}
 	if reason, msg, err := r.guard(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	} else if reason != "" {
@@ -291,6 +296,22 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 		interval = wait
 	}
 	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// stepsMismatch says how status.steps differs from spec.steps, or "" when each status record is
+// the spec step of its index.
+func stepsMismatch(gd *chaosv1alpha1.GameDay) string {
+	if len(gd.Spec.Steps) != len(gd.Status.Steps) {
+		return fmt.Sprintf("spec.steps has %d steps but status.steps records %d: the spec changed after the game day started, so it stops",
+			len(gd.Spec.Steps), len(gd.Status.Steps))
+	}
+	for i := range gd.Spec.Steps {
+		if gd.Spec.Steps[i].Name != gd.Status.Steps[i].Name {
+			return fmt.Sprintf("spec.steps[%d] is %q but status.steps[%d] records %q: the spec changed after the game day started, so it stops",
+				i, gd.Spec.Steps[i].Name, i, gd.Status.Steps[i].Name)
+		}
+	}
+	return ""
 }
 
 // guard evaluates the burn-rate rules and abort conditions. A non-empty reason aborts.

@@ -78,6 +78,10 @@ const (
 	ReasonStepFailed            = "StepFailed"
 	ReasonAllStepsSucceeded     = "AllStepsSucceeded"
 	ReasonGuardEvaluating       = "Evaluating"
+	// ReasonStepsMismatch: status.steps no longer matches spec.steps (a spec edited while the
+	// game day ran, past the schema's rule): the game day stops rather than run steps it cannot
+	// follow.
+	ReasonStepsMismatch = "StepsMismatch"
 )
 
 // Hypothesis conditions of a GameDay.

@@ -479,6 +479,7 @@ type HoldingCondition struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Aborted",type=string,JSONPath=`.status.conditions[?(@.type=="Aborted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase in ['Pending', 'Frozen', 'Scheduled'] || self.spec == oldSelf.spec",message="spec cannot change once the game day has started (status.phase is not Pending, Frozen or Scheduled): delete it and create a new one"
 type GameDay struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

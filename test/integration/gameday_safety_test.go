@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/promtest"
 )
 
@@ -80,5 +83,55 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 	}
 	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
 		t.Errorf("step %+v, want Aborted", st)
+	}
+}
+
+// A game day's spec is frozen once it started (the schema's transition rule), and a status whose
+// steps no longer match the spec stops the game day with a condition saying so, rather than
+// panicking the reconciler on every pass (which left the guard unwritten and unevaluated).
+func TestGameDaySpecIsFrozenOnceStarted(t *testing.T) {
+	ns := "gd-frozen-spec"
+	mustCreate(t, builder.Namespace(ns))
+	// No manager yet: nothing has started this one, so it may be edited.
+	pending := gameDay(ns, "pending", pauseStep("wait", time.Hour))
+	mustCreate(t, pending)
+	pending.Spec.Steps = append(pending.Spec.Steps, pauseStep("more", time.Minute))
+	if err := k8s.Update(t.Context(), pending); err != nil {
+		t.Fatalf("editing a game day that has not started: %v", err)
+	}
+
+	startManager(t, managerOptions{})
+	gd := gameDay(ns, "running", pauseStep("wait", time.Hour), pauseStep("then", time.Hour))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayRunning })
+	var err error
+	for range 20 { // the manager may write status between our read and write
+		got := &chaosv1alpha1.GameDay{}
+		if err = k8s.Get(t.Context(), key, got); err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.Steps = append(got.Spec.Steps, pauseStep("added", time.Second))
+		if err = k8s.Update(t.Context(), got); !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "spec cannot change once the game day has started") {
+		t.Fatalf("adding a step to a running game day: %v, want it refused", err)
+	}
+
+	// A status that lost a step record (as a spec changed past the rule would leave it).
+	if err := k8s.Status().Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"status":{"steps":[]}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/poke":"1"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "aborted on the mismatch", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonStepsMismatch || !strings.Contains(c.Message, "spec.steps has 2 steps but status.steps records 0") {
+		t.Errorf("Aborted condition %+v, want StepsMismatch with the counts", c)
 	}
 }
