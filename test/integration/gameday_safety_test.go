@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -22,24 +24,37 @@ import (
 	"github.com/firedrill-dev/firedrill/test/promtest"
 )
 
-// failingPatches is a client whose Patch first asks fail (a nil error: patch as usual).
-type failingPatches struct {
+// failingClient is a client whose Patch and Create first ask failPatch and failCreate (when set;
+// a nil error: the call goes through).
+type failingClient struct {
 	client.Client
-	fail func(client.Object, client.Patch) error
+	failPatch  func(client.Object, client.Patch) error
+	failCreate func(client.Object) error
 }
 
-func (c failingPatches) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	if err := c.fail(obj, patch); err != nil {
-		return err
+func (c failingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if c.failPatch != nil {
+		if err := c.failPatch(obj, patch); err != nil {
+			return err
+		}
 	}
 	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c failingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if c.failCreate != nil {
+		if err := c.failCreate(obj); err != nil {
+			return err
+		}
+	}
+	return c.Client.Create(ctx, obj, opts...)
 }
 
 // failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
 // as an API server that is briefly unavailable would.
 func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
 	return func(c client.Client) client.Client {
-		return failingPatches{Client: c, fail: func(obj client.Object, patch client.Patch) error {
+		return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
 			if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
 				return nil
 			}
@@ -133,5 +148,40 @@ func TestGameDaySpecIsFrozenOnceStarted(t *testing.T) {
 	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
 	if c == nil || c.Reason != chaosv1alpha1.ReasonStepsMismatch || !strings.Contains(c.Message, "spec.steps has 2 steps but status.steps records 0") {
 		t.Errorf("Aborted condition %+v, want StepsMismatch with the counts", c)
+	}
+}
+
+// A scheduled run whose creation fails is created on a later pass: the due time is not marked
+// done (lastScheduleTime) until the run exists or its skip is recorded.
+func TestGameDayScheduleRetriesAFailedRunCreation(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	var failed atomic.Int32
+	startManager(t, managerOptions{gameDayClock: clk, gameDayClient: func(c client.Client) client.Client {
+		return failingClient{Client: c, failCreate: func(obj client.Object) error {
+			if _, ok := obj.(*chaosv1alpha1.GameDay); ok && failed.Add(1) == 1 {
+				return errors.New("injected: the API server is unavailable")
+			}
+			return nil
+		}}
+	}})
+	ns := "gd-schedule-retry"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "retried", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	run := fmt.Sprintf("retried-%d", time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC).Unix()/60)
+	waitGameDay(t, types.NamespacedName{Namespace: ns, Name: run}, "the run created after a failed create", 15*time.Second, func(*chaosv1alpha1.GameDay) bool { return true })
+	if failed.Load() < 2 {
+		t.Errorf("%d creates, want the failed one and a retry", failed.Load())
+	}
+	got := waitGameDay(t, key, "the run recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.GameDay != run || got.Status.LastScheduleTime == nil || !got.Status.LastScheduleTime.Equal(&r.ScheduledAt) {
+		t.Errorf("runs %+v, lastScheduleTime %v, want the run recorded at its time", got.Status.Runs, got.Status.LastScheduleTime)
 	}
 }
