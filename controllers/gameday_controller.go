@@ -315,6 +315,10 @@ func stepsMismatch(gd *chaosv1alpha1.GameDay) string {
 }
 
 // guard evaluates the burn-rate rules and abort conditions. A non-empty reason aborts.
+//
+// A query that fails aborts with onError: Abort. With onError: Continue it is recorded
+// (Guarded=False, naming every SLO and condition that could not be evaluated) and the others
+// are still evaluated: one broken query must not switch the whole guard off.
 func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg string, err error) {
 	gd := s.gd
 	if gd.Spec.Prometheus == nil || (len(gd.Spec.SLOs) == 0 && len(gd.Spec.AbortConditions) == 0) {
@@ -325,17 +329,24 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 		return "", "", err
 	}
 	gd.Status.LastEvaluation = &metav1.Time{Time: s.now}
-	unreachable := func(e error) (string, string, error) {
-		if gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue {
-			r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, chaosv1alpha1.ReasonPrometheusUnreachable,
-				"going on unguarded (onError: Continue): "+e.Error())
-			return "", "", nil
-		}
-		return chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + e.Error(), nil
-	}
 	objectives, rules, err := slos(gd)
 	if err != nil {
 		return chaosv1alpha1.ReasonStepFailed, err.Error(), nil
+	}
+	cont := gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue
+	var unread []string
+	// unreadable records what could not be evaluated; stop says the game day stops on it.
+	unreadable := func(what string, e error) (stop bool, reason, msg string) {
+		unread = append(unread, what+": "+e.Error())
+		if cont {
+			return false, "", ""
+		}
+		return true, chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + what + ": " + e.Error()
+	}
+	// fired aborts, keeping what could not be evaluated on the way in the Guarded condition.
+	fired := func(reason, msg string) (string, string, error) {
+		r.recordUnread(s, unread)
+		return reason, msg, nil
 	}
 	for i, o := range objectives {
 		for _, rule := range rules[i] {
@@ -344,43 +355,64 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 				continue // no series over the window yet: nothing is burning
 			}
 			if err != nil {
-				return unreachable(err)
+				if stop, reason, msg := unreadable("slo "+o.Name, err); stop {
+					return reason, msg, nil
+				}
+				continue
 			}
 			if b.Holds {
-				return chaosv1alpha1.ReasonBurnRateExceeded, fmt.Sprintf("slo %s: %s; expression: %s", o.Name, b, b.ShortQ), nil
+				return fired(chaosv1alpha1.ReasonBurnRateExceeded, fmt.Sprintf("slo %s: %s; expression: %s", o.Name, b, b.ShortQ))
 			}
 		}
 	}
 	var holding []chaosv1alpha1.HoldingCondition
 	for _, c := range gd.Spec.AbortConditions {
+		since := s.now
+		held := false
+		for _, h := range gd.Status.Holding {
+			if h.Name == c.Name {
+				since, held = h.Since.Time, true
+			}
+		}
 		v, ok, holds, err := evaluate(ctx, q, c.PromQLCheck, s.now)
 		if err != nil {
-			return unreachable(err)
+			if stop, reason, msg := unreadable("condition "+c.Name, err); stop {
+				return reason, msg, nil
+			}
+			if held { // not known either way: the hold neither starts nor ends
+				holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
+			}
+			continue
 		}
 		if !ok || !holds {
 			continue
-		}
-		since := s.now
-		for _, h := range gd.Status.Holding {
-			if h.Name == c.Name {
-				since = h.Since.Time
-			}
 		}
 		hold := time.Duration(0)
 		if c.For != nil {
 			hold = c.For.Duration
 		}
 		if s.now.Sub(since) >= hold {
-			return chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
-				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold), nil
+			return fired(chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
+				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold))
 		}
 		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
 	}
 	gd.Status.Holding = holding
-	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
+	r.recordUnread(s, unread)
+	return "", "", nil
+}
+
+// recordUnread sets Guarded: False naming what could not be evaluated (onError: Continue), True
+// when everything was.
+func (r *GameDayReconciler) recordUnread(s *gdScope, unread []string) {
+	if len(unread) > 0 {
+		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, chaosv1alpha1.ReasonPrometheusUnreachable,
+			"going on without what cannot be evaluated (onError: Continue): "+strings.Join(unread, "; "))
+		return
+	}
+	if c := meta.FindStatusCondition(s.gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
 		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionTrue, chaosv1alpha1.ReasonGuardEvaluating, "SLOs and abort conditions evaluated")
 	}
-	return "", "", nil
 }
 
 // checkHypotheses checks the hypotheses that apply in phase, records each result, and returns

@@ -185,3 +185,30 @@ func TestGameDayScheduleRetriesAFailedRunCreation(t *testing.T) {
 		t.Errorf("runs %+v, lastScheduleTime %v, want the run recorded at its time", got.Status.Runs, got.Status.LastScheduleTime)
 	}
 }
+
+// With onError: Continue, a query that fails is recorded and the rest of the guard still runs:
+// a condition after the broken one still aborts the game day.
+func TestGameDayGuardEvaluatesPastAFailingQuery(t *testing.T) {
+	prom := promtest.Start(t)
+	startManager(t, managerOptions{})
+	ns := "gd-guard-continue"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "partly-blind", pauseStep("wait", time.Hour))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}, OnError: chaosv1alpha1.PrometheusContinue}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{
+		{Name: "broken", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "sum(rate(x[1m])", Operator: ">", Threshold: "0"}},
+		{Name: "fires", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">", Threshold: "0"}},
+	}
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld || !strings.Contains(c.Message, "condition fires") {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld by the condition after the broken one", c)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != chaosv1alpha1.ReasonPrometheusUnreachable || !strings.Contains(c.Message, "condition broken") {
+		t.Errorf("Guarded condition %+v, want False naming the broken condition", c)
+	}
+}
