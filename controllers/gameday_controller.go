@@ -316,7 +316,8 @@ func stepsMismatch(gd *chaosv1alpha1.GameDay) string {
 
 // guard evaluates the burn-rate rules and abort conditions. A non-empty reason aborts.
 //
-// A query that fails aborts with onError: Abort. With onError: Continue it is recorded
+// A query that fails, or returns no sample (no data is not "not burning": start() refuses to
+// start on it too), aborts with onError: Abort. With onError: Continue it is recorded
 // (Guarded=False, naming every SLO and condition that could not be evaluated) and the others
 // are still evaluated: one broken query must not switch the whole guard off.
 func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg string, err error) {
@@ -335,25 +336,27 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 	}
 	cont := gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue
 	var unread []string
+	noData := true // every unread one had no data (the reason then says so)
 	// unreadable records what could not be evaluated; stop says the game day stops on it.
 	unreadable := func(what string, e error) (stop bool, reason, msg string) {
 		unread = append(unread, what+": "+e.Error())
+		noData = noData && errors.Is(e, slo.ErrNoData)
 		if cont {
 			return false, "", ""
+		}
+		if errors.Is(e, slo.ErrNoData) {
+			return true, chaosv1alpha1.ReasonNoData, "no data, so whether it burns cannot be told and the game day stops (onError: Abort): " + what + ": " + e.Error()
 		}
 		return true, chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + what + ": " + e.Error()
 	}
 	// fired aborts, keeping what could not be evaluated on the way in the Guarded condition.
 	fired := func(reason, msg string) (string, string, error) {
-		r.recordUnread(s, unread)
+		r.recordUnread(s, unread, noData)
 		return reason, msg, nil
 	}
 	for i, o := range objectives {
 		for _, rule := range rules[i] {
 			b, err := o.Burn(ctx, q, rule, s.now)
-			if errors.Is(err, slo.ErrNoData) {
-				continue // no series over the window yet: nothing is burning
-			}
 			if err != nil {
 				if stop, reason, msg := unreadable("slo "+o.Name, err); stop {
 					return reason, msg, nil
@@ -375,6 +378,9 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 			}
 		}
 		v, ok, holds, err := evaluate(ctx, q, c.PromQLCheck, s.now)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s returned no sample: %w", c.Query, slo.ErrNoData)
+		}
 		if err != nil {
 			if stop, reason, msg := unreadable("condition "+c.Name, err); stop {
 				return reason, msg, nil
@@ -384,7 +390,7 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 			}
 			continue
 		}
-		if !ok || !holds {
+		if !holds {
 			continue
 		}
 		hold := time.Duration(0)
@@ -398,15 +404,19 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
 	}
 	gd.Status.Holding = holding
-	r.recordUnread(s, unread)
+	r.recordUnread(s, unread, noData)
 	return "", "", nil
 }
 
-// recordUnread sets Guarded: False naming what could not be evaluated (onError: Continue), True
-// when everything was.
-func (r *GameDayReconciler) recordUnread(s *gdScope, unread []string) {
+// recordUnread sets Guarded: False naming what could not be evaluated (onError: Continue), with
+// reason NoData when all of it returned no sample; True when everything was evaluated.
+func (r *GameDayReconciler) recordUnread(s *gdScope, unread []string, noData bool) {
 	if len(unread) > 0 {
-		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, chaosv1alpha1.ReasonPrometheusUnreachable,
+		reason := chaosv1alpha1.ReasonPrometheusUnreachable
+		if noData {
+			reason = chaosv1alpha1.ReasonNoData
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, reason,
 			"going on without what cannot be evaluated (onError: Continue): "+strings.Join(unread, "; "))
 		return
 	}

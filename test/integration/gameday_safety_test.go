@@ -212,3 +212,50 @@ func TestGameDayGuardEvaluatesPastAFailingQuery(t *testing.T) {
 		t.Errorf("Guarded condition %+v, want False naming the broken condition", c)
 	}
 }
+
+// No data while a game day runs is not "nothing is burning": the guard says so
+// (Guarded=False/NoData) and onError decides, as for a failed query. Abort (the default) stops
+// the game day; Continue goes on and names what had no data.
+func TestGameDayGuardNoData(t *testing.T) {
+	prom := promtest.Start(t)
+	var okN, badN float64
+	// The checkout counters stop 10 minutes ago: the SLO window has data, the 5m burn window none.
+	requests(t, prom, &okN, &badN, time.Now().Add(-30*time.Minute), time.Now().Add(-10*time.Minute), 0)
+	startManager(t, managerOptions{})
+	ns := "gd-nodata"
+	mustCreate(t, builder.Namespace(ns))
+	empty := chaosv1alpha1.AbortCondition{Name: "empty", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1) > 2", Operator: ">", Threshold: "0"}}
+
+	failSafe := gameDay(ns, "fail-safe", pauseStep("wait", time.Hour))
+	failSafe.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	failSafe.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	failSafe.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{empty}
+
+	blind := gameDay(ns, "blind", pauseStep("wait", time.Hour))
+	src, slo := checkoutSLO(prom)
+	src.OnError = chaosv1alpha1.PrometheusContinue
+	blind.Spec.Prometheus, blind.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{slo}
+	blind.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	blind.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{empty}
+	mustCreate(t, failSafe, blind)
+
+	got := waitGameDay(t, client.ObjectKeyFromObject(failSafe), "aborted on no data", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonNoData ||
+		!strings.Contains(c.Message, "condition empty") || !strings.Contains(c.Message, "onError: Abort") {
+		t.Errorf("Aborted condition %+v, want NoData naming the condition", c)
+	}
+
+	got = waitGameDay(t, client.ObjectKeyFromObject(blind), "Guarded=False/NoData", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		c := meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionGuarded)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionGuarded)
+	if c.Reason != chaosv1alpha1.ReasonNoData || !strings.Contains(c.Message, "slo checkout-availability") || !strings.Contains(c.Message, "condition empty") {
+		t.Errorf("Guarded condition %+v, want NoData naming the SLO and the condition", c)
+	}
+	if got.Status.Phase != chaosv1alpha1.GameDayRunning {
+		t.Errorf("phase %s with onError: Continue, want Running", got.Status.Phase)
+	}
+}
