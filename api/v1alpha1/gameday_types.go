@@ -479,6 +479,9 @@ type HoldingCondition struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Aborted",type=string,JSONPath=`.status.conditions[?(@.type=="Aborted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// The name is a label value (max 63) on the game day's Experiments and a schedule's runs; a run is
+// named <name>-<unix minute> (8 digits until the year 2160), so a schedule leaves 54.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= (has(self.spec.schedule) ? 54 : 63)",message="metadata.name must be at most 63 characters, and at most 54 with spec.schedule (each run is named <name>-<unix minute>): the name is a label value (max 63) on its Experiments and runs"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase in ['Pending', 'Frozen', 'Scheduled'] || self.spec == oldSelf.spec",message="spec cannot change once the game day has started (status.phase is not Pending, Frozen or Scheduled): delete it and create a new one"
 type GameDay struct {
 	metav1.TypeMeta   `json:",inline"`
