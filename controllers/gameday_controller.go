@@ -26,7 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/slo"
@@ -61,10 +63,18 @@ type GameDayReconciler struct {
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/finalizers,verbs=update
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=emergencystops,verbs=get;list;watch
 
 type gdScope struct {
 	before, gd *chaosv1alpha1.GameDay
 	now        time.Time
+	// stop is the EmergencyStop in force, if any: nothing starts, a running game day aborts.
+	stop *chaosv1alpha1.EmergencyStop
+}
+
+// stopMsg says which emergency stop is on and why.
+func (s *gdScope) stopMsg() string {
+	return fmt.Sprintf("emergency stop %q is on: %s", s.stop.Name, s.stop.Spec.Reason)
 }
 
 // Reconcile reads the GameDay, runs the phase function, writes status once.
@@ -87,9 +97,12 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
-	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now()}
+	stop, err := emergencyStop(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
 	var res ctrl.Result
-	var err error
 	switch {
 	case gd.Spec.Schedule != nil:
 		res, err = r.reconcileSchedule(ctx, s)
@@ -202,6 +215,13 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	if recheck == 0 {
 		recheck = time.Minute
 	}
+	if s.stop != nil {
+		// Held like a frozen budget; the stop's deletion wakes it (the kind is watched).
+		gd.Status.Phase = chaosv1alpha1.GameDayFrozen
+		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionTrue, chaosv1alpha1.ReasonEmergencyStop,
+			s.stopMsg()+"; the game day does not start until it is deleted")
+		return ctrl.Result{RequeueAfter: recheck}, nil
+	}
 	objectives, _, err := slos(gd)
 	if err != nil {
 		return r.fail(s, chaosv1alpha1.ReasonStepFailed, err.Error()), nil
@@ -236,7 +256,7 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 		}
 	}
 	if gd.Status.Phase == chaosv1alpha1.GameDayFrozen {
-		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "every error budget is above the floor")
+		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "no emergency stop, and every error budget is above the floor")
 	}
 	if len(gd.Spec.Hypotheses) > 0 {
 		// The steady state: a system not behaving as the hypotheses say before the game day
@@ -268,6 +288,9 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	interval := 5 * time.Second
 	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
 		interval = iv.Duration
+	}
+	if s.stop != nil {
+		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonEmergencyStop, s.stopMsg())
 	}
 	if msg := stepsMismatch(s.gd); msg != "" {
 		// Every step is followed by its index in both lists: with a mismatch, running on
@@ -767,10 +790,24 @@ func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alph
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, gd, patch))
 }
 
-// SetupWithManager registers the controller; it owns the Experiments it creates.
-func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// indexGameDayActive indexes GameDays that are not finished, so that an emergency stop enqueues
+// only those.
+const indexGameDayActive = "status.active"
+
+// SetupWithManager registers the controller; it owns the Experiments it creates, and every
+// EmergencyStop change enqueues the game days not finished (from an index).
+func (r *GameDayReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.GameDay{}, indexGameDayActive, func(o client.Object) []string {
+		if o.(*chaosv1alpha1.GameDay).Status.Phase.Finished() {
+			return nil
+		}
+		return []string{"true"}
+	})
+	if err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Not on its own status writes: each would start another pass, and every pass queries
@@ -778,7 +815,20 @@ func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&chaosv1alpha1.GameDay{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&chaosv1alpha1.Experiment{}).
 		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
-
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeGameDays)).
 		Named("gameday").
 		Complete(r)
+}
+
+func (r *GameDayReconciler) activeGameDays(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list chaosv1alpha1.GameDayList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexGameDayActive: "true"}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing active game days for an emergency stop")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, g := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&g)})
+	}
+	return reqs
 }

@@ -106,6 +106,9 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	}
 	skip := func(msg string) { record("", "Skipped", msg) }
 	switch {
+	case s.stop != nil:
+		skip(s.stopMsg())
+		return nil
 	case sch.Suspend:
 		skip("the schedule is suspended")
 		return nil

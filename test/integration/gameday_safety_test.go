@@ -259,3 +259,84 @@ func TestGameDayGuardNoData(t *testing.T) {
 		t.Errorf("phase %s with onError: Continue, want Running", got.Status.Phase)
 	}
 }
+
+// emergencyStopOn creates an EmergencyStop, removed when the test ends (it is cluster-wide).
+func emergencyStopOn(t *testing.T, name, reason string) *chaosv1alpha1.EmergencyStop {
+	t.Helper()
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: reason}}
+	mustCreate(t, stop)
+	t.Cleanup(func() { _ = client.IgnoreNotFound(k8s.Delete(context.Background(), stop)) })
+	return stop
+}
+
+// An emergency stop aborts a running game day at once (the stop's creation wakes it, not its
+// next evaluation) and holds a new one Frozen until the stop is deleted.
+func TestGameDayEmergencyStop(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "gd-estop"
+	mustCreate(t, builder.Namespace(ns))
+	running := gameDay(ns, "running", pauseStep("wait", time.Hour))
+	running.Spec.EvaluationInterval = &metav1.Duration{Duration: 5 * time.Minute} // only the watch can wake it in time
+	mustCreate(t, running)
+	waitGameDay(t, client.ObjectKeyFromObject(running), "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning
+	})
+
+	stop := emergencyStopOn(t, "gd-incident", "payments are down for real")
+	got := waitGameDay(t, client.ObjectKeyFromObject(running), "aborted by the stop", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonEmergencyStop ||
+		!strings.Contains(c.Message, "payments are down for real") {
+		t.Errorf("Aborted condition %+v, want EmergencyStop with the stop's reason", c)
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", st)
+	}
+
+	held := gameDay(ns, "held", pauseStep("wait", time.Second))
+	mustCreate(t, held)
+	got = waitGameDay(t, client.ObjectKeyFromObject(held), "frozen by the stop", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayFrozen
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionFrozen); c == nil || c.Reason != chaosv1alpha1.ReasonEmergencyStop {
+		t.Errorf("Frozen condition %+v, want EmergencyStop", c)
+	}
+	time.Sleep(time.Second) // several rechecks
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(held), got); err != nil || got.Status.Phase != chaosv1alpha1.GameDayFrozen || len(got.Status.Steps) != 0 {
+		t.Errorf("a game day started during the stop: %+v (%v)", got.Status, err)
+	}
+	if err := k8s.Delete(t.Context(), stop); err != nil {
+		t.Fatal(err)
+	}
+	waitGameDay(t, client.ObjectKeyFromObject(held), "succeeded once the stop is lifted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+}
+
+// A schedule starts no run while an emergency stop is on: the due time is recorded as skipped,
+// with the stop's reason.
+func TestGameDayScheduleSkipsDuringEmergencyStop(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-estop-schedule"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "weekly", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	emergencyStopOn(t, "gd-schedule-incident", "region failover in progress")
+	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "the due time recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.Phase != "Skipped" || r.GameDay != "" || !strings.Contains(r.Message, "region failover in progress") {
+		t.Errorf("run %+v, want skipped for the emergency stop", r)
+	}
+	var runs chaosv1alpha1.GameDayList
+	if err := k8s.List(t.Context(), &runs, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/scheduled-by": "weekly"}); err != nil || len(runs.Items) != 0 {
+		t.Errorf("%d runs started during the stop (%v)", len(runs.Items), err)
+	}
+}

@@ -152,7 +152,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		Recorder:      mgr.GetEventRecorder("firedrill-manager"),
 		FrozenRecheck: 250 * time.Millisecond,
 		Clock:         opts.gameDayClock,
-	}).SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
 	return runManager(t, ctx, cancel, mgr), cancel
