@@ -215,8 +215,13 @@ func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (c
 
 // emergencyStop returns an EmergencyStop if one exists (from the cache: the kind is watched).
 func (r *ExperimentReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha1.EmergencyStop, error) {
+	return emergencyStop(ctx, r.Client)
+}
+
+// emergencyStop returns an EmergencyStop if one exists (from c's cache where the kind is watched).
+func emergencyStop(ctx context.Context, c client.Reader) (*chaosv1alpha1.EmergencyStop, error) {
 	var stops chaosv1alpha1.EmergencyStopList
-	if err := r.Client.List(ctx, &stops); err != nil {
+	if err := c.List(ctx, &stops); err != nil {
 		return nil, fmt.Errorf("listing emergency stops: %w", err)
 	}
 	if len(stops.Items) == 0 {

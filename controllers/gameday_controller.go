@@ -26,7 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/slo"
@@ -61,10 +63,18 @@ type GameDayReconciler struct {
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays/finalizers,verbs=update
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=emergencystops,verbs=get;list;watch
 
 type gdScope struct {
 	before, gd *chaosv1alpha1.GameDay
 	now        time.Time
+	// stop is the EmergencyStop in force, if any: nothing starts, a running game day aborts.
+	stop *chaosv1alpha1.EmergencyStop
+}
+
+// stopMsg says which emergency stop is on and why.
+func (s *gdScope) stopMsg() string {
+	return fmt.Sprintf("emergency stop %q is on: %s", s.stop.Name, s.stop.Spec.Reason)
 }
 
 // Reconcile reads the GameDay, runs the phase function, writes status once.
@@ -87,9 +97,12 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
-	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now()}
+	stop, err := emergencyStop(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
 	var res ctrl.Result
-	var err error
 	switch {
 	case gd.Spec.Schedule != nil:
 		res, err = r.reconcileSchedule(ctx, s)
@@ -202,6 +215,13 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	if recheck == 0 {
 		recheck = time.Minute
 	}
+	if s.stop != nil {
+		// Held like a frozen budget; the stop's deletion wakes it (the kind is watched).
+		gd.Status.Phase = chaosv1alpha1.GameDayFrozen
+		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionTrue, chaosv1alpha1.ReasonEmergencyStop,
+			s.stopMsg()+"; the game day does not start until it is deleted")
+		return ctrl.Result{RequeueAfter: recheck}, nil
+	}
 	objectives, _, err := slos(gd)
 	if err != nil {
 		return r.fail(s, chaosv1alpha1.ReasonStepFailed, err.Error()), nil
@@ -236,7 +256,7 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 		}
 	}
 	if gd.Status.Phase == chaosv1alpha1.GameDayFrozen {
-		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "every error budget is above the floor")
+		r.setCondition(s, chaosv1alpha1.ConditionFrozen, metav1.ConditionFalse, chaosv1alpha1.ReasonBudgetAvailable, "no emergency stop, and every error budget is above the floor")
 	}
 	if len(gd.Spec.Hypotheses) > 0 {
 		// The steady state: a system not behaving as the hypotheses say before the game day
@@ -269,6 +289,14 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
 		interval = iv.Duration
 	}
+	if s.stop != nil {
+		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonEmergencyStop, s.stopMsg())
+	}
+	if msg := stepsMismatch(s.gd); msg != "" {
+		// Every step is followed by its index in both lists: with a mismatch, running on
+		// would follow the wrong step or index past the end.
+		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonStepsMismatch, msg)
+	}
 	if reason, msg, err := r.guard(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	} else if reason != "" {
@@ -293,7 +321,28 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	return ctrl.Result{RequeueAfter: interval}, nil
 }
 
+// stepsMismatch says how status.steps differs from spec.steps, or "" when each status record is
+// the spec step of its index.
+func stepsMismatch(gd *chaosv1alpha1.GameDay) string {
+	if len(gd.Spec.Steps) != len(gd.Status.Steps) {
+		return fmt.Sprintf("spec.steps has %d steps but status.steps records %d: the spec changed after the game day started, so it stops",
+			len(gd.Spec.Steps), len(gd.Status.Steps))
+	}
+	for i := range gd.Spec.Steps {
+		if gd.Spec.Steps[i].Name != gd.Status.Steps[i].Name {
+			return fmt.Sprintf("spec.steps[%d] is %q but status.steps[%d] records %q: the spec changed after the game day started, so it stops",
+				i, gd.Spec.Steps[i].Name, i, gd.Status.Steps[i].Name)
+		}
+	}
+	return ""
+}
+
 // guard evaluates the burn-rate rules and abort conditions. A non-empty reason aborts.
+//
+// A query that fails, or returns no sample (no data is not "not burning": start() refuses to
+// start on it too), aborts with onError: Abort. With onError: Continue it is recorded
+// (Guarded=False, naming every SLO and condition that could not be evaluated) and the others
+// are still evaluated: one broken query must not switch the whole guard off.
 func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg string, err error) {
 	gd := s.gd
 	if gd.Spec.Prometheus == nil || (len(gd.Spec.SLOs) == 0 && len(gd.Spec.AbortConditions) == 0) {
@@ -304,62 +353,99 @@ func (r *GameDayReconciler) guard(ctx context.Context, s *gdScope) (reason, msg 
 		return "", "", err
 	}
 	gd.Status.LastEvaluation = &metav1.Time{Time: s.now}
-	unreachable := func(e error) (string, string, error) {
-		if gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue {
-			r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, chaosv1alpha1.ReasonPrometheusUnreachable,
-				"going on unguarded (onError: Continue): "+e.Error())
-			return "", "", nil
-		}
-		return chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + e.Error(), nil
-	}
 	objectives, rules, err := slos(gd)
 	if err != nil {
 		return chaosv1alpha1.ReasonStepFailed, err.Error(), nil
 	}
+	cont := gd.Spec.Prometheus.OnError == chaosv1alpha1.PrometheusContinue
+	var unread []string
+	noData := true // every unread one had no data (the reason then says so)
+	// unreadable records what could not be evaluated; stop says the game day stops on it.
+	unreadable := func(what string, e error) (stop bool, reason, msg string) {
+		unread = append(unread, what+": "+e.Error())
+		noData = noData && errors.Is(e, slo.ErrNoData)
+		if cont {
+			return false, "", ""
+		}
+		if errors.Is(e, slo.ErrNoData) {
+			return true, chaosv1alpha1.ReasonNoData, "no data, so whether it burns cannot be told and the game day stops (onError: Abort): " + what + ": " + e.Error()
+		}
+		return true, chaosv1alpha1.ReasonPrometheusUnreachable, "Prometheus cannot be queried, so the game day stops (onError: Abort): " + what + ": " + e.Error()
+	}
+	// fired aborts, keeping what could not be evaluated on the way in the Guarded condition.
+	fired := func(reason, msg string) (string, string, error) {
+		r.recordUnread(s, unread, noData)
+		return reason, msg, nil
+	}
 	for i, o := range objectives {
 		for _, rule := range rules[i] {
 			b, err := o.Burn(ctx, q, rule, s.now)
-			if errors.Is(err, slo.ErrNoData) {
-				continue // no series over the window yet: nothing is burning
-			}
 			if err != nil {
-				return unreachable(err)
+				if stop, reason, msg := unreadable("slo "+o.Name, err); stop {
+					return reason, msg, nil
+				}
+				continue
 			}
 			if b.Holds {
-				return chaosv1alpha1.ReasonBurnRateExceeded, fmt.Sprintf("slo %s: %s; expression: %s", o.Name, b, b.ShortQ), nil
+				return fired(chaosv1alpha1.ReasonBurnRateExceeded, fmt.Sprintf("slo %s: %s; expression: %s", o.Name, b, b.ShortQ))
 			}
 		}
 	}
 	var holding []chaosv1alpha1.HoldingCondition
 	for _, c := range gd.Spec.AbortConditions {
-		v, ok, holds, err := evaluate(ctx, q, c.PromQLCheck, s.now)
-		if err != nil {
-			return unreachable(err)
-		}
-		if !ok || !holds {
-			continue
-		}
 		since := s.now
+		held := false
 		for _, h := range gd.Status.Holding {
 			if h.Name == c.Name {
-				since = h.Since.Time
+				since, held = h.Since.Time, true
 			}
+		}
+		v, ok, holds, err := evaluate(ctx, q, c.PromQLCheck, s.now)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s returned no sample: %w", c.Query, slo.ErrNoData)
+		}
+		if err != nil {
+			if stop, reason, msg := unreadable("condition "+c.Name, err); stop {
+				return reason, msg, nil
+			}
+			if held { // not known either way: the hold neither starts nor ends
+				holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
+			}
+			continue
+		}
+		if !holds {
+			continue
 		}
 		hold := time.Duration(0)
 		if c.For != nil {
 			hold = c.For.Duration
 		}
 		if s.now.Sub(since) >= hold {
-			return chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
-				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold), nil
+			return fired(chaosv1alpha1.ReasonAbortConditionHeld, fmt.Sprintf("condition %s: %s = %g %s %s, held %s (for %s)",
+				c.Name, c.Query, v, c.Operator, c.Threshold, s.now.Sub(since).Round(time.Millisecond), hold))
 		}
 		holding = append(holding, chaosv1alpha1.HoldingCondition{Name: c.Name, Since: metav1.MicroTime{Time: since}})
 	}
 	gd.Status.Holding = holding
-	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
+	r.recordUnread(s, unread, noData)
+	return "", "", nil
+}
+
+// recordUnread sets Guarded: False naming what could not be evaluated (onError: Continue), with
+// reason NoData when all of it returned no sample; True when everything was evaluated.
+func (r *GameDayReconciler) recordUnread(s *gdScope, unread []string, noData bool) {
+	if len(unread) > 0 {
+		reason := chaosv1alpha1.ReasonPrometheusUnreachable
+		if noData {
+			reason = chaosv1alpha1.ReasonNoData
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionFalse, reason,
+			"going on without what cannot be evaluated (onError: Continue): "+strings.Join(unread, "; "))
+		return
+	}
+	if c := meta.FindStatusCondition(s.gd.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionTrue {
 		r.setCondition(s, chaosv1alpha1.ConditionGuarded, metav1.ConditionTrue, chaosv1alpha1.ReasonGuardEvaluating, "SLOs and abort conditions evaluated")
 	}
-	return "", "", nil
 }
 
 // checkHypotheses checks the hypotheses that apply in phase, records each result, and returns
@@ -596,7 +682,9 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 	return nil
 }
 
-// abortRunning marks every running step Aborted and asks its Experiment to stop.
+// abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
+// Experiment has been told: a step whose patch failed stays Running, so the next pass (the error
+// requeues it) sends the abort again instead of leaving its fault in place.
 func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason string) error {
 	var errs []error
 	for i := range s.gd.Status.Steps {
@@ -604,15 +692,15 @@ func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason
 		if st.Phase != chaosv1alpha1.StepRunning {
 			continue
 		}
+		if st.Experiment != "" {
+			exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
+			if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
+				continue
+			}
+		}
 		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepAborted, &metav1.Time{Time: s.now}, reason
-		if st.Experiment == "" {
-			continue
-		}
-		exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
-		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
-		if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -702,10 +790,24 @@ func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alph
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, gd, patch))
 }
 
-// SetupWithManager registers the controller; it owns the Experiments it creates.
-func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// indexGameDayActive indexes GameDays that are not finished, so that an emergency stop enqueues
+// only those.
+const indexGameDayActive = "status.active"
+
+// SetupWithManager registers the controller; it owns the Experiments it creates, and every
+// EmergencyStop change enqueues the game days not finished (from an index).
+func (r *GameDayReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.GameDay{}, indexGameDayActive, func(o client.Object) []string {
+		if o.(*chaosv1alpha1.GameDay).Status.Phase.Finished() {
+			return nil
+		}
+		return []string{"true"}
+	})
+	if err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Not on its own status writes: each would start another pass, and every pass queries
@@ -713,7 +815,20 @@ func (r *GameDayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&chaosv1alpha1.GameDay{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&chaosv1alpha1.Experiment{}).
 		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
-
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeGameDays)).
 		Named("gameday").
 		Complete(r)
+}
+
+func (r *GameDayReconciler) activeGameDays(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list chaosv1alpha1.GameDayList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexGameDayActive: "true"}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing active game days for an emergency stop")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, g := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&g)})
+	}
+	return reqs
 }

@@ -71,10 +71,12 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 		due = t // the latest time due; earlier missed ones are not run late
 	}
 	if !due.IsZero() {
-		gd.Status.LastScheduleTime = &metav1.Time{Time: due}
 		if err := r.startRun(ctx, s, due, active); err != nil {
+			// The time is not marked done: the next pass (the error requeues it) tries again.
 			return ctrl.Result{}, err
 		}
+		// Only now: the run exists or its skip is recorded.
+		gd.Status.LastScheduleTime = &metav1.Time{Time: due}
 	}
 	if err := r.trimRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -104,6 +106,9 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	}
 	skip := func(msg string) { record("", "Skipped", msg) }
 	switch {
+	case s.stop != nil:
+		skip(s.stopMsg())
+		return nil
 	case sch.Suspend:
 		skip("the schedule is suspended")
 		return nil

@@ -84,6 +84,13 @@ const (
 	ReasonStepFailed            = "StepFailed"
 	ReasonAllStepsSucceeded     = "AllStepsSucceeded"
 	ReasonGuardEvaluating       = "Evaluating"
+	// ReasonNoData: an SLO or abort condition query returned no sample while the game day ran,
+	// so the guard cannot tell whether it is burning; onError decides, as for a failed query.
+	ReasonNoData = "NoData"
+	// ReasonStepsMismatch: status.steps no longer matches spec.steps (a spec edited while the
+	// game day ran, past the schema's rule): the game day stops rather than run steps it cannot
+	// follow.
+	ReasonStepsMismatch = "StepsMismatch"
 )
 
 // Hypothesis conditions of a GameDay.

@@ -107,15 +107,17 @@ type LatencySLISpec struct {
 
 // BurnRateRule aborts when the error budget burns at least factor times too fast over both
 // windows (the SRE workbook's multi-window, multi-burn-rate alerts).
+// +kubebuilder:validation:XValidation:rule="duration(self.short) > duration('0s')",message="short must be greater than 0s"
 // +kubebuilder:validation:XValidation:rule="duration(self.short) < duration(self.long)",message="short must be shorter than long"
 type BurnRateRule struct {
 	// +required
 	Long metav1.Duration `json:"long"`
 	// +required
 	Short metav1.Duration `json:"short"`
-	// factor, e.g. "14.4".
+	// factor, e.g. "14.4"; greater than 0 (at 0 every evaluation would abort).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="factor must be greater than 0"
 	// +required
 	Factor string `json:"factor"`
 }
@@ -127,8 +129,9 @@ type SLOSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Name string `json:"name"`
-	// objective in percent, below 100: "99.9".
+	// objective in percent, above 0 and below 100: "99.9".
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,2}(\.[0-9]{1,4})?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) < 100.0",message="objective is a percentage and must be greater than 0 and less than 100"
 	// +required
 	Objective string `json:"objective"`
 	// window of the error budget, 1h to 90d.
@@ -251,9 +254,12 @@ type BlackoutWindow struct {
 
 // GameDaySchedule makes a GameDay a template that starts a run (a child GameDay) at each time.
 type GameDaySchedule struct {
-	// cron in the standard five fields ("0 10 * * 2": Tuesdays at 10:00).
+	// cron in the standard five fields ("0 10 * * 2": Tuesdays at 10:00). Descriptors (@every,
+	// @hourly, ...) and TZ= prefixes are refused: runs are named by the minute (two in one minute
+	// would collide), and the zone is timeZone.
 	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:XValidation:rule="self.matches('^ *[0-9A-Za-z*?,/-]+( +[0-9A-Za-z*?,/-]+){4} *$')",message="cron must be five space-separated fields (minute hour day-of-month month day-of-week); @every, @hourly and other descriptors and TZ= prefixes are not accepted"
 	// +required
 	Cron string `json:"cron"`
 	// timeZone of the cron, an IANA name ("Europe/Paris"); default UTC.
@@ -479,6 +485,10 @@ type HoldingCondition struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Aborted",type=string,JSONPath=`.status.conditions[?(@.type=="Aborted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// The name is a label value (max 63) on the game day's Experiments and a schedule's runs; a run is
+// named <name>-<unix minute> (8 digits until the year 2160), so a schedule leaves 54.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= (has(self.spec.schedule) ? 54 : 63)",message="metadata.name must be at most 63 characters, and at most 54 with spec.schedule (each run is named <name>-<unix minute>): the name is a label value (max 63) on its Experiments and runs"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase in ['Pending', 'Frozen', 'Scheduled'] || self.spec == oldSelf.spec",message="spec cannot change once the game day has started (status.phase is not Pending, Frozen or Scheduled): delete it and create a new one"
 type GameDay struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -301,3 +301,41 @@ func TestFitUSLWithoutLowConcurrency(t *testing.T) {
 		t.Errorf("fit %+v, want %+v", got, truth)
 	}
 }
+
+// A service whose replicas are all gone before the fault (0 ready) is a queue with no capacity,
+// reported saturated; only a service without workers and service time is a cache.
+func TestPredictServiceWithNoReplicaLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mutate    func(*Model)
+		faults    map[string]Fault
+		service   string
+		saturated string // substring; "" for not saturated
+	}{
+		{"api lost every replica", func(m *Model) { m.Services[1].Queue.Replicas = 0 }, nil, "api", "no replica left"},
+		{"db lost every replica", func(m *Model) { m.Services[3].Queue.Replicas = 0 }, nil, "db", "no replica left"},
+		{"no replica left, and a kill", func(m *Model) { m.Services[1].Queue.Replicas = 0 }, map[string]Fault{"api": {KillReplicas: 1}}, "api", "no replica left"},
+		{"no replica left, and latency", func(m *Model) { m.Services[1].Queue.Replicas = 0 }, map[string]Fault{"api": {Latency: time.Millisecond}}, "api", "no replica left"},
+		{"the cache stays a cache", func(*Model) {}, nil, "cache", ""},
+		{"every replica killed", func(*Model) {}, map[string]Fault{"api": {KillReplicas: 4}}, "api", "no replica left"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := threeTier()
+			tc.mutate(&m)
+			ps, err := m.Predict(tc.faults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := Find(ps, tc.service)
+			if !ok {
+				t.Fatalf("no prediction for %s", tc.service)
+			}
+			if (tc.saturated == "") != (p.Saturated == "") || !strings.Contains(p.Saturated, tc.saturated) {
+				t.Errorf("saturated %q, want %q (prediction %+v)", p.Saturated, tc.saturated, p)
+			}
+			if tc.saturated != "" && (p.Capacity != 0 || p.Replicas != 0 || !math.IsInf(p.Utilisation, 1)) {
+				t.Errorf("capacity %g on %d replicas at utilisation %g, want 0 on 0 at +Inf", p.Capacity, p.Replicas, p.Utilisation)
+			}
+		})
+	}
+}

@@ -13,7 +13,8 @@ type Service struct {
 	// Load is the requests/s it receives from outside the model (its own callers not in it).
 	Load float64
 	// Queue: replicas, workers per replica, service time. A service with no workers and no
-	// service time is not modelled as a queue (a cache, whose capacity is not the question).
+	// service time is not modelled as a queue (a cache, whose capacity is not the question); one
+	// with them but no replica (all lost) is a queue with no capacity, and saturated.
 	Queue Queue
 	// LatencyThreshold is the SLO's latency bound (p99); zero ignores latency.
 	LatencyThreshold time.Duration
@@ -188,7 +189,7 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 			}
 		}
 		queues[name] = q
-		if s.Queue.valid() {
+		if s.queue() {
 			base := s.Queue.MeanLatency(steady[name])
 			now := q.MeanLatency(load[name])
 			switch {
@@ -205,7 +206,7 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	for _, name := range order {
 		s, q := svc[name], queues[name]
 		p := Prediction{Service: name, Load: load[name], Replicas: q.Replicas, Queue: q}
-		if !s.Queue.valid() { // a cache: its load is all we say
+		if !s.queue() { // a cache: its load is all we say
 			out = append(out, p)
 			continue
 		}
@@ -235,6 +236,10 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	}
 	return out, nil
 }
+
+// queue says whether the service is modelled as a queue: decided by its spec (workers and a
+// service time), not by its replicas, so a service that lost every replica is still flagged.
+func (s Service) queue() bool { return s.Queue.Workers > 0 && s.Queue.ServiceTime > 0 }
 
 // loads flows the load from callers to callees in order (callers first): calls by their ratio,
 // a cache's misses (all of them once it is flushed) to the store it fronts, and retries on loss.

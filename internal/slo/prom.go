@@ -45,23 +45,38 @@ func (p *Prometheus) Value(ctx context.Context, query string, t time.Time) (floa
 	}
 	switch v := v.(type) {
 	case *model.Scalar:
-		return finite(float64(v.Value))
+		return wrapQuery(query)(finite(float64(v.Value)))
 	case model.Vector:
 		switch len(v) {
 		case 0:
 			return 0, false, nil
 		case 1:
-			return finite(float64(v[0].Value))
+			return wrapQuery(query)(finite(float64(v[0].Value)))
 		}
 		return 0, false, fmt.Errorf("prometheus query %q returned %d series; an SLI query must aggregate to one (sum(...))", query, len(v))
 	}
 	return 0, false, fmt.Errorf("prometheus query %q returned a %s, want a scalar or one sample", query, v.Type())
 }
 
-// finite treats NaN (0/0, a rate over nothing) as no sample.
+// finite treats NaN (0/0, a rate over nothing) as no sample, and ±Inf (a division by a zero
+// rate) as unreadable: passed on, it turns budget arithmetic into NaN, which compares false
+// against every floor and threshold.
 func finite(f float64) (float64, bool, error) {
 	if math.IsNaN(f) {
 		return 0, false, nil
 	}
+	if math.IsInf(f, 0) {
+		return 0, false, fmt.Errorf("%g: %w", f, ErrNotFinite)
+	}
 	return f, true, nil
+}
+
+// wrapQuery names the query in finite's error.
+func wrapQuery(query string) func(float64, bool, error) (float64, bool, error) {
+	return func(v float64, ok bool, err error) (float64, bool, error) {
+		if err != nil {
+			return v, ok, fmt.Errorf("prometheus query %q returned %w", query, err)
+		}
+		return v, ok, nil
+	}
 }

@@ -1,6 +1,7 @@
 package slo_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -141,5 +142,30 @@ func TestPrometheusGoneIsAnError(t *testing.T) {
 	prom.Kill()
 	if _, err := checkout().BudgetLeft(t.Context(), q, time.Now()); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("query to a killed Prometheus: %v, want connection refused", err)
+	}
+}
+
+// ±Inf from Prometheus (a division by a zero rate) is an error, NaN (0/0) no sample: neither is
+// ever a value the arithmetic goes on with.
+func TestNonFiniteValuesFromPrometheus(t *testing.T) {
+	prom := promtest.Start(t)
+	q, err := slo.NewPrometheus(prom.URL, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query   string
+		wantErr bool
+	}{
+		{"1/0", true},         // scalar +Inf
+		{"-1/0", true},        // scalar -Inf
+		{"vector(1)/0", true}, // one sample, +Inf
+		{"0/0", false},        // NaN: no sample
+		{"vector(0)/0", false},
+	} {
+		v, ok, err := q.Value(t.Context(), tc.query, time.Now())
+		if ok || (err != nil) != tc.wantErr || tc.wantErr && !errors.Is(err, slo.ErrNotFinite) {
+			t.Errorf("%s: %v, ok %v, err %v; want no value and error=%v", tc.query, v, ok, err, tc.wantErr)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"text/template"
 	"time"
@@ -138,6 +139,12 @@ type Fraction struct {
 // same as no traffic.
 var ErrNoData = errors.New("no data")
 
+// ErrNotFinite means a query or the arithmetic on it gave ±Inf or NaN: unreadable, never a
+// budget or a burn rate (NaN compares false with any floor, so it would pass every check).
+var ErrNotFinite = errors.New("not a finite value")
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
 // BadFraction queries the bad fraction over window ending at t. No traffic (total 0) is a bad
 // fraction of 0: nothing failed.
 func (s SLO) BadFraction(ctx context.Context, q Querier, window time.Duration, t time.Time) (Fraction, error) {
@@ -153,6 +160,9 @@ func (s SLO) BadFraction(ctx context.Context, q Querier, window time.Duration, t
 	if !ok {
 		return f, fmt.Errorf("slo %s: %s: %w", s.Name, total, ErrNoData)
 	}
+	if !isFinite(tot) {
+		return f, fmt.Errorf("slo %s: %s = %g: %w", s.Name, total, tot, ErrNotFinite)
+	}
 	f.Total = tot
 	if tot <= 0 {
 		return f, nil
@@ -163,6 +173,9 @@ func (s SLO) BadFraction(ctx context.Context, q Querier, window time.Duration, t
 	}
 	if !ok {
 		n = 0 // no matching series: none of those events (with a good query, all were bad)
+	}
+	if !isFinite(n) {
+		return f, fmt.Errorf("slo %s: %s = %g: %w", s.Name, num, n, ErrNotFinite)
 	}
 	if good {
 		f.Bad = 1 - n/tot
@@ -186,7 +199,12 @@ func (s SLO) BudgetLeft(ctx context.Context, q Querier, t time.Time) (Budget, er
 	if err != nil {
 		return Budget{Fraction: f}, err
 	}
-	return Budget{Left: BudgetLeftOf(f.Bad, s.Objective), Fraction: f}, nil
+	b := Budget{Left: BudgetLeftOf(f.Bad, s.Objective), Fraction: f}
+	if !isFinite(b.Left) {
+		// Unreadable, so the freeze fails safe: no start on a budget nobody can state.
+		return b, fmt.Errorf("slo %s: error budget left %g (bad fraction %g): %w", s.Name, b.Left, f.Bad, ErrNotFinite)
+	}
+	return b, nil
 }
 
 // BudgetLeftOf is the pure formula.
@@ -234,6 +252,9 @@ func (s SLO) Burn(ctx context.Context, q Querier, r BurnRule, t time.Time) (Burn
 	}
 	b.Long, b.Short = BurnRateOf(b.LongF.Bad, s.Objective), BurnRateOf(b.ShortF.Bad, s.Objective)
 	b.LongQ, b.ShortQ = b.LongF.NumQuery, b.ShortF.NumQuery
+	if !isFinite(b.Long) || !isFinite(b.Short) {
+		return b, fmt.Errorf("slo %s: burn rates %g and %g: %w", s.Name, b.Long, b.Short, ErrNotFinite)
+	}
 	// At the factor counts as over it; the tolerance absorbs float division (0.0144/0.001).
 	const eps = 1e-9
 	b.Holds = b.Long >= r.Factor*(1-eps) && b.Short >= r.Factor*(1-eps)

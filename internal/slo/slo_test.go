@@ -139,3 +139,37 @@ func TestBurnRuleHoldsOnlyWhenBothWindowsBurn(t *testing.T) {
 		}
 	}
 }
+
+// A non-finite value from any Querier, or a non-finite budget, is unreadable: an error, never a
+// NaN budget that compares false against the freeze floor (and so lets a game day start).
+func TestNonFiniteIsUnreadable(t *testing.T) {
+	s := ratio()
+	num, _, total, _ := s.Queries(s.Window)
+	inf, nan := math.Inf(1), math.NaN()
+	one := s
+	one.Objective = 1 // past Validate: 1 − bad/0
+	for _, tc := range []struct {
+		name string
+		slo  SLO
+		q    fixed
+	}{
+		{"+Inf total", s, fixed{num: 1, total: inf}},
+		{"-Inf total", s, fixed{num: 1, total: math.Inf(-1)}},
+		{"NaN total", s, fixed{num: 1, total: nan}},
+		{"+Inf bad", s, fixed{num: inf, total: 100}},
+		{"both +Inf", s, fixed{num: inf, total: inf}},
+		{"NaN bad", s, fixed{num: nan, total: 100}},
+		{"budget over an objective of 100%", one, fixed{num: 0, total: 100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.slo.BudgetLeft(t.Context(), tc.q, time.Now())
+			if !errors.Is(err, ErrNotFinite) {
+				t.Errorf("BudgetLeft = %+v, %v; want ErrNotFinite", b, err)
+			}
+		})
+	}
+	r := BurnRule{Long: s.Window, Short: s.Window, Factor: 1}
+	if b, err := one.Burn(t.Context(), fixed{num: 1, total: 100}, r, time.Now()); !errors.Is(err, ErrNotFinite) {
+		t.Errorf("burn against an objective of 100%%: %+v, %v; want ErrNotFinite", b, err)
+	}
+}

@@ -384,97 +384,137 @@ func TestGameDaySchema(t *testing.T) {
 		name   string
 		mutate func(*chaosv1alpha1.GameDaySpec)
 		want   string
+		gdName string // default "bad"
 	}{
-		{"bad step name", func(s *chaosv1alpha1.GameDaySpec) { s.Steps = []chaosv1alpha1.GameDayStep{step("Bad Name")} }, "spec.steps[0].name"},
+		{"bad step name", func(s *chaosv1alpha1.GameDaySpec) { s.Steps = []chaosv1alpha1.GameDayStep{step("Bad Name")} }, "spec.steps[0].name", ""},
 		{"step with experiment and pause", func(s *chaosv1alpha1.GameDaySpec) {
 			st := step("both")
 			st.Pause = &metav1.Duration{Duration: time.Second}
 			s.Steps = []chaosv1alpha1.GameDayStep{st}
-		}, "a step has exactly one of experiment or pause"},
+		}, "a step has exactly one of experiment or pause", ""},
 		{"pause over a day", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Steps = []chaosv1alpha1.GameDayStep{{Name: "wait", Pause: &metav1.Duration{Duration: 48 * time.Hour}}}
-		}, "pause must be greater than 0s and at most 24h"},
+		}, "pause must be greater than 0s and at most 24h", ""},
 		{"slos without prometheus", func(s *chaosv1alpha1.GameDaySpec) {
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio}}
-		}, "spec.slos need spec.prometheus"},
+		}, "spec.slos need spec.prometheus", ""},
 		{"prometheus not a URL", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = &chaosv1alpha1.PrometheusSource{Address: "prometheus:9090"}
-		}, "must be an http or https URL"},
+		}, "must be an http or https URL", ""},
 		{"query without the window", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
 				Ratio: &chaosv1alpha1.RatioSLISpec{Bad: `sum(rate(e[5m]))`, Total: ratio.Total}}}
-		}, "the query must use {{.window}} as its range"},
+		}, "the query must use {{.window}} as its range", ""},
 		{"good and bad", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
 				Ratio: &chaosv1alpha1.RatioSLISpec{Good: ratio.Bad, Bad: ratio.Bad, Total: ratio.Total}}}
-		}, "set exactly one of good or bad"},
+		}, "set exactly one of good or bad", ""},
 		{"objective 100", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "100", Window: window, Ratio: ratio}}
-		}, "spec.slos[0].objective"},
+		}, "spec.slos[0].objective", ""},
 		{"window over 90 days", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: metav1.Duration{Duration: 100 * 24 * time.Hour}, Ratio: ratio}}
-		}, "window must be between 1h and 90d"},
+		}, "window must be between 1h and 90d", ""},
 		{"burn windows reversed", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
 				{Long: metav1.Duration{Duration: time.Minute}, Short: metav1.Duration{Duration: time.Hour}, Factor: "14.4"}}}}
-		}, "short must be shorter than long"},
-		{"first step with previous", func(s *chaosv1alpha1.GameDaySpec) { s.Steps[0].WithPrevious = true }, "spec.steps[0] has no previous step to run with"},
+		}, "short must be shorter than long", ""},
+		{"first step with previous", func(s *chaosv1alpha1.GameDaySpec) { s.Steps[0].WithPrevious = true }, "spec.steps[0] has no previous step to run with", ""},
 		{"interval under a second", func(s *chaosv1alpha1.GameDaySpec) {
 			s.EvaluationInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
-		}, "spec.evaluationInterval must be between 1s and 5m"},
+		}, "spec.evaluationInterval must be between 1s and 5m", ""},
 		{"bad operator", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "x", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "up", Operator: "==", Threshold: "1"}}}
-		}, `spec.abortConditions[0].operator: Unsupported value: "=="`},
+		}, `spec.abortConditions[0].operator: Unsupported value: "=="`, ""},
 		{"capacity target not in the model", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Steps[0].CapacityTargets = []string{"ghost"}
-		}, "each step's capacityTargets must name services of spec.capacity"},
+		}, "each step's capacityTargets must name services of spec.capacity", ""},
 		{"capacity targets without a model", func(s *chaosv1alpha1.GameDaySpec) { s.Steps[0].CapacityTargets = []string{"web"} },
-			"each step's capacityTargets must name services of spec.capacity"},
+			"each step's capacityTargets must name services of spec.capacity", ""},
 		{"call to an unknown service", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services[0].Calls = []chaosv1alpha1.CapacityCall{{Service: "ghost"}}
-		}, "spec.capacity: calls and fronts must name services of spec.capacity"},
+		}, "spec.capacity: calls and fronts must name services of spec.capacity", ""},
 		{"a service time without workers", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services[0].ConcurrencyLimit = nil
-		}, "a service with serviceTime needs concurrencyLimit, perReplica, cpu or fitted"},
+		}, "a service with serviceTime needs concurrencyLimit, perReplica, cpu or fitted", ""},
 		{"neither a queue nor a cache", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "web", Replicas: ptr.To[int32](2)}}}
-		}, "a service needs serviceTime (or cpu), or is a cache with cacheHitRatio"},
+		}, "a service needs serviceTime (or cpu), or is a cache with cacheHitRatio", ""},
 		{"a PromQL load without prometheus", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services[0].Load = &chaosv1alpha1.CapacityLoad{PromQL: "sum(rate(x[1m]))"}
-		}, "spec.capacity: promQL loads and observed queries need spec.prometheus"},
+		}, "spec.capacity: promQL loads and observed queries need spec.prometheus", ""},
 		{"load with value and promQL", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.Capacity = capModel()
 			s.Capacity.Services[0].Load = &chaosv1alpha1.CapacityLoad{Value: "1", PromQL: "x"}
-		}, "load has exactly one of value or promQL"},
+		}, "load has exactly one of value or promQL", ""},
 		{"hit ratio over 1", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services = append(s.Capacity.Services, chaosv1alpha1.CapacityService{Name: "cache", CacheHitRatio: "1.5"})
-		}, "spec.capacity.services[1].cacheHitRatio"},
+		}, "spec.capacity.services[1].cacheHitRatio", ""},
 		{"fronts on a non-cache", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services[0].Fronts = "web"
-		}, "fronts needs cacheHitRatio: only a cache fronts a store"},
+		}, "fronts needs cacheHitRatio: only a cache fronts a store", ""},
 		{"workload and replicas", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Capacity = capModel()
 			s.Capacity.Services[0].Workload = &chaosv1alpha1.CapacityWorkload{Kind: "Deployment", Name: "web"}
-		}, "set at most one of workload, selector and replicas"},
+		}, "set at most one of workload, selector and replicas", ""},
+		{"burn factor 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{Duration: 5 * time.Minute}, Factor: "0.0"}}}}
+		}, "spec.slos[0].burnRates[0].factor: Invalid value: \"0.0\": factor must be greater than 0", ""},
+		{"burn short window 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{}, Factor: "14.4"}}}}
+		}, "short must be greater than 0s", ""},
+		{"objective 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "0.0", Window: window, Ratio: ratio}}
+		}, "objective is a percentage and must be greater than 0 and less than 100", ""},
+		{"cron @every", func(s *chaosv1alpha1.GameDaySpec) { s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "@every 30s"} },
+			"spec.schedule.cron: Invalid value: \"@every 30s\": cron must be five space-separated fields", ""},
+		{"cron descriptor", func(s *chaosv1alpha1.GameDaySpec) { s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "@midnight"} },
+			"cron must be five space-separated fields", ""},
+		{"cron of four fields", func(s *chaosv1alpha1.GameDaySpec) { s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "30 10 * 12"} },
+			"cron must be five space-separated fields", ""},
+		{"cron of six fields (seconds)", func(s *chaosv1alpha1.GameDaySpec) { s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 0 10 * * 2"} },
+			"cron must be five space-separated fields", ""},
+		{"cron with a TZ= prefix", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "CRON_TZ=Europe/Paris 0 10 * * 2"}
+		}, "cron must be five space-separated fields", ""},
+		{"name over 63 characters", func(*chaosv1alpha1.GameDaySpec) {},
+			"metadata.name must be at most 63 characters", strings.Repeat("a", 64)},
+		{"scheduled name over 54 characters", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
+		}, "at most 54 with spec.schedule", strings.Repeat("a", 55)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: "bad"}}
+			name := tc.gdName
+			if name == "" {
+				name = "bad"
+			}
+			g := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schema", Name: name}}
 			g.Spec.Steps = []chaosv1alpha1.GameDayStep{step("ok")}
 			tc.mutate(&g.Spec)
-			if err := k8s.Create(t.Context(), g); err == nil || !strings.Contains(err.Error(), tc.want) {
+			err := k8s.Create(t.Context(), g)
+			if err == nil {
+				// Accepted by mistake: out of the way of the next case.
+				_ = k8s.Delete(t.Context(), g)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})

@@ -93,6 +93,8 @@ type managerOptions struct {
 	podClient client.Client
 	// gameDayClock replaces the GameDay controller's clock (schedules on an injected clock).
 	gameDayClock clock.Clock
+	// gameDayClient wraps the GameDay controller's client (to make some of its writes fail).
+	gameDayClient func(client.Client) client.Client
 	// logs, when set, also receives the manager's logs (to check what they never contain).
 	logs io.Writer
 	// tracker follows workload recovery (one is made unless noTracker: recovery by polling only).
@@ -149,13 +151,17 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
+	gdClient := mgr.GetClient()
+	if opts.gameDayClient != nil {
+		gdClient = opts.gameDayClient(gdClient)
+	}
 	if err := (&controllers.GameDayReconciler{
-		Client:        mgr.GetClient(),
+		Client:        gdClient,
 		APIReader:     mgr.GetAPIReader(),
 		Recorder:      mgr.GetEventRecorder("firedrill-manager"),
 		FrozenRecheck: 250 * time.Millisecond,
 		Clock:         opts.gameDayClock,
-	}).SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
 	return runManager(t, ctx, cancel, mgr), cancel

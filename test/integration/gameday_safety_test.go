@@ -1,0 +1,342 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/test/builder"
+	"github.com/firedrill-dev/firedrill/test/promtest"
+)
+
+// failingClient is a client whose Patch and Create first ask failPatch and failCreate (when set;
+// a nil error: the call goes through).
+type failingClient struct {
+	client.Client
+	failPatch  func(client.Object, client.Patch) error
+	failCreate func(client.Object) error
+}
+
+func (c failingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if c.failPatch != nil {
+		if err := c.failPatch(obj, patch); err != nil {
+			return err
+		}
+	}
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c failingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if c.failCreate != nil {
+		if err := c.failCreate(obj); err != nil {
+			return err
+		}
+	}
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+// failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
+// as an API server that is briefly unavailable would.
+func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
+	return func(c client.Client) client.Client {
+		return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
+			if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
+				return nil
+			}
+			data, err := patch.Data(obj)
+			if err == nil && strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) && failed.Add(1) == 1 {
+				return errors.New("injected: the API server is unavailable")
+			}
+			return nil
+		}}
+	}
+}
+
+// An abort whose patch to an Experiment fails is sent again: the step is recorded Aborted only
+// once its Experiment was told, and the Experiment ends Aborted with its fault removed.
+func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-retry"
+	var failed atomic.Int32
+	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
+	startManager(t, managerOptions{gameDayClient: failFirstAbortPatch(&failed),
+		faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
+	gd := gameDay(ns, "retry", latencyStep(t, ns))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "always", For: &metav1.Duration{Duration: 2 * time.Second},
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "retry-slow")
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if failed.Load() < 2 {
+		t.Fatalf("%d abort patches, want the failed one and a retry", failed.Load())
+	}
+	e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "retry-slow"}, chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+	for _, tg := range e.Status.Targets {
+		if !lf.isRecovered(tg.UID) {
+			t.Errorf("target %s still has its fault after the abort", tg.Name)
+		}
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", st)
+	}
+}
+
+// A game day's spec is frozen once it started (the schema's transition rule), and a status whose
+// steps no longer match the spec stops the game day with a condition saying so, rather than
+// panicking the reconciler on every pass (which left the guard unwritten and unevaluated).
+func TestGameDaySpecIsFrozenOnceStarted(t *testing.T) {
+	ns := "gd-frozen-spec"
+	mustCreate(t, builder.Namespace(ns))
+	// No manager yet: nothing has started this one, so it may be edited.
+	pending := gameDay(ns, "pending", pauseStep("wait", time.Hour))
+	mustCreate(t, pending)
+	pending.Spec.Steps = append(pending.Spec.Steps, pauseStep("more", time.Minute))
+	if err := k8s.Update(t.Context(), pending); err != nil {
+		t.Fatalf("editing a game day that has not started: %v", err)
+	}
+
+	startManager(t, managerOptions{})
+	gd := gameDay(ns, "running", pauseStep("wait", time.Hour), pauseStep("then", time.Hour))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayRunning })
+	var err error
+	for range 20 { // the manager may write status between our read and write
+		got := &chaosv1alpha1.GameDay{}
+		if err = k8s.Get(t.Context(), key, got); err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.Steps = append(got.Spec.Steps, pauseStep("added", time.Second))
+		if err = k8s.Update(t.Context(), got); !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "spec cannot change once the game day has started") {
+		t.Fatalf("adding a step to a running game day: %v, want it refused", err)
+	}
+
+	// A status that lost a step record (as a spec changed past the rule would leave it).
+	if err := k8s.Status().Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"status":{"steps":[]}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/poke":"1"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "aborted on the mismatch", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if c == nil || c.Reason != chaosv1alpha1.ReasonStepsMismatch || !strings.Contains(c.Message, "spec.steps has 2 steps but status.steps records 0") {
+		t.Errorf("Aborted condition %+v, want StepsMismatch with the counts", c)
+	}
+}
+
+// A scheduled run whose creation fails is created on a later pass: the due time is not marked
+// done (lastScheduleTime) until the run exists or its skip is recorded.
+func TestGameDayScheduleRetriesAFailedRunCreation(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	var failed atomic.Int32
+	startManager(t, managerOptions{gameDayClock: clk, gameDayClient: func(c client.Client) client.Client {
+		return failingClient{Client: c, failCreate: func(obj client.Object) error {
+			if _, ok := obj.(*chaosv1alpha1.GameDay); ok && failed.Add(1) == 1 {
+				return errors.New("injected: the API server is unavailable")
+			}
+			return nil
+		}}
+	}})
+	ns := "gd-schedule-retry"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "retried", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	run := fmt.Sprintf("retried-%d", time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC).Unix()/60)
+	waitGameDay(t, types.NamespacedName{Namespace: ns, Name: run}, "the run created after a failed create", 15*time.Second, func(*chaosv1alpha1.GameDay) bool { return true })
+	if failed.Load() < 2 {
+		t.Errorf("%d creates, want the failed one and a retry", failed.Load())
+	}
+	got := waitGameDay(t, key, "the run recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.GameDay != run || got.Status.LastScheduleTime == nil || !got.Status.LastScheduleTime.Equal(&r.ScheduledAt) {
+		t.Errorf("runs %+v, lastScheduleTime %v, want the run recorded at its time", got.Status.Runs, got.Status.LastScheduleTime)
+	}
+}
+
+// With onError: Continue, a query that fails is recorded and the rest of the guard still runs:
+// a condition after the broken one still aborts the game day.
+func TestGameDayGuardEvaluatesPastAFailingQuery(t *testing.T) {
+	prom := promtest.Start(t)
+	startManager(t, managerOptions{})
+	ns := "gd-guard-continue"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "partly-blind", pauseStep("wait", time.Hour))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}, OnError: chaosv1alpha1.PrometheusContinue}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{
+		{Name: "broken", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "sum(rate(x[1m])", Operator: ">", Threshold: "0"}},
+		{Name: "fires", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">", Threshold: "0"}},
+	}
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld || !strings.Contains(c.Message, "condition fires") {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld by the condition after the broken one", c)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionGuarded); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != chaosv1alpha1.ReasonPrometheusUnreachable || !strings.Contains(c.Message, "condition broken") {
+		t.Errorf("Guarded condition %+v, want False naming the broken condition", c)
+	}
+}
+
+// No data while a game day runs is not "nothing is burning": the guard says so
+// (Guarded=False/NoData) and onError decides, as for a failed query. Abort (the default) stops
+// the game day; Continue goes on and names what had no data.
+func TestGameDayGuardNoData(t *testing.T) {
+	prom := promtest.Start(t)
+	var okN, badN float64
+	// The checkout counters stop 10 minutes ago: the SLO window has data, the 5m burn window none.
+	requests(t, prom, &okN, &badN, time.Now().Add(-30*time.Minute), time.Now().Add(-10*time.Minute), 0)
+	startManager(t, managerOptions{})
+	ns := "gd-nodata"
+	mustCreate(t, builder.Namespace(ns))
+	empty := chaosv1alpha1.AbortCondition{Name: "empty", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1) > 2", Operator: ">", Threshold: "0"}}
+
+	failSafe := gameDay(ns, "fail-safe", pauseStep("wait", time.Hour))
+	failSafe.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	failSafe.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	failSafe.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{empty}
+
+	blind := gameDay(ns, "blind", pauseStep("wait", time.Hour))
+	src, slo := checkoutSLO(prom)
+	src.OnError = chaosv1alpha1.PrometheusContinue
+	blind.Spec.Prometheus, blind.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{slo}
+	blind.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	blind.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{empty}
+	mustCreate(t, failSafe, blind)
+
+	got := waitGameDay(t, client.ObjectKeyFromObject(failSafe), "aborted on no data", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonNoData ||
+		!strings.Contains(c.Message, "condition empty") || !strings.Contains(c.Message, "onError: Abort") {
+		t.Errorf("Aborted condition %+v, want NoData naming the condition", c)
+	}
+
+	got = waitGameDay(t, client.ObjectKeyFromObject(blind), "Guarded=False/NoData", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		c := meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionGuarded)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionGuarded)
+	if c.Reason != chaosv1alpha1.ReasonNoData || !strings.Contains(c.Message, "slo checkout-availability") || !strings.Contains(c.Message, "condition empty") {
+		t.Errorf("Guarded condition %+v, want NoData naming the SLO and the condition", c)
+	}
+	if got.Status.Phase != chaosv1alpha1.GameDayRunning {
+		t.Errorf("phase %s with onError: Continue, want Running", got.Status.Phase)
+	}
+}
+
+// emergencyStopOn creates an EmergencyStop, removed when the test ends (it is cluster-wide).
+func emergencyStopOn(t *testing.T, name, reason string) *chaosv1alpha1.EmergencyStop {
+	t.Helper()
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: reason}}
+	mustCreate(t, stop)
+	t.Cleanup(func() { _ = client.IgnoreNotFound(k8s.Delete(context.Background(), stop)) })
+	return stop
+}
+
+// An emergency stop aborts a running game day at once (the stop's creation wakes it, not its
+// next evaluation) and holds a new one Frozen until the stop is deleted.
+func TestGameDayEmergencyStop(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "gd-estop"
+	mustCreate(t, builder.Namespace(ns))
+	running := gameDay(ns, "running", pauseStep("wait", time.Hour))
+	running.Spec.EvaluationInterval = &metav1.Duration{Duration: 5 * time.Minute} // only the watch can wake it in time
+	mustCreate(t, running)
+	waitGameDay(t, client.ObjectKeyFromObject(running), "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning
+	})
+
+	stop := emergencyStopOn(t, "gd-incident", "payments are down for real")
+	got := waitGameDay(t, client.ObjectKeyFromObject(running), "aborted by the stop", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonEmergencyStop ||
+		!strings.Contains(c.Message, "payments are down for real") {
+		t.Errorf("Aborted condition %+v, want EmergencyStop with the stop's reason", c)
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", st)
+	}
+
+	held := gameDay(ns, "held", pauseStep("wait", time.Second))
+	mustCreate(t, held)
+	got = waitGameDay(t, client.ObjectKeyFromObject(held), "frozen by the stop", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayFrozen
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionFrozen); c == nil || c.Reason != chaosv1alpha1.ReasonEmergencyStop {
+		t.Errorf("Frozen condition %+v, want EmergencyStop", c)
+	}
+	time.Sleep(time.Second) // several rechecks
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(held), got); err != nil || got.Status.Phase != chaosv1alpha1.GameDayFrozen || len(got.Status.Steps) != 0 {
+		t.Errorf("a game day started during the stop: %+v (%v)", got.Status, err)
+	}
+	if err := k8s.Delete(t.Context(), stop); err != nil {
+		t.Fatal(err)
+	}
+	waitGameDay(t, client.ObjectKeyFromObject(held), "succeeded once the stop is lifted", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDaySucceeded
+	})
+}
+
+// A schedule starts no run while an emergency stop is on: the due time is recorded as skipped,
+// with the stop's reason.
+func TestGameDayScheduleSkipsDuringEmergencyStop(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-estop-schedule"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "weekly", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	emergencyStopOn(t, "gd-schedule-incident", "region failover in progress")
+	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "the due time recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
+	if r := got.Status.Runs[0]; r.Phase != "Skipped" || r.GameDay != "" || !strings.Contains(r.Message, "region failover in progress") {
+		t.Errorf("run %+v, want skipped for the emergency stop", r)
+	}
+	var runs chaosv1alpha1.GameDayList
+	if err := k8s.List(t.Context(), &runs, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/scheduled-by": "weekly"}); err != nil || len(runs.Items) != 0 {
+		t.Errorf("%d runs started during the stop (%v)", len(runs.Items), err)
+	}
+}
