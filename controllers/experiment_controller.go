@@ -713,6 +713,9 @@ func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 		}
 		// A new round disrupts it again: its recovery is measured from the last injection.
 		w.RecoveredAt, w.TimeToRecover = nil, nil
+		if w.LastDisruptedAt == nil || t.InjectedAt.After(w.LastDisruptedAt.Time) {
+			w.LastDisruptedAt = t.InjectedAt.DeepCopy()
+		}
 		if at, seen := since[ref]; !seen {
 			refs = append(refs, ref)
 			since[ref] = t.InjectedAt.Time
@@ -768,7 +771,8 @@ func (r *ExperimentReconciler) resolveWorkloads(ctx context.Context, s *scope) e
 		if !ok || findWorkload(st.Workloads, ref) != nil {
 			continue
 		}
-		st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, DisruptedAt: *t.InjectedAt})
+		st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name,
+			DisruptedAt: *t.InjectedAt, LastDisruptedAt: t.InjectedAt.DeepCopy()})
 	}
 	return nil
 }
@@ -788,7 +792,7 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 			continue
 		}
 		ref := workload.Ref{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
-		last := lastInjection(st.Targets, w)
+		last := lastDisruption(st.Targets, w)
 		var (
 			rd    workload.Readiness
 			err   error
@@ -947,10 +951,12 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 
 // writeOutcome writes the status a pass ends with. What the pass did must not be lost to a
 // conflict from a change that does not touch what it decided on: a label, an annotation (the
-// GameDay's abort request), a deletion. Such a conflict is written again on the fresh object,
-// so the next pass (aborting, deleting) starts from what was actually done. A conflict with a
-// changed status or spec is returned: the next pass acts on the fresh state. The intent write
-// never goes through here: its lock is the fence against acting on a stale read.
+// GameDay's abort request), a deletion (which also bumps the generation, so the spec itself is
+// compared). Such a conflict is written again on the fresh object, so the next pass (aborting,
+// deleting) starts from what was actually done. A conflict with a changed status or spec is
+// returned: the next pass acts on the fresh state. The intent write is never retried this way:
+// its lock is the fence against acting on a stale read, and a pass whose intent conflicted acts
+// on nothing (this write may then record that intent, which the next pass resumes or aborts).
 func (r *ExperimentReconciler) writeOutcome(ctx context.Context, s *scope) error {
 	err := r.writeStatus(ctx, s)
 	if !apierrors.IsConflict(err) {
@@ -960,7 +966,7 @@ func (r *ExperimentReconciler) writeOutcome(ctx context.Context, s *scope) error
 	if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.exp), fresh); gerr != nil {
 		return kerrors.NewAggregate([]error{err, gerr})
 	}
-	if fresh.Generation != s.before.Generation || !equality.Semantic.DeepEqual(fresh.Status, s.before.Status) {
+	if !equality.Semantic.DeepEqual(fresh.Spec, s.before.Spec) || !equality.Semantic.DeepEqual(fresh.Status, s.before.Status) {
 		return err
 	}
 	outcome := s.exp.Status

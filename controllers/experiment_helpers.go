@@ -79,6 +79,16 @@ func belongsTo(t chaosv1alpha1.TargetStatus, w chaosv1alpha1.WorkloadStatus) boo
 			(w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && strings.HasPrefix(t.OwnerName, w.Name+"-")))
 }
 
+// lastDisruption is the latest injection into a pod of w: from the targets, or from w's own
+// record when those targets' records were dropped to keep status.targets bounded.
+func lastDisruption(ts []chaosv1alpha1.TargetStatus, w *chaosv1alpha1.WorkloadStatus) time.Time {
+	last := lastInjection(ts, w)
+	if w.LastDisruptedAt != nil && w.LastDisruptedAt.After(last) {
+		last = w.LastDisruptedAt.Time
+	}
+	return last
+}
+
 // lastInjection is the latest injection into a pod of w, or into any target when w is nil.
 func lastInjection(ts []chaosv1alpha1.TargetStatus, w *chaosv1alpha1.WorkloadStatus) time.Time {
 	var last time.Time

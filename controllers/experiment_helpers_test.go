@@ -138,3 +138,32 @@ func TestMakeRoom(t *testing.T) {
 		})
 	}
 }
+
+func TestLastDisruption(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	at := func(s int) *metav1.Time { return &metav1.Time{Time: t0.Add(time.Duration(s) * time.Second)} }
+	pod := func(injected int) chaosv1alpha1.TargetStatus {
+		return chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "web-7d9f", InjectedAt: at(injected)}
+	}
+	w := func(last *metav1.Time) *chaosv1alpha1.WorkloadStatus {
+		return &chaosv1alpha1.WorkloadStatus{Kind: "Deployment", Namespace: "shop", Name: "web", DisruptedAt: *at(0), LastDisruptedAt: last}
+	}
+	cases := []struct {
+		name    string
+		targets []chaosv1alpha1.TargetStatus
+		w       *chaosv1alpha1.WorkloadStatus
+		want    time.Time
+	}{
+		{"from the targets", []chaosv1alpha1.TargetStatus{pod(5), pod(9)}, w(nil), at(9).Time},
+		{"the workload's record is later", []chaosv1alpha1.TargetStatus{pod(5)}, w(at(30)), at(30).Time},
+		{"its targets' records were dropped", nil, w(at(30)), at(30).Time},
+		{"another workload's targets do not count", []chaosv1alpha1.TargetStatus{{Namespace: "shop", OwnerKind: "StatefulSet", OwnerName: "db", InjectedAt: at(50)}}, w(at(30)), at(30).Time},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lastDisruption(tc.targets, tc.w); !got.Equal(tc.want) {
+				t.Errorf("lastDisruption = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -290,6 +290,10 @@ type WorkloadStatus struct {
 	DesiredReplicas int32 `json:"desiredReplicas"`
 	// disruptedAt is the first injection into one of its pods.
 	DisruptedAt metav1.Time `json:"disruptedAt"`
+	// lastDisruptedAt is the latest injection into one of its pods, which timeToRecover counts
+	// from (kept here as well as in targets, whose oldest records may be dropped).
+	// +optional
+	LastDisruptedAt *metav1.Time `json:"lastDisruptedAt,omitempty"`
 	// recoveredAt is when it was back to its desired ready replicas after the last injection.
 	// +optional
 	RecoveredAt *metav1.Time `json:"recoveredAt,omitempty"`

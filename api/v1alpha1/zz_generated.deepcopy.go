@@ -1687,6 +1687,10 @@ func (in *TargetStatus) DeepCopy() *TargetStatus {
 func (in *WorkloadStatus) DeepCopyInto(out *WorkloadStatus) {
 	*out = *in
 	in.DisruptedAt.DeepCopyInto(&out.DisruptedAt)
+	if in.LastDisruptedAt != nil {
+		in, out := &in.LastDisruptedAt, &out.LastDisruptedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.RecoveredAt != nil {
 		in, out := &in.RecoveredAt, &out.RecoveredAt
 		*out = (*in).DeepCopy()

@@ -1134,6 +1134,10 @@ func TestRepeatedRoundsKeepTargetsWithinTheirBound(t *testing.T) {
 			t.Errorf("record %d is of round %d, want %d (the latest rounds are kept)", i, tg.Round, want)
 		}
 	}
+	// Recovery counts from the last kill, whichever records are kept.
+	if len(st.Workloads) != 1 || st.Workloads[0].LastDisruptedAt == nil || !st.Workloads[0].LastDisruptedAt.Equal(st.Targets[2].InjectedAt) {
+		t.Errorf("workloads %+v: want one, last disrupted at the last round's kill %v", st.Workloads, st.Targets[2].InjectedAt)
+	}
 }
 
 // flakyReplicaSetReads fails the first read of a ReplicaSet, as a throttled or timed-out request.
