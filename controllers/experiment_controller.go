@@ -128,12 +128,17 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		// grows to minutes.
 		res, err = ctrl.Result{RequeueAfter: r.inProgressPoll()}, nil
 	}
+	written := s.before // what this pass last wrote (the intent), or what it read
 	werr := r.writeOutcome(ctx, s)
 	if werr == nil {
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
 		if s.exp.Status.Phase.Finished() {
 			r.release(req.NamespacedName)
 		}
+	} else {
+		// The intent's transitions happened even if the outcome was not written: the next pass
+		// starts from the intent, so they would never be told otherwise.
+		r.recordEvents(ctx, s.eventsFrom, written)
 	}
 	return res, kerrors.NewAggregate([]error{err, werr})
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -36,6 +37,8 @@ type Network struct {
 	Client client.Client
 	// Reader reads pods and Injections uncached (pods are never cached cluster-wide).
 	Reader client.Reader
+	// Clock judges how long an apply failure has lasted (nil: the real clock).
+	Clock clock.PassiveClock
 }
 
 var _ experiments.Fault = (*Network)(nil)
@@ -245,14 +248,17 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
 		if inj.Spec.HostNetwork {
 			// A hostNetwork pod's faults are on the node's own link, which outlives the pod: only
-			// the agent can take them off, and it lets the Injection go once it has. Only a node
-			// that is gone has nothing left to clear.
+			// the agent can take them off, and it lets the Injection go once it has. A node that
+			// is gone has nothing left to clear. Past the fault's expiry the agent needs no
+			// Injection either: it takes expired faults off, and its sweep clears the node's link
+			// of any fault no live Injection holds, whenever it runs (an agent that is down or
+			// not scheduled must not hold the experiment's deletion for ever).
 			var node corev1.Node
 			err := n.Reader.Get(ctx, client.ObjectKey{Name: inj.Spec.NodeName}, &node)
 			switch {
-			case err == nil:
+			case err == nil && n.now().Before(inj.Spec.ExpiresAt.Time):
 				return fmt.Errorf("%w: waiting for the agent on node %s to remove the fault from the node's network namespace", experiments.ErrInProgress, inj.Spec.NodeName)
-			case !apierrors.IsNotFound(err):
+			case err != nil && !apierrors.IsNotFound(err):
 				return fmt.Errorf("reading node %s: %w", inj.Spec.NodeName, err)
 			}
 		}
@@ -267,13 +273,15 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 	return fmt.Errorf("%w: waiting for the agent on node %s to remove the fault", experiments.ErrInProgress, inj.Spec.NodeName)
 }
 
-// Refresh re-resolves destination pods for every injected target, so an Injection follows
-// destination pods that come and go while the fault lasts, and reads the agent's verdict on the
-// Injection's current generation: a refusal of the updated faults (a conflict, a failed apply)
-// is returned as a PermanentError, so the experiment does not go on saying the fault is in place.
-// A verdict not in yet is read on a later pass (every RefreshEvery at most).
+// Refresh re-reads the agent's verdict on every injected target's fault, and first re-resolves
+// destination pods (spec.network.destinations.podSelector) so an Injection follows them. Any
+// experiment's fault can be refused after it landed: the agent keeps the oldest of two that
+// clash, and a clash can appear when another experiment's destinations change. A refusal is a
+// PermanentError, so the experiment fails and says why rather than claim a fault that is off.
+// ApplyFailed is retried while it may pass (the agent failing to open the namespace of a pod
+// whose process just restarted) and refused once it has lasted applyFailedFor.
 func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, targets []chaosv1alpha1.TargetStatus) error {
-	if exp.Spec.Network == nil || exp.Spec.Network.Destinations == nil || exp.Spec.Network.Destinations.PodSelector == nil {
+	if exp.Spec.Network == nil {
 		return nil
 	}
 	for _, t := range targets {
@@ -299,16 +307,29 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 		case errors.As(err, &perm):
 			return err
 		default:
-			// ApplyFailed on the refreshed faults: the agent took what it could not apply off, so
-			// the fault is not what the experiment says; Inject's retries are over by now.
 			c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
-			if c != nil && c.Reason == chaosv1alpha1.ReasonApplyFailed {
-				return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s/%s on node %s, after its destinations changed: %s",
-					inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)}
+			if c == nil || c.Reason != chaosv1alpha1.ReasonApplyFailed {
+				return err
 			}
+			msg := fmt.Sprintf("%s/%s on node %s: %s", inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)
+			if n.now().Sub(c.LastTransitionTime.Time) >= applyFailedFor {
+				return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s (for over %s)", msg, applyFailedFor)}
+			}
+			return fmt.Errorf("%w: the agent could not apply the fault and retries: %s", experiments.ErrInProgress, msg)
 		}
 	}
 	return nil
+}
+
+// applyFailedFor is how long the agent may keep failing to apply a fault that had landed before
+// the experiment gives up on it.
+const applyFailedFor = 30 * time.Second
+
+func (n *Network) now() time.Time {
+	if n.Clock != nil {
+		return n.Clock.Now()
+	}
+	return time.Now()
 }
 
 // releaseFinalizer takes the agent's finalizer off inj with a JSON patch that tests the entry it

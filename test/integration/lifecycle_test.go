@@ -122,16 +122,22 @@ func TestPodKillKillsHalfAndRecordsRecovery(t *testing.T) {
 	if got.Status.FinishedAt == nil || got.Status.StartedAt == nil {
 		t.Error("startedAt/finishedAt not recorded")
 	}
-	// Every transition is an event (the recorder sends them asynchronously).
-	want := []string{chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered}
+	// Every transition is an event.
+	requireEvents(t, got, chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered)
+}
+
+// requireEvents waits for events with every reason in want about exp (the recorder sends them
+// asynchronously).
+func requireEvents(t *testing.T, exp *chaosv1alpha1.Experiment, want ...string) {
+	t.Helper()
 	reasons := map[string]bool{}
 	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 		var evs eventsv1.EventList
-		if err := k8s.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+		if err := k8s.List(ctx, &evs, client.InNamespace(exp.Namespace)); err != nil {
 			return false, err
 		}
 		for _, e := range evs.Items {
-			if e.Regarding.UID == got.UID {
+			if e.Regarding.UID == exp.UID {
 				reasons[e.Reason] = true
 			}
 		}
@@ -1199,4 +1205,41 @@ func TestRefusedRefreshFailsTheExperiment(t *testing.T) {
 	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentFailed)
 	requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonFaultConflict)
 	rf.requireRemoved(t, 1)
+}
+
+// statusWriterMidPass writes the experiment's status itself while its kill is under way (as a
+// second writer would), so the pass's outcome write conflicts and is not written.
+type statusWriterMidPass struct {
+	experiments.Fault
+	once sync.Once
+}
+
+func (w *statusWriterMidPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	var err error
+	w.once.Do(func() {
+		var cur chaosv1alpha1.Experiment
+		if err = k8s.Get(ctx, client.ObjectKeyFromObject(e), &cur); err != nil {
+			return
+		}
+		changed := cur.DeepCopy()
+		changed.Status.SelectedTargets = 99
+		err = k8s.Status().Patch(ctx, changed, client.MergeFrom(&cur))
+	})
+	if err != nil {
+		return err
+	}
+	return w.Fault.Inject(ctx, e, t, resumed)
+}
+
+// A pass whose intent was written but whose outcome write failed still tells the intent's
+// transitions: the next pass starts from the intent and would never report them.
+func TestIntentTransitionsAreToldWhenTheOutcomeIsNotWritten(t *testing.T) {
+	ns := "events-intent"
+	labels, _ := deployment(t, ns, "web", 2)
+	fault := &statusWriterMidPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: fault}})
+	exp := builder.Experiment(ns, "kill-one").Labels(labels).Grace(0).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentRecovering)
+	requireEvents(t, got, chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonInjecting)
 }

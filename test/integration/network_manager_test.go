@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -172,5 +173,65 @@ func TestNetworkRefreshRefusesMoreDestinationsThanTheCap(t *testing.T) {
 	var perm *experiments.PermanentError
 	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonTooManyDestinations || !strings.Contains(perm.Message, "cap of 256") {
 		t.Fatalf("Refresh with %d destinations = %v, want a PermanentError TooManyDestinations naming the cap of 256", len(cidrs)+over, err)
+	}
+}
+
+// The refusal can land on an experiment that has no podSelector of its own: an older one's
+// destinations grow to clash with it, the agent keeps the older, and the newer's Refresh must
+// still report that its fault was taken off.
+func TestNetworkRefreshReportsARefusalCausedByAnotherExperiment(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, "net-refused-by", "web", "node-rb", p, pods)
+	destPod(t, "net-refused-by", "db-1", "10.98.0.5")
+	startAgent(t, "node-rb", pods)
+	n := &network.Network{Client: k8s, Reader: k8s}
+	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-rb", State: chaosv1alpha1.TargetInjected}
+
+	// The older fault follows the db pods; the newer one, on 10.99.0.0/24, names no pods.
+	db := rateLimit("net-refused-by", "narrow-db", 4000, &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
+	subnet := rateLimit("net-refused-by", "narrow-subnet", 8000, &chaosv1alpha1.NetworkDestinations{CIDRs: []string{"10.99.0.0/24"}})
+	mustCreate(t, db)
+	injectNow(t, n, db, target)
+	time.Sleep(time.Second) // creation timestamps have one-second resolution: the agent keeps the older
+	mustCreate(t, subnet)
+	injectNow(t, n, subnet, target)
+	if err := n.Refresh(t.Context(), subnet, []chaosv1alpha1.TargetStatus{target}); err != nil {
+		t.Fatalf("Refresh with nothing changed: %v", err)
+	}
+
+	destPod(t, "net-refused-by", "db-2", "10.99.0.3") // the older fault now reaches into the newer's subnet
+	if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil && !errors.Is(err, experiments.ErrInProgress) {
+		t.Fatalf("Refresh of the older fault: %v", err)
+	}
+	var err error
+	eventually(t, "the newer fault's Refresh to report the agent's refusal", 15*time.Second, func() bool {
+		err = n.Refresh(t.Context(), subnet, []chaosv1alpha1.TargetStatus{target})
+		return err != nil && !errors.Is(err, experiments.ErrInProgress)
+	})
+	var perm *experiments.PermanentError
+	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonFaultConflict {
+		t.Fatalf("Refresh = %v, want a PermanentError with reason FaultConflict", err)
+	}
+}
+
+// A gone hostNetwork pod's Injection on a node whose agent never acts (down, not scheduled) is
+// let go once the fault's expiry has passed: the agent takes expired faults off, and sweeps
+// the node's link, whenever it runs; the experiment's deletion must not wait for ever.
+func TestNetworkRecoverReleasesAnExpiredHostNetworkInjectionWithoutAnAgent(t *testing.T) {
+	mustCreate(t, builder.Namespace("net-hn-expired"), builder.NodeInZone("node-hn-noagent", "z1"))
+	exp := partition("net-hn-expired", "cut", "10.99.0.3/32", time.Hour)
+	inj, target := injectionFor(t, exp, "exporter", "0b8a3f5e-0000-4000-8000-00000000a004", "node-hn-noagent", true)
+	fake := clocktesting.NewFakePassiveClock(time.Now())
+	n := &network.Network{Client: k8s, Reader: k8s, Clock: fake}
+	if err := n.Recover(t.Context(), exp, target); !errors.Is(err, experiments.ErrInProgress) {
+		t.Fatalf("Recover before the expiry = %v, want it to wait for the agent", err)
+	}
+	fake.SetTime(inj.Spec.ExpiresAt.Add(time.Second))
+	if err := n.Recover(t.Context(), exp, target); err != nil {
+		t.Fatalf("Recover after the expiry: %v", err)
+	}
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); !apierrors.IsNotFound(err) {
+		t.Errorf("the expired Injection is still there (err %v, finalizers %v)", err, inj.Finalizers)
 	}
 }
