@@ -10,6 +10,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -233,5 +234,42 @@ func TestNetworkRecoverReleasesAnExpiredHostNetworkInjectionWithoutAnAgent(t *te
 	}
 	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); !apierrors.IsNotFound(err) {
 		t.Errorf("the expired Injection is still there (err %v, finalizers %v)", err, inj.Finalizers)
+	}
+}
+
+// An apply failure reported on a fault that had landed (the agent failing to open the namespace
+// of a pod whose process just restarted) is retried while it may pass, and refused once it lasts.
+func TestNetworkRefreshRetriesAPassingApplyFailure(t *testing.T) {
+	mustCreate(t, builder.Namespace("net-applyfail"))
+	pod := builder.OnNode(builder.Pod("net-applyfail", "web", map[string]string{"app": "web"}), "node-af")
+	mustCreate(t, pod)
+	exp := partition("net-applyfail", "cut", "10.99.0.3/32", time.Hour)
+	mustCreate(t, exp)
+	fake := clocktesting.NewFakePassiveClock(time.Now())
+	n := &network.Network{Client: k8s, Reader: k8s, Clock: fake}
+	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-af", State: chaosv1alpha1.TargetInjected}
+	if err := n.Inject(t.Context(), exp, target, false); !errors.Is(err, experiments.ErrInProgress) {
+		t.Fatalf("Inject with no agent = %v, want it in progress", err)
+	}
+	// The agent's verdict on the current generation: it could not apply the fault.
+	inj := &chaosv1alpha1.Injection{}
+	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: exp.Namespace, Name: network.InjectionName(exp, pod.UID)}, inj); err != nil {
+		t.Fatal(err)
+	}
+	inj.Status.ObservedGeneration = inj.Generation
+	meta.SetStatusCondition(&inj.Status.Conditions, metav1.Condition{Type: chaosv1alpha1.ConditionApplied, Status: metav1.ConditionFalse,
+		Reason: chaosv1alpha1.ReasonApplyFailed, Message: "opening the pod's network namespace: no such process", ObservedGeneration: inj.Generation,
+		LastTransitionTime: metav1.NewTime(fake.Now())})
+	if err := k8s.Status().Update(t.Context(), inj); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Refresh(t.Context(), exp, []chaosv1alpha1.TargetStatus{target}); !errors.Is(err, experiments.ErrInProgress) {
+		t.Fatalf("Refresh on a fresh apply failure = %v, want it retried (in progress)", err)
+	}
+	fake.SetTime(fake.Now().Add(31 * time.Second))
+	err := n.Refresh(t.Context(), exp, []chaosv1alpha1.TargetStatus{target})
+	var perm *experiments.PermanentError
+	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonApplyFailed {
+		t.Fatalf("Refresh on an apply failure lasting 31s = %v, want a PermanentError ApplyFailed", err)
 	}
 }
