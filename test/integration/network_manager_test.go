@@ -245,6 +245,7 @@ func TestNetworkRefreshRetriesAPassingApplyFailure(t *testing.T) {
 	mustCreate(t, pod)
 	exp := partition("net-applyfail", "cut", "10.99.0.3/32", time.Hour)
 	mustCreate(t, exp)
+	exp.Status.StartedAt = &metav1.Time{Time: time.Now()} // as the engine records it: the expiry stays put
 	fake := clocktesting.NewFakePassiveClock(time.Now())
 	n := &network.Network{Client: k8s, Reader: k8s, Clock: fake}
 	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-af", State: chaosv1alpha1.TargetInjected}
