@@ -318,6 +318,7 @@ func TestPredictServiceWithNoReplicaLeft(t *testing.T) {
 		{"no replica left, and latency", func(m *Model) { m.Services[1].Queue.Replicas = 0 }, map[string]Fault{"api": {Latency: time.Millisecond}}, "api", "no replica left"},
 		{"the cache stays a cache", func(*Model) {}, nil, "cache", ""},
 		{"every replica killed", func(*Model) {}, map[string]Fault{"api": {KillReplicas: 4}}, "api", "no replica left"},
+		{"a standby scaled to zero that nothing calls", func(m *Model) { m.Services[0].Load, m.Services[0].Queue.Replicas = 0, 0 }, nil, "web", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := threeTier()

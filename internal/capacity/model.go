@@ -210,6 +210,10 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 			out = append(out, p)
 			continue
 		}
+		if q.Replicas == 0 && load[name] <= 0 { // scaled to zero and nothing calls it: a standby
+			out = append(out, p)
+			continue
+		}
 		p.Capacity = q.Capacity()
 		p.Utilisation = q.Utilisation(load[name])
 		p.P99 = q.Percentile(load[name], m.pct())
