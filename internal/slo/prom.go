@@ -58,12 +58,13 @@ func (p *Prometheus) Value(ctx context.Context, query string, t time.Time) (floa
 	return 0, false, fmt.Errorf("prometheus query %q returned a %s, want a scalar or one sample", query, v.Type())
 }
 
-// finite treats NaN (0/0, a rate over nothing) as no sample, and ±Inf (a division by a zero
-// rate) as unreadable: passed on, it turns budget arithmetic into NaN, which compares false
-// against every floor and threshold.
+// finite passes NaN on as a sample and refuses ±Inf. NaN is what PromQL gives for a ratio or a
+// quantile over no traffic (0/0, histogram_quantile of zero rates): the series exist, so it is
+// not "no data"; an abort condition on it does not hold (NaN compares false), and the SLO
+// arithmetic refuses it as not finite. ±Inf (a division by a zero rate) is unreadable.
 func finite(f float64) (float64, bool, error) {
 	if math.IsNaN(f) {
-		return 0, false, nil
+		return f, true, nil
 	}
 	if math.IsInf(f, 0) {
 		return 0, false, fmt.Errorf("%g: %w", f, ErrNotFinite)

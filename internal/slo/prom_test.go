@@ -145,8 +145,9 @@ func TestPrometheusGoneIsAnError(t *testing.T) {
 	}
 }
 
-// ±Inf from Prometheus (a division by a zero rate) is an error, NaN (0/0) no sample: neither is
-// ever a value the arithmetic goes on with.
+// ±Inf from Prometheus (a division by a zero rate) is an error. NaN (0/0: a ratio or quantile
+// over no traffic) is a sample, not "no data": the series exist (an abort condition on it does
+// not hold; the SLO arithmetic refuses it, see TestNonFiniteIsUnreadable).
 func TestNonFiniteValuesFromPrometheus(t *testing.T) {
 	prom := promtest.Start(t)
 	q, err := slo.NewPrometheus(prom.URL, 5*time.Second)
@@ -160,12 +161,15 @@ func TestNonFiniteValuesFromPrometheus(t *testing.T) {
 		{"1/0", true},         // scalar +Inf
 		{"-1/0", true},        // scalar -Inf
 		{"vector(1)/0", true}, // one sample, +Inf
-		{"0/0", false},        // NaN: no sample
-		{"vector(0)/0", false},
 	} {
 		v, ok, err := q.Value(t.Context(), tc.query, time.Now())
 		if ok || (err != nil) != tc.wantErr || tc.wantErr && !errors.Is(err, slo.ErrNotFinite) {
 			t.Errorf("%s: %v, ok %v, err %v; want no value and error=%v", tc.query, v, ok, err, tc.wantErr)
+		}
+	}
+	for _, query := range []string{"0/0", "vector(0)/0"} {
+		if v, ok, err := q.Value(t.Context(), query, time.Now()); !ok || err != nil || !math.IsNaN(v) {
+			t.Errorf("%s: %v, ok %v, err %v; want a NaN sample", query, v, ok, err)
 		}
 	}
 }

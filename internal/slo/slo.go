@@ -123,7 +123,8 @@ func (s SLO) Queries(window time.Duration) (num string, good bool, total string,
 
 // Querier is what the SLO arithmetic needs from Prometheus: one instant value.
 type Querier interface {
-	// Value evaluates an instant query at t; ok is false when it returned no sample.
+	// Value evaluates an instant query at t; ok is false when it returned no sample. A NaN
+	// sample (0/0: a ratio or quantile over no traffic) is a sample.
 	Value(ctx context.Context, query string, t time.Time) (v float64, ok bool, err error)
 }
 

@@ -237,7 +237,12 @@ func TestGameDayGuardNoData(t *testing.T) {
 	blind.Spec.Prometheus, blind.Spec.SLOs = src, []chaosv1alpha1.SLOSpec{slo}
 	blind.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
 	blind.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{empty}
-	mustCreate(t, failSafe, blind)
+	// A ratio over no traffic is NaN, a sample: the condition does not hold, and no data it is not.
+	quiet := gameDay(ns, "quiet", pauseStep("wait", time.Hour))
+	quiet.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	quiet.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	quiet.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "p99-no-traffic", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(0)/0", Operator: ">", Threshold: "2"}}}
+	mustCreate(t, failSafe, blind, quiet)
 
 	got := waitGameDay(t, client.ObjectKeyFromObject(failSafe), "aborted on no data", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
 		return g.Status.Phase == chaosv1alpha1.GameDayAborted
@@ -257,6 +262,14 @@ func TestGameDayGuardNoData(t *testing.T) {
 	}
 	if got.Status.Phase != chaosv1alpha1.GameDayRunning {
 		t.Errorf("phase %s with onError: Continue, want Running", got.Status.Phase)
+	}
+	got = waitGameDay(t, client.ObjectKeyFromObject(quiet), "3s of guarding", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase.Finished() || g.Status.StartedAt != nil && g.Status.LastEvaluation != nil &&
+			g.Status.LastEvaluation.Sub(g.Status.StartedAt.Time) >= 3*time.Second
+	})
+	c = meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionGuarded)
+	if got.Status.Phase != chaosv1alpha1.GameDayRunning || got.Status.LastEvaluation == nil || c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("a NaN abort condition: phase %s, guarded %+v; want Running and guarded", got.Status.Phase, c)
 	}
 }
 
