@@ -487,7 +487,9 @@ type HoldingCondition struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // The name is a label value (max 63) on the game day's Experiments and a schedule's runs; a run is
 // named <name>-<unix minute> (8 digits until the year 2160), so a schedule leaves 54.
-// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= (has(self.spec.schedule) ? 54 : 63)",message="metadata.name must be at most 63 characters, and at most 54 with spec.schedule (each run is named <name>-<unix minute>): the name is a label value (max 63) on its Experiments and runs"
+// The name is checked at creation, and when an update adds a schedule, so a game day stored
+// before the rule existed still accepts updates (and can be deleted).
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() ? (has(oldSelf.value().spec.schedule) || !has(self.spec.schedule) || size(self.metadata.name) <= 54) : size(self.metadata.name) <= (has(self.spec.schedule) ? 54 : 63)",message="metadata.name must be at most 63 characters, and at most 54 with spec.schedule (each run is named <name>-<unix minute>): the name is a label value (max 63) on its Experiments and runs",optionalOldSelf=true
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase in ['Pending', 'Frozen', 'Scheduled'] || self.spec == oldSelf.spec",message="spec cannot change once the game day has started (status.phase is not Pending, Frozen or Scheduled): delete it and create a new one"
 type GameDay struct {
 	metav1.TypeMeta   `json:",inline"`

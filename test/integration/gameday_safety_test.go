@@ -353,3 +353,25 @@ func TestGameDayScheduleSkipsDuringEmergencyStop(t *testing.T) {
 		t.Errorf("%d runs started during the stop (%v)", len(runs.Items), err)
 	}
 }
+
+// The name rule holds at creation and when a schedule is added; other updates of a game day
+// whose name the rule would refuse with a schedule are not refused.
+func TestGameDayNameRuleOnUpdate(t *testing.T) {
+	ns := "gd-name-update"
+	mustCreate(t, builder.Namespace(ns))
+	name := strings.Repeat("n", 60) // over 54: no schedule may be added
+	gd := gameDay(ns, name, pauseStep("wait", time.Hour))
+	gd.Spec.Schedule = nil
+	mustCreate(t, gd)
+	labelled := gd.DeepCopy()
+	labelled.Labels = map[string]string{"team": "payments"}
+	if err := k8s.Patch(t.Context(), labelled, client.MergeFrom(gd)); err != nil {
+		t.Fatalf("labelling a game day with a 60-character name: %v", err)
+	}
+	scheduled := labelled.DeepCopy()
+	scheduled.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 1"}
+	err := k8s.Patch(t.Context(), scheduled, client.MergeFrom(labelled))
+	if err == nil || !strings.Contains(err.Error(), "at most 54 with spec.schedule") {
+		t.Errorf("adding a schedule to a game day with a 60-character name: %v, want the name rule", err)
+	}
+}
