@@ -125,7 +125,10 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	if errors.Is(err, experiments.ErrInProgress) {
 		// Waiting on someone else (an agent): look again soon, not on the error backoff, which
-		// grows to minutes.
+		// grows to minutes. Real errors that came with the wait are retried then too, but said.
+		if other := kerrors.FilterOut(err, func(e error) bool { return errors.Is(e, experiments.ErrInProgress) }); other != nil {
+			ctrl.LoggerFrom(ctx).Error(other, "retrying at the in-progress poll")
+		}
 		res, err = ctrl.Result{RequeueAfter: r.inProgressPoll()}, nil
 	}
 	written := s.before // what this pass last wrote (the intent), or what it read
