@@ -101,6 +101,76 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 	}
 }
 
+// An abort decided while one of its requests to an Experiment fails is not forgotten: it is kept
+// in status.abort and carried out by the next passes even once the guard no longer fires, so
+// the game day ends Aborted with what fired (not Failed/StepFailed, nor running on), and every
+// Experiment of the parallel group is told.
+func TestGameDayAbortDecisionSurvivesAFailedExperimentPatch(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-kept"
+	signal := func(v float64) {
+		t.Helper()
+		s := promtest.Series{Labels: map[string]string{"__name__": "gd_abort_signal"}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
+		if err := prom.Write(t.Context(), s); err != nil {
+			t.Error(err)
+		}
+	}
+	signal(0)
+	var failed atomic.Int32
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
+					return nil
+				}
+				if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
+					return nil
+				}
+				signal(0) // the condition stops firing before the next pass
+				return errors.New("injected: the API server is unavailable")
+			}}
+		}})
+	first := latencyStep(t, ns)
+	labels, _ := deployment(t, ns, "api", 2)
+	second := first.DeepCopy()
+	second.Name, second.WithPrevious = "slower", true
+	second.Experiment.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
+	gd := gameDay(ns, "kept", first, *second)
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_abort_signal", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "kept-slow")
+	waitInjected(t, ns, "kept-slower")
+	signal(1)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "finished", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if failed.Load() < 2 {
+		t.Errorf("%d abort requests, want the failed one and a retry", failed.Load())
+	}
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if got.Status.Phase != chaosv1alpha1.GameDayAborted || c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld || !strings.Contains(c.Message, "condition signal") {
+		t.Fatalf("phase %s, Aborted condition %+v, conditions %+v: want Aborted by the condition that fired", got.Status.Phase, c, got.Status.Conditions)
+	}
+	if a := got.Status.Abort; a == nil || a.Reason != c.Reason || a.Message != c.Message {
+		t.Errorf("status.abort %+v, want the decision the condition says", a)
+	}
+	for _, name := range []string{"kept-slow", "kept-slower"} {
+		e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: name}, chaosv1alpha1.ExperimentAborted)
+		requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+		if v := e.Annotations[chaosv1alpha1.AnnotationAbort]; !strings.Contains(v, chaosv1alpha1.ReasonAbortConditionHeld) {
+			t.Errorf("experiment %s abort annotation %q, want the reason that fired", name, v)
+		}
+	}
+	for i, st := range got.Status.Steps {
+		if st.Phase != chaosv1alpha1.StepAborted || st.Message != chaosv1alpha1.ReasonAbortConditionHeld {
+			t.Errorf("step %d: %+v, want Aborted for the condition", i, st)
+		}
+	}
+	lf.requireRemoved(t, 2) // one target each (mode one)
+}
+
 // A game day's spec is frozen once it started (the schema's transition rule), and a status whose
 // steps no longer match the spec stops the game day with a condition saying so, rather than
 // panicking the reconciler on every pass (which left the guard unwritten and unevaluated).
