@@ -280,8 +280,15 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	for _, st := range gd.Spec.Steps {
 		gd.Status.Steps = append(gd.Status.Steps, chaosv1alpha1.GameDayStepStatus{Name: st.Name, Phase: chaosv1alpha1.StepPending})
 	}
-	return r.run(ctx, s)
+	// This pass writes the start and nothing more: the spec is frozen only once a Running phase
+	// is stored (the schema's rule), and a spec edited before that makes this write fail its
+	// optimistic lock. Creating Experiments now could leave one made from a replaced spec.
+	return ctrl.Result{RequeueAfter: startedRequeue}, nil
 }
+
+// startedRequeue is how soon the pass after the start comes: at once, but late enough for the
+// cache to hold the Running phase just written (an older copy would start it again and conflict).
+const startedRequeue = 100 * time.Millisecond
 
 // run guards and advances the steps.
 func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, error) {

@@ -24,12 +24,31 @@ import (
 	"github.com/firedrill-dev/firedrill/test/promtest"
 )
 
-// failingClient is a client whose Patch and Create first ask failPatch and failCreate (when set;
-// a nil error: the call goes through).
+// failingClient is a client whose Patch, Create and status Patch first ask failPatch, failCreate
+// and failStatusPatch (when set; a nil error: the call goes through).
 type failingClient struct {
 	client.Client
-	failPatch  func(client.Object, client.Patch) error
-	failCreate func(client.Object) error
+	failPatch       func(client.Object, client.Patch) error
+	failCreate      func(client.Object) error
+	failStatusPatch func(client.Object, client.Patch) error
+}
+
+func (c failingClient) Status() client.SubResourceWriter {
+	return failingStatusWriter{SubResourceWriter: c.Client.Status(), failPatch: c.failStatusPatch}
+}
+
+type failingStatusWriter struct {
+	client.SubResourceWriter
+	failPatch func(client.Object, client.Patch) error
+}
+
+func (w failingStatusWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if w.failPatch != nil {
+		if err := w.failPatch(obj, patch); err != nil {
+			return err
+		}
+	}
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 func (c failingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
@@ -221,6 +240,68 @@ func TestGameDaySpecIsFrozenOnceStarted(t *testing.T) {
 	}
 }
 
+// The spec freeze cannot be slipped past while a game day starts: a spec edited after the start
+// pass read it, but before its status write (the freeze) landed, makes that write fail, and no
+// Experiment was made from the replaced spec. The game day runs the new spec's steps and
+// nothing else injects (before, the old step's Experiment was created in the start pass and
+// kept injecting, referred to by no step).
+func TestGameDaySpecEditedWhileStartingLeavesNoExperiment(t *testing.T) {
+	ns := "gd-start-edit"
+	var edited atomic.Bool
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
+					return nil // earlier tests' game days are reconciled too
+				}
+				data, err := patch.Data(obj)
+				if err != nil || !strings.Contains(string(data), `"phase":"Running"`) || !edited.CompareAndSwap(false, true) {
+					return nil
+				}
+				// Someone renames the step just before the start is written.
+				cur := &chaosv1alpha1.GameDay{}
+				if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
+					t.Error(err)
+					return nil
+				}
+				before := cur.DeepCopy()
+				cur.Spec.Steps[0].Name = "renamed"
+				if err := k8s.Patch(t.Context(), cur, client.MergeFrom(before)); err != nil {
+					t.Errorf("editing the spec before the start was written: %v", err)
+				}
+				return nil
+			}}
+		}})
+	gd := gameDay(ns, "edited", latencyStep(t, ns))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitInjected(t, ns, "edited-renamed")
+	if !edited.Load() {
+		t.Fatal("the spec was never edited during the start")
+	}
+	got := waitGameDay(t, key, "running the new spec", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Experiment != ""
+	})
+	if st := got.Status.Steps[0]; st.Name != "renamed" || st.Experiment != "edited-renamed" {
+		t.Errorf("step %+v, want the renamed step running edited-renamed", st)
+	}
+	var exps chaosv1alpha1.ExperimentList
+	if err := k8s.List(t.Context(), &exps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exps.Items {
+		if e.Name != "edited-renamed" {
+			t.Errorf("experiment %s (phase %s) exists, made from the spec replaced while the game day started", e.Name, e.Status.Phase)
+		}
+	}
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	if len(lf.injected) != 1 {
+		t.Errorf("%d faults injected, want only the renamed step's one", len(lf.injected))
+	}
+}
+
 // A scheduled run whose creation fails is created on a later pass: the due time is not marked
 // done (lastScheduleTime) until the run exists or its skip is recorded.
 func TestGameDayScheduleRetriesAFailedRunCreation(t *testing.T) {
@@ -348,8 +429,9 @@ func TestGameDayEmergencyStop(t *testing.T) {
 	running := gameDay(ns, "running", pauseStep("wait", time.Hour))
 	running.Spec.EvaluationInterval = &metav1.Duration{Duration: 5 * time.Minute} // only the watch can wake it in time
 	mustCreate(t, running)
-	waitGameDay(t, client.ObjectKeyFromObject(running), "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
-		return g.Status.Phase == chaosv1alpha1.GameDayRunning
+	waitGameDay(t, client.ObjectKeyFromObject(running), "its step running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		// The start pass writes the phase alone; the step starts at the pass after it.
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Phase == chaosv1alpha1.StepRunning
 	})
 
 	stop := emergencyStopOn(t, "gd-incident", "payments are down for real")
