@@ -280,14 +280,26 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	for _, st := range gd.Spec.Steps {
 		gd.Status.Steps = append(gd.Status.Steps, chaosv1alpha1.GameDayStepStatus{Name: st.Name, Phase: chaosv1alpha1.StepPending})
 	}
-	return r.run(ctx, s)
+	// This pass writes the start and nothing more: the spec is frozen only once a Running phase
+	// is stored (the schema's rule), and a spec edited before that makes this write fail its
+	// optimistic lock. Creating Experiments now could leave one made from a replaced spec.
+	return ctrl.Result{RequeueAfter: startedRequeue}, nil
 }
+
+// startedRequeue is how soon the pass after the start comes: at once, but late enough for the
+// cache to hold the Running phase just written (an older copy would start it again and conflict).
+const startedRequeue = 100 * time.Millisecond
 
 // run guards and advances the steps.
 func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, error) {
 	interval := 5 * time.Second
 	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
 		interval = iv.Duration
+	}
+	if a := s.gd.Status.Abort; a != nil {
+		// An earlier pass decided to abort but could not tell every Experiment: that abort is
+		// carried out as decided, whatever the guard says now.
+		return ctrl.Result{}, r.abortAll(ctx, s, a.Reason, a.Message)
 	}
 	if s.stop != nil {
 		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonEmergencyStop, s.stopMsg())
@@ -671,11 +683,16 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 	return exp, nil
 }
 
-// abortAll asks every running step's Experiment to abort (each removes its faults at once) and
-// ends the game day Aborted with what fired.
+// abortAll records the abort decision in status.abort, asks every running step's Experiment to
+// abort (each removes its faults at once) and ends the game day Aborted with what fired.
 func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, msg string) error {
+	if s.gd.Status.Abort == nil {
+		// Written with this pass's status even when a request below fails, so the next passes
+		// finish this abort rather than judge afresh.
+		s.gd.Status.Abort = &chaosv1alpha1.GameDayAbort{Reason: reason, Message: msg, DecidedAt: metav1.Time{Time: s.now}}
+	}
 	if err := r.abortRunning(ctx, s, reason); err != nil {
-		return err // retried: the abort is only recorded once every experiment was told
+		return err // retried: the game day ends Aborted only once every experiment was told
 	}
 	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
 	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)

@@ -407,6 +407,12 @@ type GameDayStatus struct {
 	// +optional
 	Capacity []CapacitySummary `json:"capacity,omitempty"`
 
+	// abort is the abort decided while the game day ran: what fired and when. It is recorded
+	// before the Experiments are told, so that a pass that could not tell them all is finished
+	// by the next ones as decided, even once the guard no longer fires.
+	// +optional
+	Abort *GameDayAbort `json:"abort,omitempty"`
+
 	// lastEvaluation of the guard.
 	// +optional
 	LastEvaluation *metav1.Time `json:"lastEvaluation,omitempty"`
@@ -469,6 +475,18 @@ type SLOBudget struct {
 	// spent = before − after.
 	// +optional
 	Spent string `json:"spent,omitempty"`
+}
+
+// GameDayAbort is an abort decision: the Aborted condition's reason and message, and when.
+type GameDayAbort struct {
+	// reason that fired (BurnRateExceeded, AbortConditionHeld, NoData, EmergencyStop, ...).
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason"`
+	// message says what fired, with the values.
+	// +kubebuilder:validation:MaxLength=32768
+	Message string `json:"message"`
+	// decidedAt is when the abort was decided.
+	DecidedAt metav1.Time `json:"decidedAt"`
 }
 
 // HoldingCondition is an abort condition found true, waiting out its hold.

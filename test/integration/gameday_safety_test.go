@@ -24,12 +24,31 @@ import (
 	"github.com/firedrill-dev/firedrill/test/promtest"
 )
 
-// failingClient is a client whose Patch and Create first ask failPatch and failCreate (when set;
-// a nil error: the call goes through).
+// failingClient is a client whose Patch, Create and status Patch first ask failPatch, failCreate
+// and failStatusPatch (when set; a nil error: the call goes through).
 type failingClient struct {
 	client.Client
-	failPatch  func(client.Object, client.Patch) error
-	failCreate func(client.Object) error
+	failPatch       func(client.Object, client.Patch) error
+	failCreate      func(client.Object) error
+	failStatusPatch func(client.Object, client.Patch) error
+}
+
+func (c failingClient) Status() client.SubResourceWriter {
+	return failingStatusWriter{SubResourceWriter: c.Client.Status(), failPatch: c.failStatusPatch}
+}
+
+type failingStatusWriter struct {
+	client.SubResourceWriter
+	failPatch func(client.Object, client.Patch) error
+}
+
+func (w failingStatusWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if w.failPatch != nil {
+		if err := w.failPatch(obj, patch); err != nil {
+			return err
+		}
+	}
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 func (c failingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
@@ -101,6 +120,76 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 	}
 }
 
+// An abort decided while one of its requests to an Experiment fails is not forgotten: it is kept
+// in status.abort and carried out by the next passes even once the guard no longer fires, so
+// the game day ends Aborted with what fired (not Failed/StepFailed, nor running on), and every
+// Experiment of the parallel group is told.
+func TestGameDayAbortDecisionSurvivesAFailedExperimentPatch(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-kept"
+	signal := func(v float64) {
+		t.Helper()
+		s := promtest.Series{Labels: map[string]string{"__name__": "gd_abort_signal"}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
+		if err := prom.Write(t.Context(), s); err != nil {
+			t.Error(err)
+		}
+	}
+	signal(0)
+	var failed atomic.Int32
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
+					return nil
+				}
+				if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
+					return nil
+				}
+				signal(0) // the condition stops firing before the next pass
+				return errors.New("injected: the API server is unavailable")
+			}}
+		}})
+	first := latencyStep(t, ns)
+	labels, _ := deployment(t, ns, "api", 2)
+	second := first.DeepCopy()
+	second.Name, second.WithPrevious = "slower", true
+	second.Experiment.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
+	gd := gameDay(ns, "kept", first, *second)
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_abort_signal", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "kept-slow")
+	waitInjected(t, ns, "kept-slower")
+	signal(1)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "finished", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if failed.Load() < 2 {
+		t.Errorf("%d abort requests, want the failed one and a retry", failed.Load())
+	}
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
+	if got.Status.Phase != chaosv1alpha1.GameDayAborted || c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld || !strings.Contains(c.Message, "condition signal") {
+		t.Fatalf("phase %s, Aborted condition %+v, conditions %+v: want Aborted by the condition that fired", got.Status.Phase, c, got.Status.Conditions)
+	}
+	if a := got.Status.Abort; a == nil || a.Reason != c.Reason || a.Message != c.Message {
+		t.Errorf("status.abort %+v, want the decision the condition says", a)
+	}
+	for _, name := range []string{"kept-slow", "kept-slower"} {
+		e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: name}, chaosv1alpha1.ExperimentAborted)
+		requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+		if v := e.Annotations[chaosv1alpha1.AnnotationAbort]; !strings.Contains(v, chaosv1alpha1.ReasonAbortConditionHeld) {
+			t.Errorf("experiment %s abort annotation %q, want the reason that fired", name, v)
+		}
+	}
+	for i, st := range got.Status.Steps {
+		if st.Phase != chaosv1alpha1.StepAborted || st.Message != chaosv1alpha1.ReasonAbortConditionHeld {
+			t.Errorf("step %d: %+v, want Aborted for the condition", i, st)
+		}
+	}
+	lf.requireRemoved(t, 2) // one target each (mode one)
+}
+
 // A game day's spec is frozen once it started (the schema's transition rule), and a status whose
 // steps no longer match the spec stops the game day with a condition saying so, rather than
 // panicking the reconciler on every pass (which left the guard unwritten and unevaluated).
@@ -148,6 +237,68 @@ func TestGameDaySpecIsFrozenOnceStarted(t *testing.T) {
 	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted)
 	if c == nil || c.Reason != chaosv1alpha1.ReasonStepsMismatch || !strings.Contains(c.Message, "spec.steps has 2 steps but status.steps records 0") {
 		t.Errorf("Aborted condition %+v, want StepsMismatch with the counts", c)
+	}
+}
+
+// The spec freeze cannot be slipped past while a game day starts: a spec edited after the start
+// pass read it, but before its status write (the freeze) landed, makes that write fail, and no
+// Experiment was made from the replaced spec. The game day runs the new spec's steps and
+// nothing else injects (before, the old step's Experiment was created in the start pass and
+// kept injecting, referred to by no step).
+func TestGameDaySpecEditedWhileStartingLeavesNoExperiment(t *testing.T) {
+	ns := "gd-start-edit"
+	var edited atomic.Bool
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
+					return nil // earlier tests' game days are reconciled too
+				}
+				data, err := patch.Data(obj)
+				if err != nil || !strings.Contains(string(data), `"phase":"Running"`) || !edited.CompareAndSwap(false, true) {
+					return nil
+				}
+				// Someone renames the step just before the start is written.
+				cur := &chaosv1alpha1.GameDay{}
+				if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
+					t.Error(err)
+					return nil
+				}
+				before := cur.DeepCopy()
+				cur.Spec.Steps[0].Name = "renamed"
+				if err := k8s.Patch(t.Context(), cur, client.MergeFrom(before)); err != nil {
+					t.Errorf("editing the spec before the start was written: %v", err)
+				}
+				return nil
+			}}
+		}})
+	gd := gameDay(ns, "edited", latencyStep(t, ns))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitInjected(t, ns, "edited-renamed")
+	if !edited.Load() {
+		t.Fatal("the spec was never edited during the start")
+	}
+	got := waitGameDay(t, key, "running the new spec", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Experiment != ""
+	})
+	if st := got.Status.Steps[0]; st.Name != "renamed" || st.Experiment != "edited-renamed" {
+		t.Errorf("step %+v, want the renamed step running edited-renamed", st)
+	}
+	var exps chaosv1alpha1.ExperimentList
+	if err := k8s.List(t.Context(), &exps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exps.Items {
+		if e.Name != "edited-renamed" {
+			t.Errorf("experiment %s (phase %s) exists, made from the spec replaced while the game day started", e.Name, e.Status.Phase)
+		}
+	}
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	if len(lf.injected) != 1 {
+		t.Errorf("%d faults injected, want only the renamed step's one", len(lf.injected))
 	}
 }
 
@@ -291,8 +442,9 @@ func TestGameDayEmergencyStop(t *testing.T) {
 	running := gameDay(ns, "running", pauseStep("wait", time.Hour))
 	running.Spec.EvaluationInterval = &metav1.Duration{Duration: 5 * time.Minute} // only the watch can wake it in time
 	mustCreate(t, running)
-	waitGameDay(t, client.ObjectKeyFromObject(running), "running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
-		return g.Status.Phase == chaosv1alpha1.GameDayRunning
+	waitGameDay(t, client.ObjectKeyFromObject(running), "its step running", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		// The start pass writes the phase alone; the step starts at the pass after it.
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Phase == chaosv1alpha1.StepRunning
 	})
 
 	stop := emergencyStopOn(t, "gd-incident", "payments are down for real")
