@@ -32,12 +32,12 @@ const (
 
 // Lifecycle reasons.
 const (
-	ReasonDryRun              = "DryRun"
-	ReasonFaultInjected       = "FaultInjected"
-	ReasonInjectionFailed     = "InjectionFailed"
+	ReasonDryRun          = "DryRun"
+	ReasonFaultInjected   = "FaultInjected"
+	ReasonInjectionFailed = "InjectionFailed"
 	// ReasonInjectionTimedOut: a round still failed or was unconfirmed after the manager's
 	// inject timeout; what did land is removed and the experiment fails.
-	ReasonInjectionTimedOut = "InjectionTimedOut"
+	ReasonInjectionTimedOut   = "InjectionTimedOut"
 	ReasonInjecting           = "Injecting"
 	ReasonWaitingForRecovery  = "WaitingForRecovery"
 	ReasonWorkloadsRecovered  = "WorkloadsRecovered"
