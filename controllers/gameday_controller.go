@@ -25,6 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -834,6 +835,10 @@ func (r *GameDayReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
 		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeGameDays)).
 		Named("gameday").
+		// A pass can take seconds (an HTTP hypothesis against a service under a latency fault
+		// waits out its 5 s timeout): one game day's slow pass must not hold back another's
+		// abort. Passes of one game day never overlap (the work queue keys by object).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -526,4 +528,47 @@ func TestGameDayNameRuleOnUpdate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "at most 54 with spec.schedule") {
 		t.Errorf("adding a schedule to a game day with a 60-character name: %v, want the name rule", err)
 	}
+}
+
+// One game day whose passes are slow (HTTP hypotheses against a service that does not answer,
+// each waiting out its timeout) must not hold back another game day's abort.
+func TestGameDayAbortIsNotHeldBackByAnotherSlowGameDay(t *testing.T) {
+	prom := promtest.Start(t)
+	release := make(chan struct{})
+	asked := make(chan struct{}, 64)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	startManager(t, managerOptions{})
+	ns := "gd-slow-neighbour"
+	mustCreate(t, builder.Namespace(ns))
+
+	slow := gameDay(ns, "slow", pauseStep("wait", time.Hour))
+	slow.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	for i := range 4 { // 4 × the 5 s HTTP timeout: a pass of 20 s
+		slow.Spec.Hypotheses = append(slow.Spec.Hypotheses, chaosv1alpha1.Hypothesis{Name: fmt.Sprintf("answers-%d", i),
+			HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL}, When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisDuring}})
+	}
+	mustCreate(t, slow)
+	select { // the slow game day is in one of its passes now
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the slow game day never checked its hypotheses")
+	}
+
+	burning := gameDay(ns, "burning", pauseStep("wait", time.Hour))
+	burning.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	burning.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	burning.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "always", PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "vector(1)", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, burning)
+	// Well within the slow game day's 20 s pass: only a worker of its own gets it there.
+	waitGameDay(t, client.ObjectKeyFromObject(burning), "aborted", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
 }
