@@ -1014,25 +1014,39 @@ func TestRefusalFailsTheExperimentOnceTheRefusedTargetIsReleased(t *testing.T) {
 	}
 }
 
-// abortMidPass asks the experiment to abort (as its GameDay does, by annotation) while its kill is
-// under way: after the intent is recorded, before the pass records the outcome.
-type abortMidPass struct {
+// midPass does something to the experiment once, on its first kill: after the intent is
+// recorded, before the pass records the outcome.
+type midPass struct {
 	experiments.Fault
 	once sync.Once
+	do   func(ctx context.Context, e *chaosv1alpha1.Experiment) error
 }
 
-func (a *abortMidPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+func (m *midPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
 	var err error
-	a.once.Do(func() {
-		patch := client.MergeFrom(e.DeepCopy())
-		annotated := e.DeepCopy()
-		metav1.SetMetaDataAnnotation(&annotated.ObjectMeta, chaosv1alpha1.AnnotationAbort, "SLO burning")
-		err = k8s.Patch(ctx, annotated, patch)
-	})
+	m.once.Do(func() { err = m.do(ctx, e) })
 	if err != nil {
 		return err
 	}
-	return a.Fault.Inject(ctx, e, t, resumed)
+	return m.Fault.Inject(ctx, e, t, resumed)
+}
+
+// requestAbort asks the experiment to abort, as its GameDay does (by annotation).
+func requestAbort(ctx context.Context, e *chaosv1alpha1.Experiment) error {
+	annotated := e.DeepCopy()
+	metav1.SetMetaDataAnnotation(&annotated.ObjectMeta, chaosv1alpha1.AnnotationAbort, "SLO burning")
+	return k8s.Patch(ctx, annotated, client.MergeFrom(e))
+}
+
+// writeStatusAsSomeoneElse writes the experiment's status as a second writer would.
+func writeStatusAsSomeoneElse(ctx context.Context, e *chaosv1alpha1.Experiment) error {
+	var cur chaosv1alpha1.Experiment
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(e), &cur); err != nil {
+		return err
+	}
+	changed := cur.DeepCopy()
+	changed.Status.SelectedTargets = 99
+	return k8s.Status().Patch(ctx, changed, client.MergeFrom(&cur))
 }
 
 // A kill done on a pass whose outcome write then conflicts with an abort request (a metadata
@@ -1040,7 +1054,7 @@ func (a *abortMidPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, 
 func TestKillOutcomeSurvivesAnAbortRequestedMidPass(t *testing.T) {
 	ns := "abort-midpass"
 	labels, _ := deployment(t, ns, "web", 2)
-	fault := &abortMidPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}}
+	fault := &midPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}, do: requestAbort}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: fault}})
 	exp := builder.Experiment(ns, "kill-one").Labels(labels).Build()
 	mustCreate(t, exp)
@@ -1207,36 +1221,12 @@ func TestRefusedRefreshFailsTheExperiment(t *testing.T) {
 	rf.requireRemoved(t, 1)
 }
 
-// statusWriterMidPass writes the experiment's status itself while its kill is under way (as a
-// second writer would), so the pass's outcome write conflicts and is not written.
-type statusWriterMidPass struct {
-	experiments.Fault
-	once sync.Once
-}
-
-func (w *statusWriterMidPass) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
-	var err error
-	w.once.Do(func() {
-		var cur chaosv1alpha1.Experiment
-		if err = k8s.Get(ctx, client.ObjectKeyFromObject(e), &cur); err != nil {
-			return
-		}
-		changed := cur.DeepCopy()
-		changed.Status.SelectedTargets = 99
-		err = k8s.Status().Patch(ctx, changed, client.MergeFrom(&cur))
-	})
-	if err != nil {
-		return err
-	}
-	return w.Fault.Inject(ctx, e, t, resumed)
-}
-
 // A pass whose intent was written but whose outcome write failed still tells the intent's
 // transitions: the next pass starts from the intent and would never report them.
 func TestIntentTransitionsAreToldWhenTheOutcomeIsNotWritten(t *testing.T) {
 	ns := "events-intent"
 	labels, _ := deployment(t, ns, "web", 2)
-	fault := &statusWriterMidPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}}
+	fault := &midPass{Fault: podkill.PodKill{Client: k8s, Reader: k8s}, do: writeStatusAsSomeoneElse}
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: fault}})
 	exp := builder.Experiment(ns, "kill-one").Labels(labels).Grace(0).Build()
 	mustCreate(t, exp)
