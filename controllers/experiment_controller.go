@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -40,10 +39,6 @@ import (
 // FinalizerRecoverFaults holds an Experiment of a lasting fault kind until every fault it
 // injected is removed.
 const FinalizerRecoverFaults = "chaos.firedrill.dev/recover-faults"
-
-// indexActive indexes Experiments that are not finished, so that an emergency stop enqueues
-// only those.
-const indexActive = "status.active"
 
 // ExperimentReconciler drives Experiments through Pending → Running → Recovering → Succeeded,
 // or Aborted / Failed. Pods and workloads are read through APIReader, uncached and scoped to what
@@ -199,7 +194,7 @@ func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (c
 			Message: fmt.Sprintf("action %s is not available in this version of Firedrill", s.exp.Spec.Action)})
 		return ctrl.Result{}, nil
 	}
-	stop, err := r.emergencyStop(ctx)
+	stop, err := emergencyStop(ctx, r.Client)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -219,23 +214,6 @@ func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (c
 		return r.recover(ctx, s)
 	}
 	return ctrl.Result{}, nil
-}
-
-// emergencyStop returns an EmergencyStop if one exists (from the cache: the kind is watched).
-func (r *ExperimentReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha1.EmergencyStop, error) {
-	return emergencyStop(ctx, r.Client)
-}
-
-// emergencyStop returns an EmergencyStop if one exists (from c's cache where the kind is watched).
-func emergencyStop(ctx context.Context, c client.Reader) (*chaosv1alpha1.EmergencyStop, error) {
-	var stops chaosv1alpha1.EmergencyStopList
-	if err := c.List(ctx, &stops); err != nil {
-		return nil, fmt.Errorf("listing emergency stops: %w", err)
-	}
-	if len(stops.Items) == 0 {
-		return nil, nil
-	}
-	return &stops.Items[0], nil
 }
 
 // start runs round 1: select, check, record intent, inject.
@@ -1014,11 +992,8 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	if r.InjectTimeout == 0 {
 		r.InjectTimeout = 2 * time.Minute
 	}
-	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.Experiment{}, indexActive, func(o client.Object) []string {
-		if o.(*chaosv1alpha1.Experiment).Status.Phase.Finished() {
-			return nil
-		}
-		return []string{"true"}
+	err := indexUnfinished(ctx, mgr, &chaosv1alpha1.Experiment{}, func(o client.Object) bool {
+		return o.(*chaosv1alpha1.Experiment).Status.Phase.Finished()
 	})
 	if err != nil {
 		return err
@@ -1042,7 +1017,7 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	return b.
 		// Spec changes, and an abort requested by annotation.
 		For(&chaosv1alpha1.Experiment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeExperiments)).
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(enqueueUnfinished(r.Client, &chaosv1alpha1.ExperimentList{}))).
 		// An agent's verdict on an Injection moves its experiment on at once.
 		Owns(&chaosv1alpha1.Injection{}).
 		// Several workers, so that a new experiment's kill never queues behind other
@@ -1050,17 +1025,4 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("experiment").
 		Complete(r)
-}
-
-func (r *ExperimentReconciler) activeExperiments(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list chaosv1alpha1.ExperimentList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{indexActive: "true"}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing active experiments for an emergency stop")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, e := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&e)})
-	}
-	return reqs
 }

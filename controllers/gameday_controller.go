@@ -29,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/slo"
@@ -808,21 +807,14 @@ func (r *GameDayReconciler) reconcileDelete(ctx context.Context, gd *chaosv1alph
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, gd, patch))
 }
 
-// indexGameDayActive indexes GameDays that are not finished, so that an emergency stop enqueues
-// only those.
-const indexGameDayActive = "status.active"
-
 // SetupWithManager registers the controller; it owns the Experiments it creates, and every
 // EmergencyStop change enqueues the game days not finished (from an index).
 func (r *GameDayReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	err := mgr.GetFieldIndexer().IndexField(ctx, &chaosv1alpha1.GameDay{}, indexGameDayActive, func(o client.Object) []string {
-		if o.(*chaosv1alpha1.GameDay).Status.Phase.Finished() {
-			return nil
-		}
-		return []string{"true"}
+	err := indexUnfinished(ctx, mgr, &chaosv1alpha1.GameDay{}, func(o client.Object) bool {
+		return o.(*chaosv1alpha1.GameDay).Status.Phase.Finished()
 	})
 	if err != nil {
 		return err
@@ -833,24 +825,11 @@ func (r *GameDayReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		For(&chaosv1alpha1.GameDay{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&chaosv1alpha1.Experiment{}).
 		Owns(&chaosv1alpha1.GameDay{}). // a schedule's runs
-		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.activeGameDays)).
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(enqueueUnfinished(r.Client, &chaosv1alpha1.GameDayList{}))).
 		Named("gameday").
 		// A pass can take seconds (an HTTP hypothesis against a service under a latency fault
 		// waits out its 5 s timeout): one game day's slow pass must not hold back another's
 		// abort. Passes of one game day never overlap (the work queue keys by object).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
-}
-
-func (r *GameDayReconciler) activeGameDays(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list chaosv1alpha1.GameDayList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{indexGameDayActive: "true"}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing active game days for an emergency stop")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, g := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&g)})
-	}
-	return reqs
 }
