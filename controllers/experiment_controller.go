@@ -423,10 +423,6 @@ func makeRoom(st *chaosv1alpha1.ExperimentStatus, round int32, n, limit int) int
 // injectRound applies the fault to every target of the current round still in state Selected.
 func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault experiments.Fault, resumed bool) (ctrl.Result, error) {
 	st := &s.exp.Status
-	if c := refused(st); c != nil {
-		// Refused for good on an earlier pass, whose removal of what did land is still under way.
-		return r.failPermanently(ctx, s, fault, c.Reason, c.Message)
-	}
 	var errs, pending []string
 	var permanent *experiments.PermanentError
 	injected, gone := 0, 0
@@ -625,8 +621,10 @@ func (r *ExperimentReconciler) afterInjection(ctx context.Context, s *scope, fau
 func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experiments.Fault) (ctrl.Result, error) {
 	st := &s.exp.Status
 	if c := refused(st); c != nil {
-		// Refused for good with every target settled (some already released): finish the
-		// removal and fail, never refresh or start another round.
+		// Refused for good on an earlier pass, whose removal of what did land is still under
+		// way: finish the removal and fail, never inject, refresh or start another round. Every
+		// injection but round 1's goes through here; start() cannot meet a refusal, as nothing
+		// has been recorded before it.
 		return r.failPermanently(ctx, s, fault, c.Reason, c.Message)
 	}
 	for _, t := range st.Targets {
