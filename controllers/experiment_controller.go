@@ -689,17 +689,9 @@ func (r *ExperimentReconciler) trackWorkloads(ctx context.Context, s *scope) {
 		if !ok {
 			continue
 		}
-		w := findWorkload(st.Workloads, ref)
-		if w == nil {
-			st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name,
-				DisruptedAt: *t.InjectedAt})
-			w = &st.Workloads[len(st.Workloads)-1]
-		}
 		// A new round disrupts it again: its recovery is measured from the last injection.
+		w := noteDisruption(st, ref, *t.InjectedAt)
 		w.RecoveredAt, w.TimeToRecover = nil, nil
-		if w.LastDisruptedAt == nil || t.InjectedAt.After(w.LastDisruptedAt.Time) {
-			w.LastDisruptedAt = t.InjectedAt.DeepCopy()
-		}
 		if at, seen := since[ref]; !seen {
 			refs = append(refs, ref)
 			since[ref] = t.InjectedAt.Time
@@ -755,10 +747,23 @@ func (r *ExperimentReconciler) resolveWorkloads(ctx context.Context, s *scope) e
 		if !ok || findWorkload(st.Workloads, ref) != nil {
 			continue
 		}
-		st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name,
-			DisruptedAt: *t.InjectedAt, LastDisruptedAt: t.InjectedAt.DeepCopy()})
+		noteDisruption(st, ref, *t.InjectedAt)
 	}
 	return nil
+}
+
+// noteDisruption records that a pod of ref was hit at at: the workload is added to status when it
+// is new there, and its last disruption moves forward to at.
+func noteDisruption(st *chaosv1alpha1.ExperimentStatus, ref workload.Ref, at metav1.Time) *chaosv1alpha1.WorkloadStatus {
+	w := findWorkload(st.Workloads, ref)
+	if w == nil {
+		st.Workloads = append(st.Workloads, chaosv1alpha1.WorkloadStatus{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, DisruptedAt: at})
+		w = &st.Workloads[len(st.Workloads)-1]
+	}
+	if w.LastDisruptedAt == nil || at.After(w.LastDisruptedAt.Time) {
+		w.LastDisruptedAt = at.DeepCopy()
+	}
+	return w
 }
 
 // recover waits for every disrupted workload to be whole again.
