@@ -45,39 +45,26 @@ func (p *Prometheus) Value(ctx context.Context, query string, t time.Time) (floa
 	}
 	switch v := v.(type) {
 	case *model.Scalar:
-		return wrapQuery(query)(finite(float64(v.Value)))
+		return finite(query, float64(v.Value))
 	case model.Vector:
 		switch len(v) {
 		case 0:
 			return 0, false, nil
 		case 1:
-			return wrapQuery(query)(finite(float64(v[0].Value)))
+			return finite(query, float64(v[0].Value))
 		}
 		return 0, false, fmt.Errorf("prometheus query %q returned %d series; an SLI query must aggregate to one (sum(...))", query, len(v))
 	}
 	return 0, false, fmt.Errorf("prometheus query %q returned a %s, want a scalar or one sample", query, v.Type())
 }
 
-// finite passes NaN on as a sample and refuses ±Inf. NaN is what PromQL gives for a ratio or a
-// quantile over no traffic (0/0, histogram_quantile of zero rates): the series exist, so it is
-// not "no data"; an abort condition on it does not hold (NaN compares false), and the SLO
-// arithmetic refuses it as not finite. ±Inf (a division by a zero rate) is unreadable.
-func finite(f float64) (float64, bool, error) {
-	if math.IsNaN(f) {
-		return f, true, nil
-	}
+// finite refuses ±Inf (a division by a zero rate), naming the query. NaN passes as a sample: it
+// is what PromQL gives for a ratio or a quantile over no traffic (0/0, histogram_quantile of zero
+// rates), where the series exist, so it is not "no data"; an abort condition on it does not hold
+// (NaN compares false), and the SLO arithmetic refuses it as not finite.
+func finite(query string, f float64) (float64, bool, error) {
 	if math.IsInf(f, 0) {
-		return 0, false, fmt.Errorf("%g: %w", f, ErrNotFinite)
+		return 0, false, fmt.Errorf("prometheus query %q returned %g: %w", query, f, ErrNotFinite)
 	}
 	return f, true, nil
-}
-
-// wrapQuery names the query in finite's error.
-func wrapQuery(query string) func(float64, bool, error) (float64, bool, error) {
-	return func(v float64, ok bool, err error) (float64, bool, error) {
-		if err != nil {
-			return v, ok, fmt.Errorf("prometheus query %q returned %w", query, err)
-		}
-		return v, ok, nil
-	}
 }
