@@ -321,13 +321,8 @@ func TestGameDayScheduleRetriesAFailedRunCreation(t *testing.T) {
 	mustCreate(t, builder.Namespace(ns))
 	gd := gameDay(ns, "retried", pauseStep("wait", time.Second))
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
-	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
-	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
-		t.Fatal(err)
-	}
+	key := createScheduled(t, gd)
+	advanceTo(t, clk, gd, time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
 	run := fmt.Sprintf("retried-%d", time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC).Unix()/60)
 	waitGameDay(t, types.NamespacedName{Namespace: ns, Name: run}, "the run created after a failed create", 15*time.Second, func(*chaosv1alpha1.GameDay) bool { return true })
 	if failed.Load() < 2 {
@@ -490,14 +485,9 @@ func TestGameDayScheduleSkipsDuringEmergencyStop(t *testing.T) {
 	mustCreate(t, builder.Namespace(ns))
 	gd := gameDay(ns, "weekly", pauseStep("wait", time.Second))
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	key := createScheduled(t, gd)
 	emergencyStopOn(t, "gd-schedule-incident", "region failover in progress")
-	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
-	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
-		t.Fatal(err)
-	}
+	advanceTo(t, clk, gd, time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
 	got := waitGameDay(t, key, "the due time recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
 	if r := got.Status.Runs[0]; r.Phase != "Skipped" || r.GameDay != "" || !strings.Contains(r.Message, "region failover in progress") {
 		t.Errorf("run %+v, want skipped for the emergency stop", r)

@@ -37,6 +37,26 @@ func dryRunStep(ns, name string, labels map[string]string) chaosv1alpha1.GameDay
 	return chaosv1alpha1.GameDayStep{Name: name, Experiment: &spec}
 }
 
+// createScheduled creates gd, which has a schedule, and waits for it to be Scheduled.
+func createScheduled(t *testing.T, gd *chaosv1alpha1.GameDay) client.ObjectKey {
+	t.Helper()
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	return key
+}
+
+// advanceTo moves the game days' clock to at and wakes gd with a new annotation: nothing watches
+// the clock.
+func advanceTo(t *testing.T, clk *clocktesting.FakeClock, gd *chaosv1alpha1.GameDay, at time.Time) {
+	t.Helper()
+	clk.SetTime(at)
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{"test/now":%q}}}`, at.Format(time.RFC3339)))
+	if err := k8s.Patch(t.Context(), gd, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func pauseStep(name string, d time.Duration) chaosv1alpha1.GameDayStep {
 	return chaosv1alpha1.GameDayStep{Name: name, Pause: &metav1.Duration{Duration: d}}
 }
@@ -421,17 +441,8 @@ func TestGameDayScheduleOnAnInjectedClock(t *testing.T) {
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", TimeZone: "Europe/Paris", HistoryLimit: &one,
 		Blackouts: []chaosv1alpha1.BlackoutWindow{{Name: "release-freeze",
 			Start: metav1.NewTime(time.Date(2026, 11, 30, 0, 0, 0, 0, paris)), End: metav1.NewTime(time.Date(2026, 12, 3, 0, 0, 0, 0, paris))}}}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
-	poke := func(at time.Time) {
-		t.Helper()
-		clk.SetTime(at)
-		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{"test/now":%q}}}`, at.Format(time.RFC3339)))
-		if err := k8s.Patch(t.Context(), gd, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	key := createScheduled(t, gd)
+	poke := func(at time.Time) { t.Helper(); advanceTo(t, clk, gd, at) }
 	var runs chaosv1alpha1.GameDayList
 	if err := k8s.List(t.Context(), &runs, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/scheduled-by": "weekly"}); err != nil || len(runs.Items) != 0 {
 		t.Fatalf("a run before its time: %d (%v)", len(runs.Items), err)
@@ -481,15 +492,14 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 	ns := "gd-concurrency"
 	gd := gameDay(ns, "minutely", latencyStep(t, ns))
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "* * * * *"}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
+	key := createScheduled(t, gd)
 	poke := func(at time.Time, patchJSON string) {
 		t.Helper()
-		clk.SetTime(at)
 		if patchJSON == "" {
-			patchJSON = fmt.Sprintf(`{"metadata":{"annotations":{"test/now":%q}}}`, at.Format(time.RFC3339))
+			advanceTo(t, clk, gd, at)
+			return
 		}
+		clk.SetTime(at)
 		if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(patchJSON))); err != nil {
 			t.Fatal(err)
 		}
@@ -528,13 +538,8 @@ func TestGameDayScheduleStartingDeadline(t *testing.T) {
 	labels, _ := deployment(t, ns, "web", 2)
 	gd := gameDay(ns, "late", dryRunStep(ns, "drill", labels))
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", StartingDeadline: &metav1.Duration{Duration: 10 * time.Minute}}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
-	clk.SetTime(time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)) // woke up 30 minutes late
-	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"late"}}}`))); err != nil {
-		t.Fatal(err)
-	}
+	key := createScheduled(t, gd)
+	advanceTo(t, clk, gd, time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)) // woke up 30 minutes late
 	got := waitGameDay(t, key, "the late time skipped", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
 	if r := got.Status.Runs[0]; r.Phase != "Skipped" || !strings.Contains(r.Message, "past the starting deadline of 10m0s") {
 		t.Errorf("run %+v, want skipped past the deadline", r)
@@ -588,13 +593,8 @@ func TestGameDayScheduleSuspended(t *testing.T) {
 	labels, _ := deployment(t, ns, "web", 2)
 	gd := gameDay(ns, "paused", dryRunStep(ns, "drill", labels))
 	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", Suspend: true}
-	mustCreate(t, gd)
-	key := client.ObjectKeyFromObject(gd)
-	waitGameDay(t, key, "scheduled", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase == chaosv1alpha1.GameDayScheduled })
-	clk.SetTime(time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
-	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/now":"10:00"}}}`))); err != nil {
-		t.Fatal(err)
-	}
+	key := createScheduled(t, gd)
+	advanceTo(t, clk, gd, time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC))
 	got := waitGameDay(t, key, "the suspended time recorded", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
 	if r := got.Status.Runs[0]; r.Phase != "Skipped" || r.Message != "the schedule is suspended" || r.GameDay != "" {
 		t.Errorf("run %+v, want skipped as suspended", r)
