@@ -115,36 +115,7 @@ func injectNow(t *testing.T, n *network.Network, exp *chaosv1alpha1.Experiment, 
 // experiment's on the same pod: the agent refuses it (and takes it off), and Refresh must say so
 // with the agent's reason rather than leave the experiment claiming its fault is in place.
 func TestNetworkRefreshReportsTheAgentsRefusal(t *testing.T) {
-	p := netnstest.NewPair(t)
-	pods := &podsOnNode{}
-	pod := netPod(t, "net-refresh", "web", "node-rf", p, pods)
-	destPod(t, "net-refresh", "db-1", "10.98.0.5")
-	startAgent(t, "node-rf", pods)
-	n := &network.Network{Client: k8s, Reader: k8s}
-	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-rf", State: chaosv1alpha1.TargetInjected}
-
-	// The older fault: a rate limit on 10.99.0.0/24. The newer: one on the db pods, disjoint so far.
-	subnet := rateLimit("net-refresh", "narrow-subnet", 8000, &chaosv1alpha1.NetworkDestinations{CIDRs: []string{"10.99.0.0/24"}})
-	db := rateLimit("net-refresh", "narrow-db", 4000, &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
-	mustCreate(t, subnet)
-	injectNow(t, n, subnet, target)
-	time.Sleep(time.Second) // creation timestamps have one-second resolution: the agent keeps the older
-	mustCreate(t, db)
-	injectNow(t, n, db, target)
-	if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil {
-		t.Fatalf("Refresh with nothing changed: %v", err)
-	}
-
-	destPod(t, "net-refresh", "db-2", "10.99.0.3") // inside the other fault's subnet: a conflict
-	var err error
-	eventually(t, "Refresh to report the agent's refusal", 15*time.Second, func() bool {
-		err = n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target})
-		return err != nil
-	})
-	var perm *experiments.PermanentError
-	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonFaultConflict {
-		t.Fatalf("Refresh = %v, want a PermanentError with reason FaultConflict", err)
-	}
+	refreshRefusal(t, "net-refresh", "node-rf", false)
 }
 
 // More destination addresses than an Injection holds is refused for good, naming the cap, rather
@@ -181,33 +152,45 @@ func TestNetworkRefreshRefusesMoreDestinationsThanTheCap(t *testing.T) {
 // destinations grow to clash with it, the agent keeps the older, and the newer's Refresh must
 // still report that its fault was taken off.
 func TestNetworkRefreshReportsARefusalCausedByAnotherExperiment(t *testing.T) {
+	refreshRefusal(t, "net-refused-by", "node-rb", true)
+}
+
+// refreshRefusal runs two rate limits on one pod, one on 10.99.0.0/24 and one following the db
+// pods (the older of the two when selectorOlder), disjoint until a db pod appears inside the
+// subnet: the agent keeps the older, and the newer's Refresh must report its refusal.
+func refreshRefusal(t *testing.T, ns, node string, selectorOlder bool) {
 	p := netnstest.NewPair(t)
 	pods := &podsOnNode{}
-	pod := netPod(t, "net-refused-by", "web", "node-rb", p, pods)
-	destPod(t, "net-refused-by", "db-1", "10.98.0.5")
-	startAgent(t, "node-rb", pods)
+	pod := netPod(t, ns, "web", node, p, pods)
+	destPod(t, ns, "db-1", "10.98.0.5")
+	startAgent(t, node, pods)
 	n := &network.Network{Client: k8s, Reader: k8s}
-	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: "node-rb", State: chaosv1alpha1.TargetInjected}
+	target := chaosv1alpha1.TargetStatus{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: node, State: chaosv1alpha1.TargetInjected}
 
-	// The older fault follows the db pods; the newer one, on 10.99.0.0/24, names no pods.
-	db := rateLimit("net-refused-by", "narrow-db", 4000, &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
-	subnet := rateLimit("net-refused-by", "narrow-subnet", 8000, &chaosv1alpha1.NetworkDestinations{CIDRs: []string{"10.99.0.0/24"}})
-	mustCreate(t, db)
-	injectNow(t, n, db, target)
+	subnet := rateLimit(ns, "narrow-subnet", 8000, &chaosv1alpha1.NetworkDestinations{CIDRs: []string{"10.99.0.0/24"}})
+	db := rateLimit(ns, "narrow-db", 4000, &chaosv1alpha1.NetworkDestinations{PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
+	older, newer := subnet, db
+	if selectorOlder {
+		older, newer = db, subnet
+	}
+	mustCreate(t, older)
+	injectNow(t, n, older, target)
 	time.Sleep(time.Second) // creation timestamps have one-second resolution: the agent keeps the older
-	mustCreate(t, subnet)
-	injectNow(t, n, subnet, target)
-	if err := n.Refresh(t.Context(), subnet, []chaosv1alpha1.TargetStatus{target}); err != nil {
+	mustCreate(t, newer)
+	injectNow(t, n, newer, target)
+	if err := n.Refresh(t.Context(), newer, []chaosv1alpha1.TargetStatus{target}); err != nil {
 		t.Fatalf("Refresh with nothing changed: %v", err)
 	}
 
-	destPod(t, "net-refused-by", "db-2", "10.99.0.3") // the older fault now reaches into the newer's subnet
-	if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil && !errors.Is(err, experiments.ErrInProgress) {
-		t.Fatalf("Refresh of the older fault: %v", err)
+	destPod(t, ns, "db-2", "10.99.0.3") // the db fault now reaches into the subnet: a conflict
+	if selectorOlder {                  // the older fault's Refresh is what brings the clash to the agent
+		if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil && !errors.Is(err, experiments.ErrInProgress) {
+			t.Fatalf("Refresh of the older fault: %v", err)
+		}
 	}
 	var err error
 	eventually(t, "the newer fault's Refresh to report the agent's refusal", 15*time.Second, func() bool {
-		err = n.Refresh(t.Context(), subnet, []chaosv1alpha1.TargetStatus{target})
+		err = n.Refresh(t.Context(), newer, []chaosv1alpha1.TargetStatus{target})
 		return err != nil && !errors.Is(err, experiments.ErrInProgress)
 	})
 	var perm *experiments.PermanentError
