@@ -615,24 +615,44 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 			continue
 		}
 		if st.StartedAt == nil {
-			if ok, err := r.capacityPreflight(ctx, s, i); err != nil || !ok {
+			started, err := r.startedBefore(ctx, gd, spec)
+			if taken := (*nameTakenError)(nil); errors.As(err, &taken) {
+				st.Message, done = taken.Error(), false
+				wait = soonest(wait, nameTakenPoll)
+				continue
+			}
+			if err != nil {
 				return 0, false, err
 			}
-			st.StartedAt = &metav1.Time{Time: s.now}
-			st.Phase = chaosv1alpha1.StepRunning
+			if started != nil {
+				// A pass created this step's Experiment (its preflight had passed) and its status
+				// was never written: the step is running. A preflight now would judge a capacity
+				// the step's own fault has already cut, and a refusal would leave that fault
+				// running under a game day that says it failed.
+				st.StartedAt = started.CreationTimestamp.DeepCopy()
+			} else {
+				if ok, err := r.capacityPreflight(ctx, s, i); err != nil || !ok {
+					return 0, false, err
+				}
+				st.StartedAt = &metav1.Time{Time: s.now}
+			}
+			st.Phase, st.Message = chaosv1alpha1.StepRunning, ""
 		}
 		if spec.Pause != nil {
 			if end := st.StartedAt.Add(spec.Pause.Duration); s.now.Before(end) {
 				done = false
-				if w := end.Sub(s.now); wait == 0 || w < wait {
-					wait = w
-				}
+				wait = soonest(wait, end.Sub(s.now))
 				continue
 			}
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
 			continue
 		}
 		exp, err := r.ensureExperiment(ctx, gd, spec, st)
+		if taken := (*nameTakenError)(nil); errors.As(err, &taken) {
+			st.Message, done = taken.Error(), false
+			wait = soonest(wait, nameTakenPoll)
+			continue
+		}
 		if err != nil {
 			return 0, false, err
 		}
@@ -665,7 +685,7 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 	exp := &chaosv1alpha1.Experiment{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
 	if err == nil {
-		return exp, nil
+		return exp, notOurs(gd, exp)
 	}
 	if !apierrors.IsNotFound(err) {
 		return nil, err
@@ -681,6 +701,57 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 		return nil, fmt.Errorf("creating experiment %s for step %s: %w", name, spec.Name, err)
 	}
 	return exp, nil
+}
+
+// startedBefore returns the step's Experiment if an earlier pass created it, read from the API
+// server: the cache may not have it yet when that pass's status write failed a moment ago. It is
+// read once per step, before the step is recorded started.
+func (r *GameDayReconciler) startedBefore(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep) (*chaosv1alpha1.Experiment, error) {
+	if spec.Experiment == nil {
+		return nil, nil
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	exp := &chaosv1alpha1.Experiment{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: experimentName(gd, spec.Name)}, exp)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("looking for step %s's experiment: %w", spec.Name, err)
+	}
+	return exp, notOurs(gd, exp)
+}
+
+// nameTakenPoll is how often a step whose Experiment name is taken looks again (nothing of this
+// game day's watches the other object's deletion).
+const nameTakenPoll = 5 * time.Second
+
+// nameTakenError: an Experiment of the step's name exists that this game day does not control.
+type nameTakenError struct{ ns, name string }
+
+func (e *nameTakenError) Error() string {
+	return fmt.Sprintf("experiment %s/%s exists and is not this game day's: the step waits for it to be deleted", e.ns, e.name)
+}
+
+// notOurs refuses an Experiment of a step's name that this game day does not control: one left
+// by an earlier game day of the same name (still removing its faults, or kept by a finalizer) or
+// made by hand. Taking it as the step would report its outcome as this game day's.
+func notOurs(gd *chaosv1alpha1.GameDay, exp *chaosv1alpha1.Experiment) error {
+	if metav1.IsControlledBy(exp, gd) {
+		return nil
+	}
+	return &nameTakenError{ns: exp.Namespace, name: exp.Name}
+}
+
+// soonest is the earlier of two waits, 0 meaning none yet.
+func soonest(wait, w time.Duration) time.Duration {
+	if wait == 0 || w < wait {
+		return w
+	}
+	return wait
 }
 
 // abortAll records the abort decision in status.abort, asks every running step's Experiment to
@@ -701,11 +772,23 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 
 // abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
 // Experiment has been told: a step whose patch failed stays Running, so the next pass (the error
-// requeues it) sends the abort again instead of leaving its fault in place.
+// requeues it) sends the abort again instead of leaving its fault in place. A step not recorded
+// started is asked too if its Experiment exists (a pass created it and its status write failed).
 func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason string) error {
 	var errs []error
 	for i := range s.gd.Status.Steps {
 		st := &s.gd.Status.Steps[i]
+		if st.Phase == chaosv1alpha1.StepPending && st.StartedAt == nil && i < len(s.gd.Spec.Steps) && s.gd.Spec.Steps[i].Name == st.Name {
+			exp, err := r.startedBefore(ctx, s.gd, s.gd.Spec.Steps[i])
+			if taken := (*nameTakenError)(nil); errors.As(err, &taken) || exp == nil && err == nil {
+				continue // never started: nothing to stop
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			st.Phase, st.Experiment, st.StartedAt = chaosv1alpha1.StepRunning, exp.Name, exp.CreationTimestamp.DeepCopy()
+		}
 		if st.Phase != chaosv1alpha1.StepRunning {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -561,4 +562,166 @@ func TestGameDayAbortIsNotHeldBackByAnotherSlowGameDay(t *testing.T) {
 	waitGameDay(t, client.ObjectKeyFromObject(burning), "aborted", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
 		return g.Status.Phase == chaosv1alpha1.GameDayAborted
 	})
+}
+
+// A step whose Experiment was created on a pass whose status write then failed is running: the
+// next pass takes it up from the Experiment and does not judge its capacity again. Judged again,
+// the step would meet the capacity its own kill had already cut (4 ready replicas at 500/s pass
+// with one killed; 3 ready do not) and be refused, while its Experiment ran on under a game day
+// that said it had failed.
+func TestGameDayStepStartedBeforeItsStatusWasWrittenIsNotJudgedAgain(t *testing.T) {
+	ns := "gd-started-once"
+	var failed atomic.Bool
+	startManager(t, managerOptions{gameDayClient: func(c client.Client) client.Client {
+		return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
+			if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
+				return nil
+			}
+			data, err := patch.Data(obj)
+			if err != nil || !strings.Contains(string(data), `"experiment":"once-kill"`) || !failed.CompareAndSwap(false, true) {
+				return nil
+			}
+			// The write fails once the kill is done, so the next pass meets the cut capacity. (A
+			// hook on the manager's goroutine: it waits, it never fails the test itself.)
+			killed := func() bool {
+				var pods corev1.PodList
+				return k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": "checkout"}) == nil &&
+					len(pods.Items) == 3
+			}
+			for deadline := time.Now().Add(10 * time.Second); !killed() && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			return errors.New("injected: the API server is unavailable")
+		}}
+	}})
+	labels, rsUID := deployment(t, ns, "checkout", 4)
+	spec := builder.Experiment(ns, "x").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 1).Grace(0).Build().Spec
+	gd := gameDay(ns, "once", chaosv1alpha1.GameDayStep{Name: "kill", Experiment: &spec, CapacityTargets: []string{"checkout"}})
+	svc := checkoutCapacity(chaosv1alpha1.CapacityLoad{Value: "500"})
+	svc.Selector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
+	gd.Spec.Capacity = &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{svc}}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	running := waitGameDay(t, key, "the step running", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase.Finished() || len(g.Status.Steps) == 1 && g.Status.Steps[0].Experiment != ""
+	})
+	if !failed.Load() {
+		t.Fatal("the status write recording the step's start never failed")
+	}
+	if n := len(podsLeft(t, ns)); n != 3 {
+		t.Fatalf("%d pods left, want the one kill", n)
+	}
+	// The first pass's verdict went with its status write; no second verdict is made.
+	if c := condition(running, chaosv1alpha1.ConditionWithinCapacity); running.Status.Phase.Finished() || c != nil {
+		t.Fatalf("phase %s, WithinCapacity %+v: want the step running, not judged again", running.Status.Phase, c)
+	}
+	exp := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "once-kill"}, exp); err != nil {
+		t.Fatal(err)
+	}
+	if st := running.Status.Steps[0]; st.Phase != chaosv1alpha1.StepRunning || !st.StartedAt.Equal(&exp.CreationTimestamp) {
+		t.Errorf("step %+v: want Running since its experiment's creation %v", st, exp.CreationTimestamp)
+	}
+	replace(t, ns, "checkout", rsUID, labels, 1)
+	got := waitGameDay(t, key, "finished", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if got.Status.Phase != chaosv1alpha1.GameDaySucceeded {
+		t.Errorf("phase %s (%+v), want Succeeded", got.Status.Phase, got.Status.Conditions)
+	}
+}
+
+// An Experiment of a step's name that the game day does not control (left by an earlier game day
+// of the same name, or made by hand) is not taken for the step: the step waits, saying why, and
+// starts its own Experiment once the name is free.
+func TestGameDayStepWaitsForAnExperimentItDoesNotOwn(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "gd-name-taken"
+	labels, _ := deployment(t, ns, "web", 2)
+	foreign := builder.Experiment(ns, "taken-first").Labels(labels).DryRun().Build()
+	mustCreate(t, foreign)
+	foreignKey := client.ObjectKeyFromObject(foreign)
+	waitForPhase(t, foreignKey, chaosv1alpha1.ExperimentSucceeded)
+	gd := gameDay(ns, "taken", dryRunStep(ns, "first", labels))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waiting := waitGameDay(t, key, "the step saying why it waits", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase.Finished() || len(g.Status.Steps) == 1 && strings.Contains(g.Status.Steps[0].Message, "is not this game day's")
+	})
+	if st := waiting.Status.Steps[0]; waiting.Status.Phase.Finished() || st.StartedAt != nil || st.Phase == chaosv1alpha1.StepSucceeded {
+		t.Fatalf("phase %s, step %+v: want the step waiting, not started", waiting.Status.Phase, st)
+	}
+	if err := k8s.Delete(t.Context(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	got := waitGameDay(t, key, "finished", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if got.Status.Phase != chaosv1alpha1.GameDaySucceeded || got.Status.Steps[0].Message != "" {
+		t.Errorf("phase %s, step %+v: want Succeeded with the wait's message gone", got.Status.Phase, got.Status.Steps[0])
+	}
+	own := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), foreignKey, own); err != nil {
+		t.Fatal(err)
+	}
+	if !metav1.IsControlledBy(own, got) {
+		t.Errorf("experiment %s owned by %+v, want the game day's own", own.Name, own.OwnerReferences)
+	}
+}
+
+// An abort decided on the pass after a step's start was lost (its Experiment created, the status
+// write recording it failed) reaches that Experiment too: the step's fault comes off with the
+// rest instead of running on under an aborted game day.
+func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-unwritten"
+	signal := func(v float64) {
+		t.Helper()
+		s := promtest.Series{Labels: map[string]string{"__name__": "gd_unwritten_signal"}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
+		if err := prom.Write(t.Context(), s); err != nil {
+			t.Error(err)
+		}
+	}
+	signal(0)
+	var failed atomic.Bool
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
+					return nil
+				}
+				data, err := patch.Data(obj)
+				if err != nil || !strings.Contains(string(data), `"experiment":"unwritten-slow"`) || !failed.CompareAndSwap(false, true) {
+					return nil
+				}
+				// The step's fault is in place and the guard fires before the next pass.
+				// (A hook on the manager's goroutine: it waits, it never fails the test itself.)
+				injected := func() bool {
+					lf.mu.Lock()
+					defer lf.mu.Unlock()
+					return len(lf.injected) > 0
+				}
+				for deadline := time.Now().Add(10 * time.Second); !injected() && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+				signal(1)
+				return errors.New("injected: the API server is unavailable")
+			}}
+		}})
+	gd := gameDay(ns, "unwritten", latencyStep(t, ns))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_unwritten_signal", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "finished", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if !failed.Load() {
+		t.Fatal("the status write recording the step's start never failed")
+	}
+	if got.Status.Phase != chaosv1alpha1.GameDayAborted {
+		t.Fatalf("phase %s (%+v), want Aborted", got.Status.Phase, got.Status.Conditions)
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted || st.Experiment != "unwritten-slow" || st.StartedAt == nil {
+		t.Errorf("step %+v: want Aborted, naming its experiment and when it started", st)
+	}
+	e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "unwritten-slow"}, chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+	lf.requireRemoved(t, 1)
 }
