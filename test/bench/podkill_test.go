@@ -129,6 +129,29 @@ func waitReadyIn(ctx context.Context, c client.Client, namespace, name string, r
 	})
 }
 
+// settleTime is BENCH_SETTLE (a Go duration, default 0): how long to wait after the Deployment is
+// Ready before each run. A replaced pod is Ready while the node may still be tearing down the
+// killed pod's sandbox (runc, CNI, iptables on 2 cores); with a settle time both controllers
+// start from an idle node, which separates their own latency from that churn.
+func settleTime(t *testing.T) time.Duration {
+	v := os.Getenv("BENCH_SETTLE")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("BENCH_SETTLE=%q: want a non-negative Go duration such as 1s", v)
+	}
+	return d
+}
+
+// waitReadyAndSettle is waitReady, then settle.
+func waitReadyAndSettle(ctx context.Context, c client.Client, settle time.Duration) error {
+	err := waitReady(ctx, c)
+	time.Sleep(settle)
+	return err
+}
+
 // killSeen waits on an open pod watch for the first pod with a deletionTimestamp (or deleted).
 func killSeen(ctx context.Context, w watch.Interface) (time.Time, error) {
 	seen, err := killsSeen(ctx, w, 1)
@@ -279,12 +302,14 @@ func TestBenchPodKill(t *testing.T) {
 	// whole (the ideal's wait before its own run i): the MTTR Firedrill's record is set against.
 	var killedAt, readyAt []time.Time
 	stepsBefore := managerSteps(t, cs)
+	settle := settleTime(t)
 	for i := 0; i < n; i++ {
-		r, s, at := killOnce(t, c, ns, i, func() error { return waitReady(ctx, c) }, startFiredrill)
+		r, s, at := killOnce(t, c, ns, i, func() error { return waitReadyAndSettle(ctx, c, settle) }, startFiredrill)
 		fd, fdSend, killedAt = append(fd, r), append(fdSend, s), append(killedAt, at)
 		r, s, _ = killOnce(t, c, ns, i, func() error {
 			err := waitReady(ctx, c)
 			readyAt = append(readyAt, time.Now())
+			time.Sleep(settle)
 			return err
 		}, startIdeal)
 		ideal, idealSend = append(ideal, r), append(idealSend, s)
@@ -316,7 +341,7 @@ func TestBenchPodKill(t *testing.T) {
 	}
 
 	ratio := float64(fd.pct(0.5)) / float64(ideal.pct(0.5))
-	fmt.Printf("\nPodKill (mode one), Create returned -> pod deletionTimestamp seen, %d runs each, taking turns, Deployment Ready between runs:\n", n)
+	fmt.Printf("\nPodKill (mode one), Create returned -> pod deletionTimestamp seen, %d runs each, taking turns, Deployment Ready between runs (then BENCH_SETTLE=%s):\n", n, settle)
 	fmt.Printf("  firedrill:                 %s; worst %s\n", fd, fd.worst(5))
 	fmt.Printf("  ideal one-step controller: %s; worst %s\n", ideal, ideal.worst(5))
 	fmt.Printf("  firedrill/ideal median ratio: %.2fx\n", ratio)
