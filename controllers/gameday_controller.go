@@ -615,7 +615,11 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 			continue
 		}
 		if st.StartedAt == nil {
-			started, err := r.startedBefore(ctx, gd, spec)
+			var started *chaosv1alpha1.Experiment
+			var err error
+			if spec.Experiment != nil {
+				started, err = r.ownExperiment(ctx, gd, experimentName(gd, spec.Name))
+			}
 			if taken := (*nameTakenError)(nil); errors.As(err, &taken) {
 				st.Message, done = taken.Error(), false
 				wait = soonest(wait, nameTakenPoll)
@@ -656,6 +660,7 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 		if err != nil {
 			return 0, false, err
 		}
+		st.Message = "" // a running step's only message is a wait for its name, now over
 		switch exp.Status.Phase {
 		case chaosv1alpha1.ExperimentSucceeded:
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
@@ -681,11 +686,14 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 
 func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep, st *chaosv1alpha1.GameDayStepStatus) (*chaosv1alpha1.Experiment, error) {
 	name := experimentName(gd, spec.Name)
-	st.Experiment = name
 	exp := &chaosv1alpha1.Experiment{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
 	if err == nil {
-		return exp, notOurs(gd, exp)
+		if err := notOurs(gd, exp); err != nil {
+			return nil, err
+		}
+		st.Experiment = name
+		return exp, nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return nil, err
@@ -697,30 +705,36 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 	if err := controllerutil.SetControllerReference(gd, exp, r.Client.Scheme()); err != nil {
 		return nil, err
 	}
-	if err := r.Client.Create(ctx, exp); err != nil && !apierrors.IsAlreadyExists(err) {
+	err = r.Client.Create(ctx, exp)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache had not seen it: whose it is must be read, not assumed.
+		if exp, err = r.ownExperiment(ctx, gd, name); err == nil && exp == nil {
+			err = fmt.Errorf("experiment %s was deleted while step %s created it", name, spec.Name)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("creating experiment %s for step %s: %w", name, spec.Name, err)
 	}
+	st.Experiment = name
 	return exp, nil
 }
 
-// startedBefore returns the step's Experiment if an earlier pass created it, read from the API
-// server: the cache may not have it yet when that pass's status write failed a moment ago. It is
-// read once per step, before the step is recorded started.
-func (r *GameDayReconciler) startedBefore(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep) (*chaosv1alpha1.Experiment, error) {
-	if spec.Experiment == nil {
-		return nil, nil
-	}
+// ownExperiment reads the Experiment name from the API server: nil when there is none, a
+// *nameTakenError when this game day does not control it. Uncached: it decides whether a step
+// started (the cache may not yet hold an Experiment a pass created a moment before its status
+// write failed) and where an abort goes, so it is read once per step start and on aborts only.
+func (r *GameDayReconciler) ownExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, name string) (*chaosv1alpha1.Experiment, error) {
 	reader := r.APIReader
 	if reader == nil {
 		reader = r.Client
 	}
 	exp := &chaosv1alpha1.Experiment{}
-	err := reader.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: experimentName(gd, spec.Name)}, exp)
+	err := reader.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("looking for step %s's experiment: %w", spec.Name, err)
+		return nil, fmt.Errorf("reading experiment %s: %w", name, err)
 	}
 	return exp, notOurs(gd, exp)
 }
@@ -773,31 +787,46 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 // abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
 // Experiment has been told: a step whose patch failed stays Running, so the next pass (the error
 // requeues it) sends the abort again instead of leaving its fault in place. A step not recorded
-// started is asked too if its Experiment exists (a pass created it and its status write failed).
+// started is asked too if its Experiment exists (a pass created it and its status write failed);
+// it is found by the step's name in status, so an abort for a status that no longer matches the
+// spec reaches it as well. Only this game day's own Experiments are told.
 func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason string) error {
 	var errs []error
 	for i := range s.gd.Status.Steps {
 		st := &s.gd.Status.Steps[i]
-		if st.Phase == chaosv1alpha1.StepPending && st.StartedAt == nil && i < len(s.gd.Spec.Steps) && s.gd.Spec.Steps[i].Name == st.Name {
-			exp, err := r.startedBefore(ctx, s.gd, s.gd.Spec.Steps[i])
-			if taken := (*nameTakenError)(nil); errors.As(err, &taken) || exp == nil && err == nil {
-				continue // never started: nothing to stop
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			st.Phase, st.Experiment, st.StartedAt = chaosv1alpha1.StepRunning, exp.Name, exp.CreationTimestamp.DeepCopy()
-		}
-		if st.Phase != chaosv1alpha1.StepRunning {
+		name := st.Experiment
+		switch {
+		case st.Phase == chaosv1alpha1.StepPending && st.StartedAt == nil:
+			name = experimentName(s.gd, st.Name)
+		case st.Phase != chaosv1alpha1.StepRunning:
 			continue
 		}
-		if st.Experiment != "" {
-			exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: s.gd.Namespace, Name: st.Experiment}}
-			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
-			if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", st.Experiment, err))
+		if name != "" {
+			exp, err := r.ownExperiment(ctx, s.gd, name)
+			taken := (*nameTakenError)(nil)
+			switch {
+			case errors.As(err, &taken) || err == nil && exp == nil:
+				if st.Phase == chaosv1alpha1.StepPending {
+					st.Message = "" // never started: no wait goes on, nothing to stop
+					continue
+				}
+				// Running, but nothing of ours is left to stop.
+			case err != nil:
+				errs = append(errs, err)
 				continue
+			default:
+				patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, chaosv1alpha1.AnnotationAbort, "game day "+s.gd.Name+": "+reason))
+				if err := r.Client.Patch(ctx, exp, patch); client.IgnoreNotFound(err) != nil {
+					if st.Phase == chaosv1alpha1.StepPending {
+						st.Phase, st.Experiment, st.StartedAt = chaosv1alpha1.StepRunning, exp.Name, exp.CreationTimestamp.DeepCopy()
+					}
+					errs = append(errs, fmt.Errorf("asking experiment %s to abort: %w", name, err))
+					continue
+				}
+				st.Experiment = exp.Name
+				if st.StartedAt == nil {
+					st.StartedAt = exp.CreationTimestamp.DeepCopy()
+				}
 			}
 		}
 		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepAborted, &metav1.Time{Time: s.now}, reason

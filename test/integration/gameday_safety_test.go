@@ -582,7 +582,7 @@ func TestGameDayStepStartedBeforeItsStatusWasWrittenIsNotJudgedAgain(t *testing.
 				return nil
 			}
 			// The write fails once the kill is done, so the next pass meets the cut capacity. (A
-			// hook on the manager's goroutine: it waits, it never fails the test itself.)
+			// hook on the manager's goroutine: it waits and never calls t.Fatal.)
 			killed := func() bool {
 				var pods corev1.PodList
 				return k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": "checkout"}) == nil &&
@@ -692,7 +692,7 @@ func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
 					return nil
 				}
 				// The step's fault is in place and the guard fires before the next pass.
-				// (A hook on the manager's goroutine: it waits, it never fails the test itself.)
+				// (A hook on the manager's goroutine: it waits and never calls t.Fatal.)
 				injected := func() bool {
 					lf.mu.Lock()
 					defer lf.mu.Unlock()
@@ -724,4 +724,44 @@ func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
 	e := waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "unwritten-slow"}, chaosv1alpha1.ExperimentAborted)
 	requireCondition(t, e, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
 	lf.requireRemoved(t, 1)
+}
+
+// An abort reaches only the game day's own Experiments. A step recorded started whose Experiment
+// could not be created (the create failed) and whose name someone else then took waits, and the
+// abort leaves that other Experiment alone rather than sending it the game day's abort.
+func TestGameDayAbortLeavesAnExperimentItDoesNotOwnAlone(t *testing.T) {
+	ns := "gd-abort-foreign"
+	var failed atomic.Bool
+	var labels map[string]string
+	startManager(t, managerOptions{gameDayClient: func(c client.Client) client.Client {
+		return failingClient{Client: c, failCreate: func(obj client.Object) error {
+			if _, ok := obj.(*chaosv1alpha1.Experiment); !ok || obj.GetNamespace() != ns || !failed.CompareAndSwap(false, true) {
+				return nil
+			}
+			// Someone else takes the name while the game day's create fails.
+			if err := k8s.Create(context.Background(), builder.Experiment(ns, obj.GetName()).Labels(labels).DryRun().Build()); err != nil {
+				t.Errorf("taking the step's name: %v", err)
+			}
+			return errors.New("injected: the API server is unavailable")
+		}}
+	}})
+	labels, _ = deployment(t, ns, "web", 2)
+	gd := gameDay(ns, "foreign", dryRunStep(ns, "first", labels))
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "the started step waiting for its name", 15*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Steps) == 1 && g.Status.Steps[0].StartedAt != nil && strings.Contains(g.Status.Steps[0].Message, "is not this game day's")
+	})
+	emergencyStopOn(t, "gd-foreign-stop", "stop everything")
+	got := waitGameDay(t, key, "aborted", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if got.Status.Phase != chaosv1alpha1.GameDayAborted || got.Status.Steps[0].Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("phase %s, step %+v: want both Aborted", got.Status.Phase, got.Status.Steps[0])
+	}
+	other := &chaosv1alpha1.Experiment{}
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "foreign-first"}, other); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := other.Annotations[chaosv1alpha1.AnnotationAbort]; ok {
+		t.Errorf("the other owner's experiment was told to abort: %q", v)
+	}
 }
