@@ -39,9 +39,11 @@ type CacheServiceRef struct {
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
 	// +required
 	Name string `json:"name"`
-	// namespace of the Service; defaults to the Experiment's.
+	// namespace of the Service; defaults to the Experiment's. Protected namespaces are refused:
+	// the three below at apply time, Firedrill's own and the configured ones when it starts.
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['kube-system', 'kube-public', 'kube-node-lease'])",message="kube-system, kube-public and kube-node-lease are protected namespaces: no experiment acts in them"
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 	// port of the Service, by number or name.

@@ -50,6 +50,9 @@ const (
 	// ReasonCacheRefused: the cache refused the flush for good (credentials, permissions, a
 	// snapshot over its caps, a server that turned replica); nothing more is tried.
 	ReasonCacheRefused = "CacheRefused"
+	// ReasonProtectedNamespace: the experiment names a protected namespace for a target that is
+	// not picked by a pod selector (a cache's Service); it is refused, not skipped.
+	ReasonProtectedNamespace = "ProtectedNamespace"
 	// ReasonTooManyDestinations: a network fault's destinations (cidrs plus the IPs of the pods
 	// podSelector matches) are more than an Injection holds (MaxInjectedCIDRs).
 	ReasonTooManyDestinations = "TooManyDestinations"

@@ -571,6 +571,41 @@ func TestCacheFlushThroughService(t *testing.T) {
 	}
 }
 
+// TestCacheFlushNeverActsInAProtectedNamespace: a cache whose Service is in a protected
+// namespace (Firedrill's own, a configured one; kube-system and the like are refused at apply
+// time) is refused before anything is read or dialled, whether the namespace is named or is the
+// Experiment's own.
+func TestCacheFlushNeverActsInAProtectedNamespace(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "cf-protected"
+	mustCreate(t, builder.Namespace(ns))
+	for _, protected := range []string{ownNamespace, "payments"} {
+		mustCreate(t, builder.Namespace(protected))
+		// Headless: were the check gone, the flush would stop at "no cluster IP" rather than dial
+		// an envtest cluster IP, which leads off this machine.
+		mustCreate(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: protected, Name: "redis"},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "resp", Port: 6379}}}})
+	}
+	for _, tc := range []struct{ name, expNS, svcNS, want string }{
+		{"named", ns, ownNamespace, "spec.cacheFlush.service.namespace: " + ownNamespace + " is a protected namespace"},
+		{"configured", ns, "payments", "spec.cacheFlush.service.namespace: payments is a protected namespace"},
+		{"its-own", "payments", "", "spec.cacheFlush.service (the Experiment's namespace): payments is a protected namespace"},
+	} {
+		got := finished(t, mustCreateExp(t, flush(tc.expNS, "protected-"+tc.name, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis,
+			Service: &chaosv1alpha1.CacheServiceRef{Name: "redis", Namespace: tc.svcNS, Port: intstr.FromString("resp")}, Mode: chaosv1alpha1.FlushDB})))
+		if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+			t.Errorf("%s: phase %s, want Failed", tc.name, got.Status.Phase)
+		}
+		requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonProtectedNamespace)
+		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: message %q, want it to contain %q", tc.name, msg, tc.want)
+		}
+		if len(got.Status.Targets) != 0 || got.Status.CacheFlush != nil {
+			t.Errorf("%s: targets %+v, cacheFlush %+v: want nothing selected or read", tc.name, got.Status.Targets, got.Status.CacheFlush)
+		}
+	}
+}
+
 // memcachedClient sets and gets numbered items over the text protocol, authenticated.
 type memcachedClient struct {
 	conn net.Conn

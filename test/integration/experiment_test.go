@@ -178,6 +178,11 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			c.Service = &chaosv1alpha1.CacheServiceRef{Name: "redis", Port: intstr.FromInt32(6379)}
 			cacheExp(e, c)
 		}, "spec.cacheFlush: set exactly one of address and service"},
+		{"cache in kube-system", func(e *chaosv1alpha1.Experiment) {
+			c := redisFlush()
+			c.Address, c.Service = "", &chaosv1alpha1.CacheServiceRef{Name: "redis", Namespace: "kube-system", Port: intstr.FromInt32(6379)}
+			cacheExp(e, c)
+		}, "spec.cacheFlush.service.namespace: Invalid value: \"kube-system\": kube-system, kube-public and kube-node-lease are protected namespaces"},
 		{"cache address without port", func(e *chaosv1alpha1.Experiment) {
 			c := redisFlush()
 			c.Address = "redis.shop.svc"
