@@ -41,11 +41,11 @@ func (m *memcached) line(cmd string) (string, error) {
 		return "", err
 	}
 	if _, err := m.conn.Write([]byte(cmd)); err != nil {
-		return "", fmt.Errorf("Memcached at %s: %s", m.e.addr, err)
+		return "", fmt.Errorf("Memcached at %s: %w", m.e.addr, err)
 	}
 	l, err := m.r.ReadString('\n')
 	if err != nil {
-		return "", fmt.Errorf("Memcached at %s: no answer: %s", m.e.addr, err)
+		return "", fmt.Errorf("Memcached at %s: no answer: %w", m.e.addr, err)
 	}
 	return strings.TrimRight(l, "\r\n"), nil
 }
