@@ -103,6 +103,9 @@ func (f *CacheFlush) Targets(ctx context.Context, exp *chaosv1alpha1.Experiment)
 	if err != nil {
 		return nil, err
 	}
+	if err := oneServer(ctx, f.Reader, exp); err != nil {
+		return nil, err
+	}
 	e := endpoint{engine: exp.Spec.CacheFlush.Engine, addr: addr}
 	if db := exp.Spec.CacheFlush.DB; db != nil {
 		e.db = int(*db)

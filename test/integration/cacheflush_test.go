@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -568,6 +569,32 @@ func TestCacheFlushThroughService(t *testing.T) {
 		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
 			t.Errorf("%s: message %q, want it to contain %q", tc.name, msg, tc.want)
 		}
+	}
+}
+
+// TestCacheFlushRefusesAServiceOverSeveralServers: a Service whose connections spread over more
+// than one ready server is refused before anything is dialled (one Memcached of three would be
+// emptied, or a Redis replica would answer the flush); a not-ready second endpoint does not count.
+func TestCacheFlushRefusesAServiceOverSeveralServers(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "cf-several"
+	mustCreate(t, builder.Namespace(ns))
+	mustCreate(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memcached"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "mc", Port: 11211}}}})
+	ready := func(addr string, ok bool) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ok)}}
+	}
+	mustCreate(t, &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "memcached-a", Labels: map[string]string{discoveryv1.LabelServiceName: "memcached"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{ready("10.1.0.5", true), ready("10.1.0.6", true), ready("10.1.0.7", false)}})
+	got := finished(t, mustCreateExp(t, flush(ns, "several", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached,
+		Service: &chaosv1alpha1.CacheServiceRef{Name: "memcached", Port: intstr.FromString("mc")}, Mode: chaosv1alpha1.FlushAll})))
+	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+		t.Errorf("phase %s, want Failed", got.Status.Phase)
+	}
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonPreflightFailed)
+	want := "spec.cacheFlush.service: Service cf-several/memcached has 2 ready endpoints (10.1.0.5, 10.1.0.6)"
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, want) {
+		t.Errorf("message %q, want it to contain %q", msg, want)
 	}
 }
 
