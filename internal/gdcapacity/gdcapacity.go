@@ -123,17 +123,24 @@ func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (cap
 	case s.ConcurrencyLimit != nil:
 		q.Workers = int(*s.ConcurrencyLimit)
 		if perReplica > 0 && q.ServiceTime > 0 && float64(q.Workers)/q.ServiceTime.Seconds() > perReplica {
-			// The CPU (or the declared capacity) is the tighter limit: each request then holds
-			// its worker as long as the CPU takes to get through the queue.
-			q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
+			// The CPU (or the declared capacity) is the tighter limit: it serves fewer requests
+			// at once than the limit admits. Fewer workers, not longer service times: stretching
+			// S to limit/perReplica kept the capacity but multiplied the latency (64 workers on
+			// 200/s: S 10 ms → 320 ms).
+			q.Workers, q.ServiceTime = workers(perReplica, q.ServiceTime)
 		}
 	case perReplica > 0 && q.ServiceTime > 0:
-		// Whole workers; the service time is then set so that workers / time is exactly the
-		// per-replica capacity given.
-		q.Workers = max(1, int(math.Round(perReplica*q.ServiceTime.Seconds())))
-		q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
+		q.Workers, q.ServiceTime = workers(perReplica, q.ServiceTime)
 	}
 	return q, nil
+}
+
+// workers is the whole number of workers closest to perReplica × s, and the service time that
+// makes workers / time exactly perReplica: the rounding moves s by at most a third once there are
+// two workers or more; under 1.5 one worker serves at perReplica (half a core: 2 × the CPU time).
+func workers(perReplica float64, s time.Duration) (int, time.Duration) {
+	w := max(1, int(math.Round(perReplica*s.Seconds())))
+	return w, time.Duration(float64(w) / perReplica * float64(time.Second))
 }
 
 // Faults maps a step's experiment onto the services it names in capacityTargets. Notes say what

@@ -84,16 +84,43 @@ func TestBuildQueues(t *testing.T) {
 	}
 }
 
-// A concurrency limit above what the CPU can feed: the CPU is the limit.
+// A concurrency limit above what the CPU can feed: the CPU is the limit. It caps the workers,
+// not the service time: 64 workers stretched to 64/200/s = 320 ms each gave an idle p99 of
+// 4.6 × 320 ms = 1.47 s, so a 300 ms threshold refused every load (λ* 0).
 func TestCPUCapsAConcurrencyLimit(t *testing.T) {
-	spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "api", Replicas: ptr.To[int32](1),
-		ConcurrencyLimit: ptr.To[int32](64), ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond},
-		CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: "2", CPUSecondsPerRequest: "0.01"}}}}
-	m, err := Build(context.Background(), spec, Inputs{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := m.Services[0].Queue.Capacity(); math.Abs(c-200) > 1e-6 {
-		t.Errorf("capacity %g/s, want the CPU's 200/s, not 64 workers' 6400/s", c)
+	for _, tc := range []struct {
+		name   string
+		s      *metav1.Duration
+		cores  chaosv1alpha1.Decimal
+		want   capacity.Queue
+		minSat float64 // λ* with a 300 ms p99 threshold must reach this
+	}{
+		// 2 cores / 10 ms CPU = 200/s: 2 workers of 10 ms, idle p99 46 ms, λ* 180/s (by utilisation 0.9).
+		{"service time is the CPU time", &metav1.Duration{Duration: 10 * time.Millisecond}, "2", capacity.Queue{Replicas: 1, Workers: 2, ServiceTime: 10 * time.Millisecond}, 150},
+		{"no service time: the CPU time", nil, "2", capacity.Queue{Replicas: 1, Workers: 2, ServiceTime: 10 * time.Millisecond}, 150},
+		// 50 ms wall, 10 ms CPU: 200/s × 50 ms = 10 workers of 50 ms (idle p99 230 ms).
+		{"waits beyond the CPU time", &metav1.Duration{Duration: 50 * time.Millisecond}, "2", capacity.Queue{Replicas: 1, Workers: 10, ServiceTime: 50 * time.Millisecond}, 100},
+		// 2.5 cores: 250/s × 10 ms = 2.5 → 3 workers sharing 2.5 cores, 12 ms each (capacity kept).
+		{"fractional cores", &metav1.Duration{Duration: 10 * time.Millisecond}, "2.5", capacity.Queue{Replicas: 1, Workers: 3, ServiceTime: 12 * time.Millisecond}, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "api", Replicas: ptr.To[int32](1),
+				ConcurrencyLimit: ptr.To[int32](64), ServiceTime: tc.s,
+				CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: tc.cores, CPUSecondsPerRequest: "0.01"}}}}
+			m, err := Build(context.Background(), spec, Inputs{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := m.Services[0].Queue
+			if q != tc.want {
+				t.Errorf("queue %+v, want %+v", q, tc.want)
+			}
+			if c, want := q.Capacity(), tc.want.Capacity(); math.Abs(c-want) > 1e-6 {
+				t.Errorf("capacity %g/s, want the CPU's %g/s, not 64 workers'", c, want)
+			}
+			if s := q.SaturationPoint(0.99, 300*time.Millisecond, 0.9); s.Lambda < tc.minSat {
+				t.Errorf("λ* %+v with a 300 ms threshold, want at least %g/s (idle p99 %s)", s, tc.minSat, q.Percentile(0, 0.99))
+			}
+		})
 	}
 }
