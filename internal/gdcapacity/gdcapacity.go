@@ -49,10 +49,16 @@ func Build(ctx context.Context, spec *chaosv1alpha1.CapacitySpec, in Inputs) (ca
 				errs = append(errs, fmt.Errorf("service %s: its load is a PromQL query and no Prometheus is reachable", s.Name))
 			case l.PromQL != "":
 				v, err := in.Query(ctx, l.PromQL)
-				if err != nil {
+				switch {
+				case err != nil:
 					errs = append(errs, fmt.Errorf("service %s: load query: %w", s.Name, err))
+				case math.IsNaN(v) || math.IsInf(v, 0):
+					// NaN (a ratio over no traffic) compares false everywhere: it would pass
+					// every limit and read as within capacity.
+					errs = append(errs, fmt.Errorf("service %s: load query %q returned %g, not a finite load", s.Name, l.PromQL, v))
+				default:
+					svc.Load = v // an unread load stays 0 (the plan says it counts as zero)
 				}
-				svc.Load = v
 			default:
 				svc.Load = dec(l.Value)
 			}

@@ -124,3 +124,27 @@ func TestCPUCapsAConcurrencyLimit(t *testing.T) {
 		})
 	}
 }
+
+// A load PromQL gives as NaN (a ratio over no traffic, 0/0) is no load: it passed Build, compared
+// false with every limit, and the step read as within capacity at load "∞", utilisation "NaN",
+// p99 0s. Build names the service and the query instead (CapacityModelError).
+func TestBuildRefusesALoadThatIsNotFinite(t *testing.T) {
+	const query = `sum(rate(ok[1m])) / sum(rate(all[1m]))`
+	for _, tc := range []struct {
+		name string
+		v    float64
+	}{{"NaN", math.NaN()}, {"+Inf", math.Inf(1)}, {"-Inf", math.Inf(-1)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "checkout", Replicas: ptr.To[int32](2),
+				Load: &chaosv1alpha1.CapacityLoad{PromQL: query}, ServiceTime: &metav1.Duration{Duration: 25 * time.Millisecond}, ConcurrencyLimit: ptr.To[int32](8)}}}
+			in := Inputs{Query: func(context.Context, string) (float64, error) { return tc.v, nil }}
+			m, err := Build(context.Background(), spec, in)
+			if m.Services[0].Load != 0 {
+				t.Errorf("load %g kept, want 0 (the plan counts an unread load as zero)", m.Services[0].Load)
+			}
+			if err == nil || !strings.Contains(err.Error(), "service checkout") || !strings.Contains(err.Error(), query) || !strings.Contains(err.Error(), "not a finite load") {
+				t.Errorf("Build with a load of %g: %v; want an error naming checkout, the query, and not a finite load", tc.v, err)
+			}
+		})
+	}
+}
