@@ -14,6 +14,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/capacity"
+	"github.com/firedrill-dev/firedrill/internal/selector"
 	"github.com/firedrill-dev/firedrill/internal/slo"
 )
 
@@ -194,34 +195,24 @@ func Faults(ctx context.Context, step chaosv1alpha1.GameDayStep, m capacity.Mode
 	return out, notes
 }
 
-// killed is how many of a service's n replicas a PodKill takes: by mode, or every replica in
-// the zone for a zone outage.
+// killed is how many of a service's n replicas a PodKill takes: selector.Count by its mode, as
+// the engine picks, over the workload's pods in the zone for a zone outage. With the zone's pods
+// unknown, over all n: at most that many are in the zone.
 func killed(ctx context.Context, e *chaosv1alpha1.ExperimentSpec, n int, name string, services []chaosv1alpha1.CapacityService, in Inputs) (int, string) {
 	if e.Selector != nil && e.Selector.Zone != "" {
+		all := selector.Count(e.Mode, e.Value, n)
 		for _, s := range services {
 			if s.Name == name && s.Workload != nil && in.ZoneReplicas != nil {
 				k, err := in.ZoneReplicas(ctx, *s.Workload, e.Selector.Zone)
 				if err != nil {
-					return n, fmt.Sprintf("%s: replicas in zone %s unknown (%v): all %d counted", name, e.Selector.Zone, err, n)
+					return all, fmt.Sprintf("%s: replicas in zone %s unknown (%v): %d of all %d counted", name, e.Selector.Zone, err, all, n)
 				}
-				return k, ""
+				return selector.Count(e.Mode, e.Value, min(k, n)), ""
 			}
 		}
-		return n, fmt.Sprintf("%s: replicas in zone %s unknown without a workload and a cluster: all %d counted", name, e.Selector.Zone, n)
+		return all, fmt.Sprintf("%s: replicas in zone %s unknown without a workload and a cluster: %d of all %d counted", name, e.Selector.Zone, all, n)
 	}
-	v := 0
-	if e.Value != nil {
-		v = int(*e.Value)
-	}
-	switch e.Mode {
-	case chaosv1alpha1.ModeAll:
-		return n, ""
-	case chaosv1alpha1.ModeFixed:
-		return min(v, n), ""
-	case chaosv1alpha1.ModePercent:
-		return min(n, max(1, n*v/100)), ""
-	}
-	return min(1, n), ""
+	return selector.Count(e.Mode, e.Value, n), ""
 }
 
 // Step is what the model says of one step: status entries, the services predicted to tip over

@@ -148,3 +148,38 @@ func TestBuildRefusesALoadThatIsNotFinite(t *testing.T) {
 		})
 	}
 }
+
+// A zone PodKill kills by its mode among the workload's pods in the zone, as the engine does
+// (selector.Count over the pods the zone selects): 4 of web's 10 pods in eu-1a, mode one kills
+// 1, not all 4. With the zone unknown, Count over all n bounds it (at most n are in the zone).
+func TestZoneKillFollowsTheMode(t *testing.T) {
+	m := capacity.Model{Services: []capacity.Service{{Name: "web", Queue: capacity.Queue{Replicas: 10, Workers: 4, ServiceTime: time.Millisecond}}}}
+	services := []chaosv1alpha1.CapacityService{{Name: "web", Workload: &chaosv1alpha1.CapacityWorkload{Kind: "Deployment", Name: "web"}}}
+	zone := Inputs{ZoneReplicas: func(context.Context, chaosv1alpha1.CapacityWorkload, string) (int, error) { return 4, nil }}
+	for _, tc := range []struct {
+		name  string
+		mode  chaosv1alpha1.SelectionMode
+		value *int32
+		in    Inputs
+		want  int
+	}{
+		{"one", chaosv1alpha1.ModeOne, nil, zone, 1},
+		{"unset mode is one", "", nil, zone, 1},
+		{"fixed 2", chaosv1alpha1.ModeFixed, ptr.To[int32](2), zone, 2},
+		{"fixed 9: only 4 in the zone", chaosv1alpha1.ModeFixed, ptr.To[int32](9), zone, 4},
+		{"50 percent of 4", chaosv1alpha1.ModePercent, ptr.To[int32](50), zone, 2},
+		{"all", chaosv1alpha1.ModeAll, nil, zone, 4},
+		{"one, zone unknown", chaosv1alpha1.ModeOne, nil, Inputs{}, 1},
+		{"50 percent, zone unknown: of all 10", chaosv1alpha1.ModePercent, ptr.To[int32](50), Inputs{}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: tc.mode, Value: tc.value,
+				Selector: &chaosv1alpha1.TargetSelector{Zone: "eu-1a"}}
+			step := chaosv1alpha1.GameDayStep{Name: "s", Experiment: &exp, CapacityTargets: []string{"web"}}
+			faults, _ := Faults(context.Background(), step, m, services, tc.in)
+			if got := faults["web"].KillReplicas; got != tc.want {
+				t.Errorf("killed %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
