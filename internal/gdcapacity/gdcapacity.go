@@ -271,6 +271,9 @@ func Predictions(ps []capacity.Prediction) (out []chaosv1alpha1.ServicePredictio
 		sp := chaosv1alpha1.ServicePrediction{Service: p.Service, Load: f1(p.Load), Replicas: int32(p.Replicas)}
 		if p.Capacity > 0 || p.Saturated != "" {
 			sp.Utilisation = strconv.FormatFloat(p.Utilisation, 'f', 3, 64)
+			if math.IsInf(p.Utilisation, 1) { // no replica left: no capacity at all
+				sp.Utilisation = "∞"
+			}
 			sp.P99 = capacity.FormatDuration(p.P99)
 			sp.SaturationLoad = f1(p.Saturation.Lambda)
 			sp.Saturated = p.Saturated
@@ -361,7 +364,8 @@ func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, model
 				errs = append(errs, fmt.Errorf("service %s: %w", p.Service, err))
 				return 0, false
 			}
-			return v, true
+			// NaN is PromQL's p99 or ratio over no traffic: nothing observed, left empty.
+			return v, !math.IsNaN(v) && !math.IsInf(v, 0)
 		}
 		load, hasLoad := read(obs.Throughput)
 		if hasLoad {

@@ -3,6 +3,7 @@ package gdcapacity
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,55 @@ func TestZoneKillFollowsTheMode(t *testing.T) {
 			faults, _ := Faults(context.Background(), step, m, services, tc.in)
 			if got := faults["web"].KillReplicas; got != tc.want {
 				t.Errorf("killed %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Status carries no non-finite number: a queue with no replica left has utilisation +Inf (shown
+// "∞", as its p99 and an unbounded load are); an observation Prometheus gives as NaN (p99 or error
+// ratio over no traffic) is unreadable and left empty. time.Duration(NaN) was
+// -2562047h47m16.854775808s on amd64, the NaN load "∞", the error ratio "NaN".
+func TestStatusHasNoNonFiniteNumber(t *testing.T) {
+	m := capacity.Model{Services: []capacity.Service{
+		{Name: "gone", Load: 50, Queue: capacity.Queue{Replicas: 0, Workers: 4, ServiceTime: 10 * time.Millisecond}},
+		{Name: "quiet", Load: 50, Queue: capacity.Queue{Replicas: 2, Workers: 4, ServiceTime: 10 * time.Millisecond}},
+	}}
+	ps, err := m.Predict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds, saturated := Predictions(ps)
+	if g := preds[0]; g.Utilisation != "∞" || g.P99 != "∞" || g.Saturated != "no replica left" || len(saturated) != 1 {
+		t.Errorf("no replica left: %+v, saturated %q; want utilisation ∞, p99 ∞", g, saturated)
+	}
+	services := []chaosv1alpha1.CapacityService{{Name: "gone"}, {Name: "quiet",
+		Observed: &chaosv1alpha1.CapacityObserved{Throughput: "load", LatencyP99: "p99", ErrorRatio: "errors"}}}
+	for _, tc := range []struct {
+		name             string
+		load, p99, ratio float64
+		want             chaosv1alpha1.ServicePrediction // the observed fields
+	}{
+		{"no traffic: NaN p99 and ratio", 0, math.NaN(), math.NaN(), chaosv1alpha1.ServicePrediction{ObservedLoad: "0"}},
+		{"every reading NaN", math.NaN(), math.NaN(), math.NaN(), chaosv1alpha1.ServicePrediction{}},
+		{"readable", 50, 0.02, 0.001, chaosv1alpha1.ServicePrediction{ObservedLoad: "50", ObservedP99: "20ms", ObservedErrorRatio: "0.0010"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := slices.Clone(preds)
+			query := func(_ context.Context, q string) (float64, error) {
+				return map[string]float64{"load": tc.load, "p99": tc.p99, "errors": tc.ratio}[q], nil
+			}
+			lost, err := Observe(context.Background(), got, ps, services, query)
+			if err != nil || len(lost) != 0 {
+				t.Fatalf("lost %q, err %v", lost, err)
+			}
+			q := got[1]
+			if q.ObservedLoad != tc.want.ObservedLoad || q.ObservedP99 != tc.want.ObservedP99 || q.ObservedErrorRatio != tc.want.ObservedErrorRatio {
+				t.Errorf("observed load %q p99 %q error ratio %q, want %q %q %q", q.ObservedLoad, q.ObservedP99, q.ObservedErrorRatio,
+					tc.want.ObservedLoad, tc.want.ObservedP99, tc.want.ObservedErrorRatio)
+			}
+			if tc.want.ObservedP99 == "" && q.P99Error != "" {
+				t.Errorf("p99 error %q from an unread p99", q.P99Error)
 			}
 		})
 	}
