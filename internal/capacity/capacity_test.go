@@ -195,8 +195,9 @@ func TestPredictFaults(t *testing.T) {
 }
 
 // Latency added to a callee holds its callers' workers longer. 10 ms more on api (still
-// healthy) makes web a third busier and pushes its p99 over 300 ms; 100 ms saturates api, and
-// web with it.
+// healthy, its mean latency up 23.5 ms with its queueing) makes web 1.6× busier (utilisation 0.5
+// → 0.79) and its p99 185 → 256 ms, a shift by that wait, still under 300 ms (as exponential
+// service time it read 300+ ms); 100 ms saturates api, and web with it.
 func TestPredictLatencyPropagates(t *testing.T) {
 	m := threeTier()
 	steady, err := m.Predict(nil)
@@ -210,8 +211,9 @@ func TestPredictLatencyPropagates(t *testing.T) {
 	}
 	a1, _ := Find(slower, "api")
 	w1, _ := Find(slower, "web")
-	if a1.Saturated != "" || w1.Utilisation < w0.Utilisation*1.3 || !strings.Contains(w1.Saturated, "over the threshold 300ms") {
-		t.Errorf("api +10ms: api %+v\nweb %+v (steady %+v): want api healthy, web a third busier and over its latency threshold", a1, w1, w0)
+	if a1.Saturated != "" || w1.Utilisation < w0.Utilisation*1.5 || w1.Saturated != "" ||
+		w1.P99 < w0.P99+w1.Queue.Fixed || w1.P99 > 260*time.Millisecond {
+		t.Errorf("api +10ms: api %+v\nweb %+v (steady %+v): want api healthy, web 1.5× busier, p99 up by its wait on api (≈256ms), under its threshold", a1, w1, w0)
 	}
 	saturated, err := m.Predict(map[string]Fault{"api": {Latency: 100 * time.Millisecond}})
 	if err != nil {
@@ -338,5 +340,51 @@ func TestPredictServiceWithNoReplicaLeft(t *testing.T) {
 				t.Errorf("capacity %g on %d replicas at utilisation %g, want 0 on 0 at +Inf", p.Capacity, p.Replicas, p.Utilisation)
 			}
 		})
+	}
+}
+
+// A network delay D is deterministic: it holds the worker (capacity n·c/(S+D)) but moves p99 by
+// D, not by 4.6·D as an exponential service time of S+D would. checkout (S 25 ms, 8 workers, 2
+// replicas, 100/s) +50 ms: p99 ≈ 50 + 115 = 165 ms, under its 300 ms threshold (as S = 75 ms
+// exponential it was 345 ms idle: refused at any load). front calls it and waits the ~50 ms
+// more: p99 ≈ 50 + 92 = 142 ms under 200 ms (as S 20 + 50 ms exponential, ~330 ms).
+func TestPredictFixedDelay(t *testing.T) {
+	m := Model{
+		Services: []Service{
+			{Name: "front", Load: 100, Queue: Queue{Replicas: 2, Workers: 8, ServiceTime: 20 * time.Millisecond}, LatencyThreshold: 200 * time.Millisecond},
+			{Name: "checkout", Queue: Queue{Replicas: 2, Workers: 8, ServiceTime: 25 * time.Millisecond}, LatencyThreshold: 300 * time.Millisecond},
+		},
+		Links: []Link{{From: "front", To: "checkout"}},
+	}
+	ps, err := m.Predict(map[string]Fault{"checkout": {Latency: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		service      string
+		p99min       time.Duration
+		p99max       time.Duration
+		capacity     float64 // held S + D: 2·8/(S+D)
+		saturationGT float64
+	}{
+		{"checkout", 165 * time.Millisecond, 170 * time.Millisecond, 2 * 8 / 0.075, 150},
+		{"front", 140 * time.Millisecond, 150 * time.Millisecond, 2 * 8 / (0.020 + 0.050), 150}, // +1 ms: checkout waits a little longer
+	} {
+		p, _ := Find(ps, tc.service)
+		if p.Saturated != "" || p.P99 < tc.p99min || p.P99 > tc.p99max {
+			t.Errorf("%s: p99 %s (%q), want %s–%s and not saturated", tc.service, p.P99, p.Saturated, tc.p99min, tc.p99max)
+		}
+		if !near(p.Capacity, tc.capacity, 0.02) || p.Saturation.Lambda < tc.saturationGT {
+			t.Errorf("%s: capacity %g, λ* %+v; want ≈ %g, λ* over %g", tc.service, p.Capacity, p.Saturation, tc.capacity, tc.saturationGT)
+		}
+	}
+	// The mean counts the delay once: W = Wq + S + D.
+	q := Queue{Replicas: 1, Workers: 1, ServiceTime: 10 * time.Millisecond, Fixed: 40 * time.Millisecond}
+	if got := q.MeanLatency(0); got != 50*time.Millisecond {
+		t.Errorf("idle mean %s, want 50ms", got)
+	}
+	// M/M/1 held 50 ms (μ 20/s) at 10/s: Wq = ρ/(μ−λ) = 0.5/10 = 50 ms; W = 100 ms.
+	if got := q.MeanLatency(10); !near(got.Seconds(), 0.1, 1e-6) {
+		t.Errorf("mean at 10/s %s, want 100ms", got)
 	}
 }

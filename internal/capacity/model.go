@@ -40,7 +40,8 @@ type Fault struct {
 	// KillReplicas removes k of its n replicas (a PodKill, a zone outage).
 	KillReplicas int
 	// Latency is added to each of its requests (a NetworkLatency on its pods): workers are
-	// held that much longer, and its callers wait that much longer.
+	// held that much longer, and its callers wait that much longer. It is a fixed delay
+	// (Queue.Fixed), not part of the exponential service time.
 	Latency time.Duration
 	// Loss is the probability a call to it fails (a PacketLoss): callers retry.
 	Loss float64
@@ -61,7 +62,7 @@ type Model struct {
 // Prediction is one service's predicted state.
 type Prediction struct {
 	Service string
-	// Queue is the service as the fault leaves it (replicas gone, service time grown).
+	// Queue is the service as the fault leaves it (replicas gone, fixed delay added).
 	Queue       Queue
 	Load        float64
 	Replicas    int
@@ -169,8 +170,8 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 	}
 	load, carried := m.flows(order, faults)
 	steady := m.loads(order, nil)
-	// Latencies, bottom-up: each service's effective service time grows by what it adds and by
-	// how much slower its callees answer than in the steady state.
+	// Latencies, bottom-up: each service's requests are held longer by the delay it adds and by
+	// how much slower its callees answer than in the steady state, both as a fixed time.
 	extra := map[string]time.Duration{} // latency a service's callers see beyond its steady state
 	queues := map[string]Queue{}
 	for i := len(order) - 1; i >= 0; i-- {
@@ -178,14 +179,14 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 		s, f := svc[name], faults[name]
 		q := s.Queue
 		q.Replicas = max(q.Replicas-f.KillReplicas, 0)
-		q.ServiceTime += f.Latency
+		q.Fixed += f.Latency
 		for _, l := range m.Links {
 			if l.From == name && !l.Cache && extra[l.To] > 0 {
 				ratio := l.Ratio
 				if ratio == 0 {
 					ratio = 1
 				}
-				q.ServiceTime += time.Duration(ratio * float64(extra[l.To]))
+				q.Fixed += time.Duration(ratio * float64(extra[l.To]))
 			}
 		}
 		queues[name] = q

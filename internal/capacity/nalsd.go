@@ -55,7 +55,7 @@ func Summarise(name string, load float64, q Queue, u float64, k int) Summary {
 	if !q.valid() || u <= 0 {
 		return s
 	}
-	s.PerReplica = float64(q.Workers) * q.mu()
+	s.PerReplica = float64(q.Workers) * q.rate()
 	s.Capacity = q.Capacity()
 	s.Utilisation = load / s.Capacity
 	s.Needed = int(math.Ceil(load/(s.PerReplica*u)-1e-9)) + k

@@ -18,8 +18,13 @@ type Queue struct {
 	Replicas int
 	// Workers (c) per replica: requests beyond them wait in the replica's queue.
 	Workers int
-	// ServiceTime (S) is the mean time a worker spends on one request.
+	// ServiceTime (S) is the mean time a worker spends on one request, exponentially distributed.
 	ServiceTime time.Duration
+	// Fixed is a deterministic time added to every request (an injected network delay, a slowed
+	// callee): it holds the worker (utilisation and Erlang C use S + Fixed) but shifts the
+	// response time's distribution by itself instead of being scaled as exponential (p99 +D, not
+	// +4.6·D).
+	Fixed time.Duration
 }
 
 // ErrInvalid is returned for a queue with no replica, worker or service time.
@@ -27,15 +32,18 @@ var ErrInvalid = errors.New("capacity: a queue needs replicas, workers and a ser
 
 func (q Queue) valid() bool { return q.Replicas > 0 && q.Workers > 0 && q.ServiceTime > 0 }
 
-// mu is one worker's service rate (requests/s).
+// mu is the rate of the exponential part of service (1/S).
 func (q Queue) mu() float64 { return 1 / q.ServiceTime.Seconds() }
 
-// Capacity is the most load (requests/s) the service can serve: n·c/S.
+// rate is one worker's service rate (requests/s): 1 / (S + Fixed), the time a worker is held.
+func (q Queue) rate() float64 { return 1 / (q.ServiceTime + q.Fixed).Seconds() }
+
+// Capacity is the most load (requests/s) the service can serve: n·c/(S + Fixed).
 func (q Queue) Capacity() float64 {
 	if !q.valid() {
 		return 0
 	}
-	return float64(q.Replicas*q.Workers) * q.mu()
+	return float64(q.Replicas*q.Workers) * q.rate()
 }
 
 // Utilisation ρ = λ / (n·c·μ).
@@ -66,10 +74,12 @@ func ErlangC(c int, a float64) float64 {
 }
 
 // replica returns the per-replica arrival rate, the probability of waiting, and the rate θ at
-// which a waiting request's wait ends (cμ − λ_r); ok is false when the replica is saturated.
+// which a waiting request's wait ends (cμ − λ_r, μ from the holding time S + Fixed); ok is false
+// when the replica is saturated. A deterministic part waits less than an exponential one of the
+// same mean would: M/M/c with the holding time errs on the side of more waiting.
 func (q Queue) replica(lambda float64) (lr, pw, theta float64, ok bool) {
 	lr = lambda / float64(q.Replicas)
-	mu := q.mu()
+	mu := q.rate()
 	theta = float64(q.Workers)*mu - lr
 	if theta <= 0 {
 		return lr, 1, 0, false
@@ -89,17 +99,17 @@ func (q Queue) MeanWait(lambda float64) time.Duration {
 	return seconds(pw / theta)
 }
 
-// MeanLatency is the mean response time W = W_q + S.
+// MeanLatency is the mean response time W = W_q + S + Fixed.
 func (q Queue) MeanLatency(lambda float64) time.Duration {
 	w := q.MeanWait(lambda)
 	if w == time.Duration(math.MaxInt64) {
 		return w
 	}
-	return w + q.ServiceTime
+	return w + q.ServiceTime + q.Fixed
 }
 
-// exceed is P(response time > t): with probability 1−C the service time alone (Exp(μ)); with
-// probability C an Exp(θ) wait plus the service time (a hypoexponential sum).
+// exceed is P(response time − Fixed > t): with probability 1−C the service time alone (Exp(μ));
+// with probability C an Exp(θ) wait plus the service time (a hypoexponential sum).
 func (q Queue) exceed(lambda, t float64) float64 {
 	mu := q.mu()
 	_, pw, theta, _ := q.replica(lambda)
@@ -138,7 +148,7 @@ func (q Queue) Percentile(lambda, p float64) time.Duration {
 			hi = mid
 		}
 	}
-	return seconds(hi)
+	return seconds(hi + q.Fixed.Seconds()) // the fixed part shifts the distribution
 }
 
 // Saturation is where a service tips over, and why.

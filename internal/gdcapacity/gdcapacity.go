@@ -14,6 +14,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/capacity"
+	"github.com/firedrill-dev/firedrill/internal/selector"
 	"github.com/firedrill-dev/firedrill/internal/slo"
 )
 
@@ -49,10 +50,16 @@ func Build(ctx context.Context, spec *chaosv1alpha1.CapacitySpec, in Inputs) (ca
 				errs = append(errs, fmt.Errorf("service %s: its load is a PromQL query and no Prometheus is reachable", s.Name))
 			case l.PromQL != "":
 				v, err := in.Query(ctx, l.PromQL)
-				if err != nil {
+				switch {
+				case err != nil:
 					errs = append(errs, fmt.Errorf("service %s: load query: %w", s.Name, err))
+				case math.IsNaN(v) || math.IsInf(v, 0):
+					// NaN (a ratio over no traffic) compares false everywhere: it would pass
+					// every limit and read as within capacity.
+					errs = append(errs, fmt.Errorf("service %s: load query %q returned %g, not a finite load", s.Name, l.PromQL, v))
+				default:
+					svc.Load = v // an unread load stays 0 (the plan says it counts as zero)
 				}
-				svc.Load = v
 			default:
 				svc.Load = dec(l.Value)
 			}
@@ -123,17 +130,24 @@ func queue(ctx context.Context, s chaosv1alpha1.CapacityService, in Inputs) (cap
 	case s.ConcurrencyLimit != nil:
 		q.Workers = int(*s.ConcurrencyLimit)
 		if perReplica > 0 && q.ServiceTime > 0 && float64(q.Workers)/q.ServiceTime.Seconds() > perReplica {
-			// The CPU (or the declared capacity) is the tighter limit: each request then holds
-			// its worker as long as the CPU takes to get through the queue.
-			q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
+			// The CPU (or the declared capacity) is the tighter limit: it serves fewer requests
+			// at once than the limit admits. Fewer workers, not longer service times: stretching
+			// S to limit/perReplica kept the capacity but multiplied the latency (64 workers on
+			// 200/s: S 10 ms → 320 ms).
+			q.Workers, q.ServiceTime = workers(perReplica, q.ServiceTime)
 		}
 	case perReplica > 0 && q.ServiceTime > 0:
-		// Whole workers; the service time is then set so that workers / time is exactly the
-		// per-replica capacity given.
-		q.Workers = max(1, int(math.Round(perReplica*q.ServiceTime.Seconds())))
-		q.ServiceTime = time.Duration(float64(q.Workers) / perReplica * float64(time.Second))
+		q.Workers, q.ServiceTime = workers(perReplica, q.ServiceTime)
 	}
 	return q, nil
+}
+
+// workers is the whole number of workers closest to perReplica × s, and the service time that
+// makes workers / time exactly perReplica: the rounding moves s by at most a third once there are
+// two workers or more; under 1.5 one worker serves at perReplica (half a core: 2 × the CPU time).
+func workers(perReplica float64, s time.Duration) (int, time.Duration) {
+	w := max(1, int(math.Round(perReplica*s.Seconds())))
+	return w, time.Duration(float64(w) / perReplica * float64(time.Second))
 }
 
 // Faults maps a step's experiment onto the services it names in capacityTargets. Notes say what
@@ -181,34 +195,24 @@ func Faults(ctx context.Context, step chaosv1alpha1.GameDayStep, m capacity.Mode
 	return out, notes
 }
 
-// killed is how many of a service's n replicas a PodKill takes: by mode, or every replica in
-// the zone for a zone outage.
+// killed is how many of a service's n replicas a PodKill takes: selector.Count by its mode, as
+// the engine picks, over the workload's pods in the zone for a zone outage. With the zone's pods
+// unknown, over all n: at most that many are in the zone.
 func killed(ctx context.Context, e *chaosv1alpha1.ExperimentSpec, n int, name string, services []chaosv1alpha1.CapacityService, in Inputs) (int, string) {
 	if e.Selector != nil && e.Selector.Zone != "" {
+		all := selector.Count(e.Mode, e.Value, n)
 		for _, s := range services {
 			if s.Name == name && s.Workload != nil && in.ZoneReplicas != nil {
 				k, err := in.ZoneReplicas(ctx, *s.Workload, e.Selector.Zone)
 				if err != nil {
-					return n, fmt.Sprintf("%s: replicas in zone %s unknown (%v): all %d counted", name, e.Selector.Zone, err, n)
+					return all, fmt.Sprintf("%s: replicas in zone %s unknown (%v): %d of all %d counted", name, e.Selector.Zone, err, all, n)
 				}
-				return k, ""
+				return selector.Count(e.Mode, e.Value, min(k, n)), ""
 			}
 		}
-		return n, fmt.Sprintf("%s: replicas in zone %s unknown without a workload and a cluster: all %d counted", name, e.Selector.Zone, n)
+		return all, fmt.Sprintf("%s: replicas in zone %s unknown without a workload and a cluster: %d of all %d counted", name, e.Selector.Zone, all, n)
 	}
-	v := 0
-	if e.Value != nil {
-		v = int(*e.Value)
-	}
-	switch e.Mode {
-	case chaosv1alpha1.ModeAll:
-		return n, ""
-	case chaosv1alpha1.ModeFixed:
-		return min(v, n), ""
-	case chaosv1alpha1.ModePercent:
-		return min(n, max(1, n*v/100)), ""
-	}
-	return min(1, n), ""
+	return selector.Count(e.Mode, e.Value, n), ""
 }
 
 // Step is what the model says of one step: status entries, the services predicted to tip over
@@ -267,6 +271,9 @@ func Predictions(ps []capacity.Prediction) (out []chaosv1alpha1.ServicePredictio
 		sp := chaosv1alpha1.ServicePrediction{Service: p.Service, Load: f1(p.Load), Replicas: int32(p.Replicas)}
 		if p.Capacity > 0 || p.Saturated != "" {
 			sp.Utilisation = strconv.FormatFloat(p.Utilisation, 'f', 3, 64)
+			if math.IsInf(p.Utilisation, 1) { // no replica left: no capacity at all
+				sp.Utilisation = "∞"
+			}
 			sp.P99 = capacity.FormatDuration(p.P99)
 			sp.SaturationLoad = f1(p.Saturation.Lambda)
 			sp.Saturated = p.Saturated
@@ -357,7 +364,8 @@ func Observe(ctx context.Context, preds []chaosv1alpha1.ServicePrediction, model
 				errs = append(errs, fmt.Errorf("service %s: %w", p.Service, err))
 				return 0, false
 			}
-			return v, true
+			// NaN is PromQL's p99 or ratio over no traffic: nothing observed, left empty.
+			return v, !math.IsNaN(v) && !math.IsInf(v, 0)
 		}
 		load, hasLoad := read(obs.Throughput)
 		if hasLoad {

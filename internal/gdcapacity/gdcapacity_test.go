@@ -3,6 +3,7 @@ package gdcapacity
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,16 +85,151 @@ func TestBuildQueues(t *testing.T) {
 	}
 }
 
-// A concurrency limit above what the CPU can feed: the CPU is the limit.
+// A concurrency limit above what the CPU can feed: the CPU is the limit. It caps the workers,
+// not the service time: 64 workers stretched to 64/200/s = 320 ms each gave an idle p99 of
+// 4.6 × 320 ms = 1.47 s, so a 300 ms threshold refused every load (λ* 0).
 func TestCPUCapsAConcurrencyLimit(t *testing.T) {
-	spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "api", Replicas: ptr.To[int32](1),
-		ConcurrencyLimit: ptr.To[int32](64), ServiceTime: &metav1.Duration{Duration: 10 * time.Millisecond},
-		CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: "2", CPUSecondsPerRequest: "0.01"}}}}
-	m, err := Build(context.Background(), spec, Inputs{})
+	for _, tc := range []struct {
+		name   string
+		s      *metav1.Duration
+		cores  chaosv1alpha1.Decimal
+		want   capacity.Queue
+		minSat float64 // λ* with a 300 ms p99 threshold must reach this
+	}{
+		// 2 cores / 10 ms CPU = 200/s: 2 workers of 10 ms, idle p99 46 ms, λ* 180/s (by utilisation 0.9).
+		{"service time is the CPU time", &metav1.Duration{Duration: 10 * time.Millisecond}, "2", capacity.Queue{Replicas: 1, Workers: 2, ServiceTime: 10 * time.Millisecond}, 150},
+		{"no service time: the CPU time", nil, "2", capacity.Queue{Replicas: 1, Workers: 2, ServiceTime: 10 * time.Millisecond}, 150},
+		// 50 ms wall, 10 ms CPU: 200/s × 50 ms = 10 workers of 50 ms (idle p99 230 ms).
+		{"waits beyond the CPU time", &metav1.Duration{Duration: 50 * time.Millisecond}, "2", capacity.Queue{Replicas: 1, Workers: 10, ServiceTime: 50 * time.Millisecond}, 100},
+		// 2.5 cores: 250/s × 10 ms = 2.5 → 3 workers sharing 2.5 cores, 12 ms each (capacity kept).
+		{"fractional cores", &metav1.Duration{Duration: 10 * time.Millisecond}, "2.5", capacity.Queue{Replicas: 1, Workers: 3, ServiceTime: 12 * time.Millisecond}, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "api", Replicas: ptr.To[int32](1),
+				ConcurrencyLimit: ptr.To[int32](64), ServiceTime: tc.s,
+				CPU: &chaosv1alpha1.CapacityCPU{CoresPerReplica: tc.cores, CPUSecondsPerRequest: "0.01"}}}}
+			m, err := Build(context.Background(), spec, Inputs{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := m.Services[0].Queue
+			if q != tc.want {
+				t.Errorf("queue %+v, want %+v", q, tc.want)
+			}
+			if c, want := q.Capacity(), tc.want.Capacity(); math.Abs(c-want) > 1e-6 {
+				t.Errorf("capacity %g/s, want the CPU's %g/s, not 64 workers'", c, want)
+			}
+			if s := q.SaturationPoint(0.99, 300*time.Millisecond, 0.9); s.Lambda < tc.minSat {
+				t.Errorf("λ* %+v with a 300 ms threshold, want at least %g/s (idle p99 %s)", s, tc.minSat, q.Percentile(0, 0.99))
+			}
+		})
+	}
+}
+
+// A load PromQL gives as NaN (a ratio over no traffic, 0/0) is no load: it passed Build, compared
+// false with every limit, and the step read as within capacity at load "∞", utilisation "NaN",
+// p99 0s. Build names the service and the query instead (CapacityModelError).
+func TestBuildRefusesALoadThatIsNotFinite(t *testing.T) {
+	const query = `sum(rate(ok[1m])) / sum(rate(all[1m]))`
+	for _, tc := range []struct {
+		name string
+		v    float64
+	}{{"NaN", math.NaN()}, {"+Inf", math.Inf(1)}, {"-Inf", math.Inf(-1)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{{Name: "checkout", Replicas: ptr.To[int32](2),
+				Load: &chaosv1alpha1.CapacityLoad{PromQL: query}, ServiceTime: &metav1.Duration{Duration: 25 * time.Millisecond}, ConcurrencyLimit: ptr.To[int32](8)}}}
+			in := Inputs{Query: func(context.Context, string) (float64, error) { return tc.v, nil }}
+			m, err := Build(context.Background(), spec, in)
+			if m.Services[0].Load != 0 {
+				t.Errorf("load %g kept, want 0 (the plan counts an unread load as zero)", m.Services[0].Load)
+			}
+			if err == nil || !strings.Contains(err.Error(), "service checkout") || !strings.Contains(err.Error(), query) || !strings.Contains(err.Error(), "not a finite load") {
+				t.Errorf("Build with a load of %g: %v; want an error naming checkout, the query, and not a finite load", tc.v, err)
+			}
+		})
+	}
+}
+
+// A zone PodKill kills by its mode among the workload's pods in the zone, as the engine does
+// (selector.Count over the pods the zone selects): 4 of web's 10 pods in eu-1a, mode one kills
+// 1, not all 4. With the zone unknown, Count over all n bounds it (at most n are in the zone).
+func TestZoneKillFollowsTheMode(t *testing.T) {
+	m := capacity.Model{Services: []capacity.Service{{Name: "web", Queue: capacity.Queue{Replicas: 10, Workers: 4, ServiceTime: time.Millisecond}}}}
+	services := []chaosv1alpha1.CapacityService{{Name: "web", Workload: &chaosv1alpha1.CapacityWorkload{Kind: "Deployment", Name: "web"}}}
+	zone := Inputs{ZoneReplicas: func(context.Context, chaosv1alpha1.CapacityWorkload, string) (int, error) { return 4, nil }}
+	for _, tc := range []struct {
+		name  string
+		mode  chaosv1alpha1.SelectionMode
+		value *int32
+		in    Inputs
+		want  int
+	}{
+		{"one", chaosv1alpha1.ModeOne, nil, zone, 1},
+		{"unset mode is one", "", nil, zone, 1},
+		{"fixed 2", chaosv1alpha1.ModeFixed, ptr.To[int32](2), zone, 2},
+		{"fixed 9: only 4 in the zone", chaosv1alpha1.ModeFixed, ptr.To[int32](9), zone, 4},
+		{"50 percent of 4", chaosv1alpha1.ModePercent, ptr.To[int32](50), zone, 2},
+		{"all", chaosv1alpha1.ModeAll, nil, zone, 4},
+		{"one, zone unknown", chaosv1alpha1.ModeOne, nil, Inputs{}, 1},
+		{"50 percent, zone unknown: of all 10", chaosv1alpha1.ModePercent, ptr.To[int32](50), Inputs{}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: tc.mode, Value: tc.value,
+				Selector: &chaosv1alpha1.TargetSelector{Zone: "eu-1a"}}
+			step := chaosv1alpha1.GameDayStep{Name: "s", Experiment: &exp, CapacityTargets: []string{"web"}}
+			faults, _ := Faults(context.Background(), step, m, services, tc.in)
+			if got := faults["web"].KillReplicas; got != tc.want {
+				t.Errorf("killed %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Status carries no non-finite number: a queue with no replica left has utilisation +Inf (shown
+// "∞", as its p99 and an unbounded load are); an observation Prometheus gives as NaN (p99 or error
+// ratio over no traffic) is unreadable and left empty. time.Duration(NaN) was
+// -2562047h47m16.854775808s on amd64, the NaN load "∞", the error ratio "NaN".
+func TestStatusHasNoNonFiniteNumber(t *testing.T) {
+	m := capacity.Model{Services: []capacity.Service{
+		{Name: "gone", Load: 50, Queue: capacity.Queue{Replicas: 0, Workers: 4, ServiceTime: 10 * time.Millisecond}},
+		{Name: "quiet", Load: 50, Queue: capacity.Queue{Replicas: 2, Workers: 4, ServiceTime: 10 * time.Millisecond}},
+	}}
+	ps, err := m.Predict(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := m.Services[0].Queue.Capacity(); math.Abs(c-200) > 1e-6 {
-		t.Errorf("capacity %g/s, want the CPU's 200/s, not 64 workers' 6400/s", c)
+	preds, saturated := Predictions(ps)
+	if g := preds[0]; g.Utilisation != "∞" || g.P99 != "∞" || g.Saturated != "no replica left" || len(saturated) != 1 {
+		t.Errorf("no replica left: %+v, saturated %q; want utilisation ∞, p99 ∞", g, saturated)
+	}
+	services := []chaosv1alpha1.CapacityService{{Name: "gone"}, {Name: "quiet",
+		Observed: &chaosv1alpha1.CapacityObserved{Throughput: "load", LatencyP99: "p99", ErrorRatio: "errors"}}}
+	for _, tc := range []struct {
+		name             string
+		load, p99, ratio float64
+		want             chaosv1alpha1.ServicePrediction // the observed fields
+	}{
+		{"no traffic: NaN p99 and ratio", 0, math.NaN(), math.NaN(), chaosv1alpha1.ServicePrediction{ObservedLoad: "0"}},
+		{"every reading NaN", math.NaN(), math.NaN(), math.NaN(), chaosv1alpha1.ServicePrediction{}},
+		{"readable", 50, 0.02, 0.001, chaosv1alpha1.ServicePrediction{ObservedLoad: "50", ObservedP99: "20ms", ObservedErrorRatio: "0.0010"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := slices.Clone(preds)
+			query := func(_ context.Context, q string) (float64, error) {
+				return map[string]float64{"load": tc.load, "p99": tc.p99, "errors": tc.ratio}[q], nil
+			}
+			lost, err := Observe(context.Background(), got, ps, services, query)
+			if err != nil || len(lost) != 0 {
+				t.Fatalf("lost %q, err %v", lost, err)
+			}
+			q := got[1]
+			if q.ObservedLoad != tc.want.ObservedLoad || q.ObservedP99 != tc.want.ObservedP99 || q.ObservedErrorRatio != tc.want.ObservedErrorRatio {
+				t.Errorf("observed load %q p99 %q error ratio %q, want %q %q %q", q.ObservedLoad, q.ObservedP99, q.ObservedErrorRatio,
+					tc.want.ObservedLoad, tc.want.ObservedP99, tc.want.ObservedErrorRatio)
+			}
+			if tc.want.ObservedP99 == "" && q.P99Error != "" {
+				t.Errorf("p99 error %q from an unread p99", q.P99Error)
+			}
+		})
 	}
 }
