@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -208,6 +210,67 @@ func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i
 	return false, nil
 }
 
+// groupPreflight judges a parallel group's faults together, before any of its steps starts:
+// two kills that each leave enough replicas can together leave too few. It judges the steps
+// that inject (not dry runs) and name capacity targets, when there are two or more and not all
+// allow saturation; each step is then judged alone as well (capacityPreflight). A refusal fails
+// the game day with every step of the group, before anything is created.
+func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, start, end int) (bool, error) {
+	gd := s.gd
+	if gd.Spec.Capacity == nil || end-start < 2 {
+		return true, nil
+	}
+	var steps []chaosv1alpha1.GameDayStep
+	var names []string
+	allowed := true
+	for i := start; i < end; i++ {
+		if st := gd.Status.Steps[i]; st.StartedAt != nil || st.Phase != chaosv1alpha1.StepPending {
+			return true, nil // the group started on an earlier pass, judged then
+		}
+		step := gd.Spec.Steps[i]
+		if step.Experiment == nil || len(step.CapacityTargets) == 0 || step.Experiment.DryRun {
+			continue
+		}
+		// A step whose Experiment exists started on a pass whose status was lost: its fault
+		// may already be in the live counts, and runGroup takes it up as running.
+		if exp, err := r.ownExperiment(ctx, gd, experimentName(gd, step.Name)); exp != nil || errors.As(err, new(*nameTakenError)) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		steps, names = append(steps, step), append(names, step.Name)
+		allowed = allowed && step.AllowSaturation
+	}
+	if len(steps) < 2 || allowed {
+		return true, nil
+	}
+	in := r.capacityInputs(gd)
+	m, err := gdcapacity.Build(ctx, gd.Spec.Capacity, in)
+	var p gdcapacity.Step
+	if err == nil {
+		p, err = gdcapacity.PredictGroup(ctx, m, gd.Spec.Capacity.Services, steps, in, false)
+	}
+	if err != nil {
+		// The same model fails each step's own preflight next, which records it.
+		return true, nil
+	}
+	if len(p.Saturated) == 0 {
+		return true, nil
+	}
+	msg := fmt.Sprintf("steps %s together (a parallel group) refused: %s", strings.Join(names, ", "), strings.Join(p.Saturated, "; "))
+	for i := start; i < end; i++ {
+		st := &gd.Status.Steps[i]
+		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}, msg
+		if slices.Contains(names, st.Name) {
+			st.Predictions = p.Predictions
+		}
+	}
+	r.finishGD(ctx, s, chaosv1alpha1.GameDayFailed)
+	r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionFalse, chaosv1alpha1.ReasonPredictedSaturation, msg)
+	r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonPredictedSaturation, msg)
+	return false, nil
+}
+
 func allowedWhy(step chaosv1alpha1.GameDayStep) string {
 	if step.AllowSaturation {
 		return "allowSaturation"
@@ -221,11 +284,17 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 	if s.gd.Spec.Capacity == nil {
 		return "", nil
 	}
-	var abort, lostAll []string
+	var abort, lostAll, together []string
+	var running []chaosv1alpha1.GameDayStep
+	allowed := true
 	for i, step := range s.gd.Spec.Steps {
 		st := &s.gd.Status.Steps[i]
 		if st.Phase != chaosv1alpha1.StepRunning || step.Experiment == nil || len(step.CapacityTargets) == 0 {
 			continue
+		}
+		if !step.Experiment.DryRun {
+			running, together = append(running, step), append(together, step.Name)
+			allowed = allowed && step.AllowSaturation
 		}
 		p, err := r.predictStep(ctx, s.gd, step, true)
 		preds, saturated := p.Predictions, p.Saturated
@@ -241,6 +310,21 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 		lostAll = append(lostAll, lost...)
 		if len(saturated) > 0 && !step.AllowSaturation && !step.Experiment.DryRun {
 			abort = append(abort, fmt.Sprintf("step %s, live: %s", step.Name, strings.Join(saturated, "; ")))
+		}
+	}
+	if len(running) > 1 && !allowed {
+		// Steps running together: their faults land on the same services at once.
+		in := r.capacityInputs(s.gd)
+		m, err := gdcapacity.Build(ctx, s.gd.Spec.Capacity, in)
+		var p gdcapacity.Step
+		if err == nil {
+			p, err = gdcapacity.PredictGroup(ctx, m, s.gd.Spec.Capacity.Services, running, in, true)
+		}
+		switch {
+		case err != nil:
+			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
+		case len(p.Saturated) > 0:
+			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", strings.Join(together, ", "), strings.Join(p.Saturated, "; ")))
 		}
 	}
 	if len(abort) > 0 {

@@ -603,6 +603,9 @@ func (r *GameDayReconciler) advance(ctx context.Context, s *gdScope) (time.Durat
 // step fails the game day (the group's other steps are told to abort).
 func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end int) (wait time.Duration, done bool, err error) {
 	gd := s.gd
+	if ok, err := r.groupPreflight(ctx, s, start, end); err != nil || !ok {
+		return 0, false, err
+	}
 	done = true
 	var failed []string
 	for i := start; i < end; i++ {

@@ -231,18 +231,70 @@ type Step struct {
 func PredictStep(ctx context.Context, m capacity.Model, services []chaosv1alpha1.CapacityService, step chaosv1alpha1.GameDayStep, in Inputs, live bool) (Step, error) {
 	faults, notes := Faults(ctx, step, m, services, in)
 	if live && !step.Experiment.DryRun {
-		for _, svc := range services {
-			if f, ok := faults[svc.Name]; ok && (svc.Workload != nil || svc.Selector != nil) {
-				f.KillReplicas = 0
-				faults[svc.Name] = f
-			}
-		}
+		liveKills(faults, services)
 	}
 	ps, err := m.Predict(faults)
 	if err != nil {
 		return Step{}, err
 	}
 	affected := Affected(m, step.CapacityTargets)
+	out := Step{Notes: notes}
+	for _, p := range ps {
+		if affected[p.Service] {
+			out.Modelled = append(out.Modelled, p)
+		}
+	}
+	out.Predictions, out.Saturated = Predictions(out.Modelled)
+	return out, nil
+}
+
+// liveKills drops the kills from faults on services whose replicas are read live (a workload or
+// a selector): the count already shows the killed pods gone.
+func liveKills(faults map[string]capacity.Fault, services []chaosv1alpha1.CapacityService) {
+	for _, svc := range services {
+		if f, ok := faults[svc.Name]; ok && (svc.Workload != nil || svc.Selector != nil) {
+			f.KillReplicas = 0
+			faults[svc.Name] = f
+		}
+	}
+}
+
+// Combine merges the faults of steps that run together onto each service: kills add up
+// (capped at the service's replicas by the model), delays add, losses compound
+// (1 − ∏(1 − p)), a flush by any is a flush.
+func Combine(all ...map[string]capacity.Fault) map[string]capacity.Fault {
+	out := map[string]capacity.Fault{}
+	for _, faults := range all {
+		for name, f := range faults {
+			c := out[name]
+			c.KillReplicas += f.KillReplicas
+			c.Latency += f.Latency
+			c.Loss += f.Loss - c.Loss*f.Loss // 1 − (1−a)(1−b), exact when one is 0
+			c.CacheFlushed = c.CacheFlushed || f.CacheFlushed
+			out[name] = c
+		}
+	}
+	return out
+}
+
+// PredictGroup predicts, with model m, the services the steps of a parallel group touch under
+// all their faults at once (Combine): each step alone can fit while together they do not. live
+// is as for PredictStep.
+func PredictGroup(ctx context.Context, m capacity.Model, services []chaosv1alpha1.CapacityService, steps []chaosv1alpha1.GameDayStep, in Inputs, live bool) (Step, error) {
+	var all []map[string]capacity.Fault
+	var targets, notes []string
+	for _, st := range steps {
+		f, n := Faults(ctx, st, m, services, in)
+		if live {
+			liveKills(f, services)
+		}
+		all, targets, notes = append(all, f), append(targets, st.CapacityTargets...), append(notes, n...)
+	}
+	ps, err := m.Predict(Combine(all...))
+	if err != nil {
+		return Step{}, err
+	}
+	affected := Affected(m, targets)
 	out := Step{Notes: notes}
 	for _, p := range ps {
 		if affected[p.Service] {

@@ -233,3 +233,49 @@ func TestStatusHasNoNonFiniteNumber(t *testing.T) {
 		})
 	}
 }
+
+// Faults of steps that run together land on each service at once: kills add, delays add, losses
+// compound (a call fails if either drops it: 1 − 0.9·0.8 = 0.28), a flush by either is a flush.
+func TestCombine(t *testing.T) {
+	a := map[string]capacity.Fault{"web": {KillReplicas: 1, Latency: 10 * time.Millisecond, Loss: 0.1}, "redis": {CacheFlushed: true}}
+	b := map[string]capacity.Fault{"web": {KillReplicas: 2, Latency: 5 * time.Millisecond, Loss: 0.2}, "db": {KillReplicas: 1}}
+	got := Combine(a, b)
+	want := map[string]capacity.Fault{
+		"web":   {KillReplicas: 3, Latency: 15 * time.Millisecond, Loss: 0.28},
+		"redis": {CacheFlushed: true},
+		"db":    {KillReplicas: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for name, w := range want {
+		g := got[name]
+		if g.KillReplicas != w.KillReplicas || g.Latency != w.Latency || math.Abs(g.Loss-w.Loss) > 1e-12 || g.CacheFlushed != w.CacheFlushed {
+			t.Errorf("%s: got %+v, want %+v", name, g, w)
+		}
+	}
+	if one := Combine(a); one["web"] != a["web"] {
+		t.Errorf("one step's faults changed by combining: %+v, want %+v", one["web"], a["web"])
+	}
+}
+
+// A parallel group of two kills, each leaving enough replicas alone, is predicted together:
+// checkout (4 replicas, 200/s each, 450/s) keeps 3 replicas under either kill (ρ 0.75) and 2
+// under both (ρ 1.125, saturated).
+func TestPredictGroupJudgesTheFaultsTogether(t *testing.T) {
+	q := capacity.Queue{Replicas: 4, Workers: 4, ServiceTime: 20 * time.Millisecond}
+	m := capacity.Model{Services: []capacity.Service{{Name: "checkout", Queue: q, Load: 450}}}
+	kill := func(name string) chaosv1alpha1.GameDayStep {
+		return chaosv1alpha1.GameDayStep{Name: name, CapacityTargets: []string{"checkout"},
+			Experiment: &chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeFixed, Value: ptr.To[int32](1)}}
+	}
+	services := []chaosv1alpha1.CapacityService{{Name: "checkout", Replicas: ptr.To[int32](4)}}
+	alone, err := PredictStep(context.Background(), m, services, kill("a"), Inputs{}, false)
+	if err != nil || len(alone.Saturated) != 0 || alone.Predictions[0].Replicas != 3 {
+		t.Fatalf("one kill: %+v (%v), want 3 replicas within capacity", alone, err)
+	}
+	both, err := PredictGroup(context.Background(), m, services, []chaosv1alpha1.GameDayStep{kill("a"), kill("b")}, Inputs{}, false)
+	if err != nil || len(both.Saturated) != 1 || both.Predictions[0].Replicas != 2 || both.Predictions[0].Utilisation != "1.125" {
+		t.Fatalf("both kills: %+v (%v), want 2 replicas at utilisation 1.125, saturated", both, err)
+	}
+}

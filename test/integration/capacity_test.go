@@ -79,6 +79,36 @@ func TestGameDayCapacityPreflight(t *testing.T) {
 		}
 	})
 
+	t.Run("a parallel group is judged together", func(t *testing.T) {
+		// Either kill alone leaves 3 of 4 replicas for 450/s (ρ 0.75); both leave 2 (ρ 1.125).
+		a, b := killStep(ns, labels, chaosv1alpha1.ModeFixed, 1), killStep(ns, labels, chaosv1alpha1.ModeFixed, 1)
+		a.Name, b.Name, b.WithPrevious = "kill-a", "kill-b", true
+		gd := gameDay(ns, "together", a, b)
+		gd.Spec.Capacity = capSpec()
+		gd.Spec.Capacity.Services[0].Load.Value = "450"
+		mustCreate(t, gd)
+		got := waitGameDay(t, client.ObjectKeyFromObject(gd), "failed", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+		if got.Status.Phase != chaosv1alpha1.GameDayFailed {
+			t.Fatalf("phase %s, want Failed", got.Status.Phase)
+		}
+		want := "steps kill-a, kill-b together (a parallel group) refused: checkout: utilisation 1.12"
+		if c := condition(got, chaosv1alpha1.ConditionWithinCapacity); c == nil || c.Reason != chaosv1alpha1.ReasonPredictedSaturation || !strings.Contains(c.Message, want) {
+			t.Errorf("WithinCapacity %+v, want PredictedSaturation %q", c, want)
+		}
+		for _, st := range got.Status.Steps {
+			if st.Phase != chaosv1alpha1.StepFailed || len(st.Predictions) != 1 || st.Predictions[0].Replicas != 2 {
+				t.Errorf("step %+v, want Failed with the group's prediction (2 replicas)", st)
+			}
+		}
+		var exps chaosv1alpha1.ExperimentList
+		if err := k8s.List(t.Context(), &exps, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/gameday": "together"}); err != nil || len(exps.Items) != 0 {
+			t.Errorf("a refused group created %d experiments (%v)", len(exps.Items), err)
+		}
+		if n := len(podsLeft(t, ns)); n != 4 {
+			t.Errorf("%d of 4 pods left after a refused group", n)
+		}
+	})
+
 	t.Run("a dry run shows the prediction", func(t *testing.T) {
 		step := killStep(ns, labels, chaosv1alpha1.ModeFixed, 2)
 		step.Experiment.DryRun = true
@@ -208,5 +238,51 @@ func TestGameDayCapacityLiveGuard(t *testing.T) {
 	exp := waitFor(t, client.ObjectKey{Namespace: ns, Name: got.Status.Steps[0].Experiment}, "aborted", func(e *chaosv1alpha1.Experiment) bool { return e.Status.Phase.Finished() })
 	if exp.Status.Phase != chaosv1alpha1.ExperimentAborted {
 		t.Errorf("the step's experiment ended %s, want Aborted", exp.Status.Phase)
+	}
+}
+
+// Steps running together are guarded together: two kills of one replica each leave 2 of 4
+// declared replicas, fine at 300/s (ρ 0.75); when the load grows to 380/s either step alone still
+// fits (3 replicas, ρ 0.63) but both together do not (ρ 0.95), and the game day aborts.
+func TestGameDayCapacityLiveGuardJudgesRunningStepsTogether(t *testing.T) {
+	prom := promtest.Start(t)
+	startManager(t, managerOptions{})
+	ns := "cap-live-together"
+	labels, _ := deployment(t, ns, "checkout", 4)
+	load := func(v float64) {
+		t.Helper()
+		if err := prom.Write(t.Context(), promtest.Series{Labels: map[string]string{"__name__": "checkout_load", "job": "checkout"},
+			Samples: []promtest.Sample{{T: time.Now(), V: v}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load(300)
+	svc := checkoutCapacity(chaosv1alpha1.CapacityLoad{PromQL: `checkout_load{job="checkout"}`})
+	svc.Replicas = ptr.To[int32](4)
+	a, b := killStep(ns, labels, chaosv1alpha1.ModeFixed, 1), killStep(ns, labels, chaosv1alpha1.ModeFixed, 1)
+	a.Name, b.Name, b.WithPrevious = "kill-a", "kill-b", true
+	for _, st := range []*chaosv1alpha1.GameDayStep{&a, &b} {
+		st.Experiment.PodKill.Interval, st.Experiment.Duration = &metav1.Duration{Duration: time.Hour}, &metav1.Duration{Duration: 2 * time.Hour}
+	}
+	gd := gameDay(ns, "together", a, b)
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.Capacity = &chaosv1alpha1.CapacitySpec{Services: []chaosv1alpha1.CapacityService{svc}}
+	mustCreate(t, gd)
+	key := client.ObjectKeyFromObject(gd)
+	waitGameDay(t, key, "both steps running", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Steps) == 2 && g.Status.Steps[0].Phase == chaosv1alpha1.StepRunning && g.Status.Steps[1].Phase == chaosv1alpha1.StepRunning
+	})
+	load(380)
+	got := waitGameDay(t, key, "aborted", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
+	if got.Status.Phase != chaosv1alpha1.GameDayAborted {
+		t.Fatalf("phase %s (%+v), want Aborted", got.Status.Phase, got.Status.Conditions)
+	}
+	want := "steps kill-a, kill-b together, live: checkout: utilisation 0.95 over the maximum 0.90 (load 380/s on 2 replicas"
+	if c := condition(got, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonPredictedSaturation || !strings.Contains(c.Message, want) {
+		t.Errorf("Aborted %+v, want PredictedSaturation %q", c, want)
+	}
+	if c := condition(got, chaosv1alpha1.ConditionAborted); c != nil && strings.Contains(c.Message, "step kill-a, live") {
+		t.Errorf("Aborted %q: a step alone was judged saturated, want only the two together", c.Message)
 	}
 }
