@@ -198,6 +198,28 @@ func TestPredictFaults(t *testing.T) {
 // healthy, its mean latency up 23.5 ms with its queueing) makes web 1.6× busier (utilisation 0.5
 // → 0.79) and its p99 185 → 256 ms, a shift by that wait, still under 300 ms (as exponential
 // service time it read 300+ ms); 100 ms saturates api, and web with it.
+// A delay on a cache (no queue of its own modelled) is waited out by its callers like any
+// callee's: api (4 replicas × 8 workers, 25 ms, 1000/s, ρ 0.78) calling redis, +20 ms on redis,
+// holds each worker 45 ms: capacity 711/s, ρ 1.41.
+func TestPredictDelayOnACacheReachesItsCallers(t *testing.T) {
+	m := Model{
+		Services: []Service{
+			{Name: "api", Load: 1000, Queue: Queue{Replicas: 4, Workers: 8, ServiceTime: 25 * time.Millisecond}},
+			{Name: "redis", CacheHitRatio: 0.95},
+			{Name: "db", Queue: Queue{Replicas: 2, Workers: 16, ServiceTime: 10 * time.Millisecond}},
+		},
+		Links: []Link{{From: "api", To: "redis"}, {From: "redis", To: "db", Cache: true}},
+	}
+	ps, err := m.Predict(map[string]Fault{"redis": {Latency: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := Find(ps, "api")
+	if api.Queue.Fixed != 20*time.Millisecond || math.Abs(api.Utilisation-1.40625) > 1e-9 || api.Saturated == "" {
+		t.Errorf("api %+v: want its workers held 20 ms longer, utilisation 1.41, saturated", api)
+	}
+}
+
 func TestPredictLatencyPropagates(t *testing.T) {
 	m := threeTier()
 	steady, err := m.Predict(nil)

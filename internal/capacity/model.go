@@ -190,17 +190,23 @@ func (m Model) Predict(faults map[string]Fault) ([]Prediction, error) {
 			}
 		}
 		queues[name] = q
-		if s.queue() {
-			base := s.Queue.MeanLatency(steady[name])
-			now := q.MeanLatency(load[name])
-			switch {
-			case !q.valid() || now == time.Duration(math.MaxInt64):
-				// Saturated: its queue grows without bound. Its callers wait at least the
-				// latency added to it, and the service itself is reported saturated.
-				extra[name] = f.Latency
-			case now > base:
-				extra[name] = now - base
+		if !s.queue() {
+			// A cache: no queue of its own to model, but a delay on it is waited out by every
+			// caller, as on any callee.
+			if q.Fixed > 0 {
+				extra[name] = q.Fixed
 			}
+			continue
+		}
+		base := s.Queue.MeanLatency(steady[name])
+		now := q.MeanLatency(load[name])
+		switch {
+		case !q.valid() || now == time.Duration(math.MaxInt64):
+			// Saturated: its queue grows without bound. Its callers wait at least the latency
+			// added to it, and the service itself is reported saturated.
+			extra[name] = f.Latency
+		case now > base:
+			extra[name] = now - base
 		}
 	}
 	out := make([]Prediction, 0, len(order))
