@@ -410,3 +410,12 @@ func TestPredictFixedDelay(t *testing.T) {
 		t.Errorf("mean at 10/s %s, want 100ms", got)
 	}
 }
+
+// BenchmarkSaturationPoint: λ* of a service at the schema's largest concurrency limit (100,000
+// workers), as every preflight and live-guard pass computes per service.
+func BenchmarkSaturationPoint(b *testing.B) {
+	q := Queue{Replicas: 3, Workers: 100000, ServiceTime: 50 * time.Millisecond}
+	for b.Loop() {
+		q.SaturationPoint(0.99, 250*time.Millisecond, 0.9) // idle p99 is 230 ms: latency binds
+	}
+}

@@ -108,11 +108,12 @@ func (q Queue) MeanLatency(lambda float64) time.Duration {
 	return w + q.ServiceTime + q.Fixed
 }
 
-// exceed is P(response time − Fixed > t): with probability 1−C the service time alone (Exp(μ));
-// with probability C an Exp(θ) wait plus the service time (a hypoexponential sum).
-func (q Queue) exceed(lambda, t float64) float64 {
+// exceed is P(response time − Fixed > t) given the probability of waiting pw and the rate θ at
+// which a wait ends (replica, computed once per load: Erlang C is O(c)): with probability 1−C
+// the service time alone (Exp(μ)); with probability C an Exp(θ) wait plus the service time (a
+// hypoexponential sum).
+func (q Queue) exceed(pw, theta, t float64) float64 {
 	mu := q.mu()
-	_, pw, theta, _ := q.replica(lambda)
 	service := math.Exp(-mu * t)
 	var waited float64
 	if math.Abs(theta-mu) < 1e-9*mu {
@@ -129,12 +130,13 @@ func (q Queue) Percentile(lambda, p float64) time.Duration {
 	if !q.valid() {
 		return time.Duration(math.MaxInt64)
 	}
-	if _, _, _, ok := q.replica(lambda); !ok {
+	_, pw, theta, ok := q.replica(lambda)
+	if !ok {
 		return time.Duration(math.MaxInt64)
 	}
 	target := 1 - p
 	lo, hi := 0.0, q.ServiceTime.Seconds()
-	for q.exceed(lambda, hi) > target {
+	for q.exceed(pw, theta, hi) > target {
 		hi *= 2
 		if hi > 1e7 {
 			return time.Duration(math.MaxInt64)
@@ -142,7 +144,7 @@ func (q Queue) Percentile(lambda, p float64) time.Duration {
 	}
 	for range 100 { // bisection: exceed falls monotonically in t
 		mid := (lo + hi) / 2
-		if q.exceed(lambda, mid) > target {
+		if q.exceed(pw, theta, mid) > target {
 			lo = mid
 		} else {
 			hi = mid
