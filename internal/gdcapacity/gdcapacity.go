@@ -229,23 +229,7 @@ type Step struct {
 // linked to them) under its fault. live (while the step runs) does not take a PodKill's replicas
 // off a count read live (workload or selector), which already shows them gone.
 func PredictStep(ctx context.Context, m capacity.Model, services []chaosv1alpha1.CapacityService, step chaosv1alpha1.GameDayStep, in Inputs, live bool) (Step, error) {
-	faults, notes := Faults(ctx, step, m, services, in)
-	if live && !step.Experiment.DryRun {
-		liveKills(faults, services)
-	}
-	ps, err := m.Predict(faults)
-	if err != nil {
-		return Step{}, err
-	}
-	affected := Affected(m, step.CapacityTargets)
-	out := Step{Notes: notes}
-	for _, p := range ps {
-		if affected[p.Service] {
-			out.Modelled = append(out.Modelled, p)
-		}
-	}
-	out.Predictions, out.Saturated = Predictions(out.Modelled)
-	return out, nil
+	return PredictGroup(ctx, m, services, []chaosv1alpha1.GameDayStep{step}, in, live)
 }
 
 // liveKills drops the kills from faults on services whose replicas are read live (a workload or
@@ -285,7 +269,7 @@ func PredictGroup(ctx context.Context, m capacity.Model, services []chaosv1alpha
 	var targets, notes []string
 	for _, st := range steps {
 		f, n := Faults(ctx, st, m, services, in)
-		if live {
+		if live && st.Experiment != nil && !st.Experiment.DryRun {
 			liveKills(f, services)
 		}
 		all, targets, notes = append(all, f), append(targets, st.CapacityTargets...), append(notes, n...)

@@ -72,6 +72,18 @@ func (c failingClient) Create(ctx context.Context, obj client.Object, opts ...cl
 	return c.Client.Create(ctx, obj, opts...)
 }
 
+// promSignal returns a setter of the series name in prom, now. It reports a failed write with
+// t.Error, never t.Fatal: the tests call it from the manager's goroutines too.
+func promSignal(t *testing.T, prom *promtest.Server, name string) func(float64) {
+	return func(v float64) {
+		t.Helper()
+		s := promtest.Series{Labels: map[string]string{"__name__": name}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
+		if err := prom.Write(t.Context(), s); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 // failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
 // as an API server that is briefly unavailable would.
 func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
@@ -130,13 +142,7 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 func TestGameDayAbortDecisionSurvivesAFailedExperimentPatch(t *testing.T) {
 	prom := promtest.Start(t)
 	ns := "gd-abort-kept"
-	signal := func(v float64) {
-		t.Helper()
-		s := promtest.Series{Labels: map[string]string{"__name__": "gd_abort_signal"}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
-		if err := prom.Write(t.Context(), s); err != nil {
-			t.Error(err)
-		}
-	}
+	signal := promSignal(t, prom, "gd_abort_signal")
 	signal(0)
 	var failed atomic.Int32
 	lf := newLastingFault()
@@ -671,13 +677,7 @@ func TestGameDayStepWaitsForAnExperimentItDoesNotOwn(t *testing.T) {
 func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
 	prom := promtest.Start(t)
 	ns := "gd-abort-unwritten"
-	signal := func(v float64) {
-		t.Helper()
-		s := promtest.Series{Labels: map[string]string{"__name__": "gd_unwritten_signal"}, Samples: []promtest.Sample{{T: time.Now(), V: v}}}
-		if err := prom.Write(t.Context(), s); err != nil {
-			t.Error(err)
-		}
-	}
+	signal := promSignal(t, prom, "gd_unwritten_signal")
 	signal(0)
 	var failed atomic.Bool
 	lf := newLastingFault()
