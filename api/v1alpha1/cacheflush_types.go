@@ -58,7 +58,8 @@ type CacheTLS struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	CASecretName string `json:"caSecretName,omitempty"`
-	// serverName checked against the certificate; defaults to the address's host.
+	// serverName checked against the certificate; defaults to the address's host, or for a
+	// service to <name>.<namespace>.svc (not its cluster IP).
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ServerName string `json:"serverName,omitempty"`
