@@ -50,6 +50,11 @@ const (
 	// ReasonCacheRefused: the cache refused the flush for good (credentials, permissions, a
 	// snapshot over its caps, a server that turned replica); nothing more is tried.
 	ReasonCacheRefused = "CacheRefused"
+	// ReasonRestoreFailed (Recovered condition): a cache snapshot could not be put back, in full
+	// or in part (keys Redis refused, or a restore still failing past the manager's cache restore
+	// timeout). The experiment ends anyway; its snapshot Secrets are kept, released from the
+	// Experiment, for a restore by hand.
+	ReasonRestoreFailed = "RestoreFailed"
 	// ReasonTooManyDestinations: a network fault's destinations (cidrs plus the IPs of the pods
 	// podSelector matches) are more than an Injection holds (MaxInjectedCIDRs).
 	ReasonTooManyDestinations = "TooManyDestinations"
