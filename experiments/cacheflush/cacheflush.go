@@ -264,10 +264,13 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	}
 	if err != nil {
 		var big *errSnapshotTooLarge
+		var foreign *errForeignSnapshot
 		var api *apiError
 		switch {
 		case errors.As(err, &big):
 			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: big.Error()}
+		case errors.As(err, &foreign):
+			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: foreign.Error()}
 		case errors.As(err, &api):
 			return err // the API server, not the cache: retried
 		}
@@ -410,6 +413,12 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 		return nil
 	}
 	rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
+	var foreign *errForeignSnapshot
+	if errors.As(err, &foreign) {
+		// Another Experiment's snapshot, kept after its restore failed: this one was refused
+		// before it saved or removed anything, so it has nothing to restore, and leaves it be.
+		return nil
+	}
 	if err != nil || !ok {
 		return err
 	}

@@ -85,6 +85,12 @@ type apiError struct{ err error }
 func (e *apiError) Error() string { return e.err.Error() }
 func (e *apiError) Unwrap() error { return e.err }
 
+// errForeignSnapshot: a Secret of the snapshot's name belongs to another Experiment (one kept
+// after its restore failed): the flush is refused, nothing removed, and it is not overwritten.
+type errForeignSnapshot struct{ msg string }
+
+func (e *errForeignSnapshot) Error() string { return e.msg }
+
 // errSnapshotTooLarge: more keys or bytes match than restore allows; nothing was removed.
 type errSnapshotTooLarge struct{ msg string }
 
@@ -360,8 +366,9 @@ func loadSnapshot(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Exper
 		}
 		return nil, nil, false, &apiError{fmt.Errorf("reading the snapshot: %w", err)}
 	}
-	if head.Labels[labelSnapshotOf] != string(exp.UID) {
-		return nil, nil, false, fmt.Errorf("Secret %s/%s is not this experiment's snapshot", head.Namespace, head.Name)
+	if of := head.Labels[labelSnapshotOf]; of != string(exp.UID) {
+		return nil, nil, false, &errForeignSnapshot{fmt.Sprintf("Secret %s/%s is not this experiment's snapshot (%s=%q; one kept after a restore that failed, see its %s annotation): restore it by hand or delete it before reusing the name (docs/cache-faults.md); nothing was removed",
+			head.Namespace, head.Name, labelSnapshotOf, of, annotationRestoreFailed)}
 	}
 	n, err := strconv.Atoi(head.Annotations[annotationChunks])
 	if err != nil || n < 1 {

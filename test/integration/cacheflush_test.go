@@ -889,6 +889,19 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 		}
 		requireGone(t, exp, 10*time.Second)
 		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
+
+		// A new Experiment of the same name meets the kept snapshot: refused, nothing removed,
+		// and the kept snapshot is not overwritten.
+		seed(t, admin, "end", 30, 0)
+		again := finished(t, mustCreateExp(t, flush(ns, "ended", spec("end:*")).Duration(3*time.Second)))
+		requireCondition(t, again, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonCacheRefused)
+		if msg := findMsg(again.Status.Conditions, chaosv1alpha1.ConditionInjected); !strings.Contains(msg, "is not this experiment's snapshot") {
+			t.Errorf("Injected message %q does not name the kept snapshot", msg)
+		}
+		if n := countKeys(t, admin, "end:*"); n != 30 {
+			t.Errorf("%d of 30 keys left: a refused flush must remove nothing", n)
+		}
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
 	})
 
 	t.Run("an abort whose credentials Secret is gone still ends", func(t *testing.T) {
