@@ -850,7 +850,7 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 			t.Fatal(err)
 		}
 		requireGone(t, exp, 20*time.Second)
-		t.Logf("the experiment was gone %s after its deletion (restore timeout %s)", time.Since(deleted).Round(time.Millisecond), bound)
+		t.Logf("the experiment was gone %s after its deletion (restore timeout %s, counted from restoreFailingSince, which status stores to the second)", time.Since(deleted).Round(time.Millisecond), bound)
 		if n := countKeys(t, admin, "gone:*"); n != 0 {
 			t.Errorf("%d keys back, though the user may not RESTORE", n)
 		}
