@@ -616,12 +616,27 @@ func (r *ExperimentReconciler) afterInjection(ctx context.Context, s *scope, fau
 		if err := r.recoverTargets(ctx, s, fault); err != nil {
 			return ctrl.Result{}, err
 		}
+		if recoveryFailed(st) {
+			// Given up (recoverTargets set the Recovered condition): nothing more to wait for.
+			r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+			return ctrl.Result{}, nil
+		}
 	}
 	st.NextRoundAt = nil
 	st.Phase = chaosv1alpha1.ExperimentRecovering
 	r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonWaitingForRecovery,
 		"waiting for the disrupted workloads to be whole again")
 	return ctrl.Result{RequeueAfter: r.RecoveryPoll}, nil
+}
+
+// recoveryFailed reports whether a target's fault could not be removed and was given up.
+func recoveryFailed(st *chaosv1alpha1.ExperimentStatus) bool {
+	for _, t := range st.Targets {
+		if t.State == chaosv1alpha1.TargetRecoveryFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // run continues a Running experiment: resumes a round interrupted by a restart, starts the next
@@ -861,6 +876,11 @@ func (r *ExperimentReconciler) recover(ctx context.Context, s *scope) (ctrl.Resu
 // gone is included: it may have been found terminating after its fault was handed over (a pod
 // keeps its network namespace through its grace period), and Recover is a no-op where nothing
 // was left. It keeps its Gone record.
+//
+// A kind that gives up on a target (an experiments.PermanentError from Recover: a cache restore
+// still failing past its bound) has the target recorded as RecoveryFailed, with why, and the
+// Recovered condition False with the kind's reason: it is not an error to retry, so the
+// experiment ends (finish) or its finalizer comes off, and the target is never tried again.
 func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fault experiments.Fault) error {
 	var errs []error
 	for i := range s.exp.Status.Targets {
@@ -868,7 +888,16 @@ func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fau
 		if t.State != chaosv1alpha1.TargetInjected && t.State != chaosv1alpha1.TargetSelected && t.State != chaosv1alpha1.TargetGone {
 			continue
 		}
-		if err := fault.Recover(ctx, s.exp, *t); err != nil && !errors.Is(err, experiments.ErrTargetGone) {
+		err := fault.Recover(ctx, s.exp, *t)
+		var perm *experiments.PermanentError
+		if errors.As(err, &perm) {
+			t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetRecoveryFailed, nil, perm.Message
+			r.setCondition(s, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, perm.Reason,
+				fmt.Sprintf("%s/%s: %s", t.Namespace, t.Name, perm.Message))
+			ctrl.LoggerFrom(ctx).Info("recovery given up", "target", t.Name, "reason", perm.Reason, "message", perm.Message)
+			continue
+		}
+		if err != nil && !errors.Is(err, experiments.ErrTargetGone) {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", t.Namespace, t.Name, err))
 			t.Message = err.Error()
 			continue
@@ -907,12 +936,16 @@ func (r *ExperimentReconciler) reconcileDelete(ctx context.Context, s *scope) (c
 		}
 	}
 	controllerutil.RemoveFinalizer(s.exp, FinalizerRecoverFaults)
+	// The patch's response replaces the status computed by this pass, which is never written:
+	// what it would have said (a recovery given up) is told in events once the finalizer is off.
+	outcome := s.exp.DeepCopy()
 	// Locked: the finalizer list is replaced whole, and one added meanwhile must not be dropped.
 	if err := r.Client.Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.written.Delete(client.ObjectKeyFromObject(s.exp))
 	s.deleted = true
+	r.recordEvents(ctx, s.eventsFrom, outcome)
 	return ctrl.Result{}, nil
 }
 

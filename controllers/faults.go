@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -10,9 +12,21 @@ import (
 	"github.com/firedrill-dev/firedrill/experiments/podkill"
 )
 
-// DefaultFaults are the fault kinds this build implements. An Experiment whose action is not here
-// fails with reason UnsupportedAction instead of waiting forever.
+// DefaultFaults are the fault kinds this build implements, with default options. An Experiment
+// whose action is not here fails with reason UnsupportedAction instead of waiting forever.
 func DefaultFaults(c client.Client, r client.Reader) map[chaosv1alpha1.Action]experiments.Fault {
+	return Faults(c, r, FaultOptions{})
+}
+
+// FaultOptions tune the fault kinds; a zero field keeps the kind's default.
+type FaultOptions struct {
+	// CacheRestoreTimeout bounds how long a CacheFlush restore that keeps failing is retried
+	// (cacheflush.DefaultRestoreTimeout when 0).
+	CacheRestoreTimeout time.Duration
+}
+
+// Faults are the fault kinds this build implements, tuned by o.
+func Faults(c client.Client, r client.Reader, o FaultOptions) map[chaosv1alpha1.Action]experiments.Fault {
 	net := &network.Network{Client: c, Reader: r}
 	return map[chaosv1alpha1.Action]experiments.Fault{
 		chaosv1alpha1.ActionPodKill:          podkill.PodKill{Client: c, Reader: r},
@@ -20,6 +34,6 @@ func DefaultFaults(c client.Client, r client.Reader) map[chaosv1alpha1.Action]ex
 		chaosv1alpha1.ActionPacketLoss:       net,
 		chaosv1alpha1.ActionNetworkRateLimit: net,
 		chaosv1alpha1.ActionNetworkPartition: net,
-		chaosv1alpha1.ActionCacheFlush:       &cacheflush.CacheFlush{Client: c, Reader: r},
+		chaosv1alpha1.ActionCacheFlush:       &cacheflush.CacheFlush{Client: c, Reader: r, RestoreTimeout: o.CacheRestoreTimeout},
 	}
 }

@@ -26,7 +26,8 @@ var ErrTransient = errors.New("will retry")
 
 // PermanentError is a refusal that retrying cannot fix (the node's kernel lacks netem, the pod
 // is on the host network). The engine ends the round at once with Reason instead of retrying
-// until the inject timeout.
+// until the inject timeout. From Recover, it means the kind gave up removing the fault (see
+// Fault.Recover).
 type PermanentError struct {
 	Reason  string
 	Message string
@@ -49,7 +50,11 @@ type Fault interface {
 	Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error
 
 	// Recover removes the fault from one target. It is idempotent, and a target that is gone
-	// is recovered (nil).
+	// is recovered (nil). Another error is retried, unless it is a *PermanentError: the kind has
+	// given up on the target for good (a cache restore still failing past its bound) and kept
+	// what an operator needs to finish by hand. The engine then records the target as
+	// RecoveryFailed and the Recovered condition False with the error's Reason and Message, never
+	// calls Recover for it again, and goes on: the experiment ends, or its finalizer comes off.
 	Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error
 
 	// Lasting reports whether the experiment's fault stays on a target until Recover removes it

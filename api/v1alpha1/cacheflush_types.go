@@ -240,9 +240,20 @@ type CacheFlushStatus struct {
 	RestoreSkippedPresent int64 `json:"restoreSkippedPresent,omitempty"`
 	// +optional
 	RestoreSkippedExpired int64 `json:"restoreSkippedExpired,omitempty"`
+	// restoreFailedKeys could not be restored: Redis refused their saved value for good (a DUMP
+	// payload of another RDB version, a corrupt record). The others are restored, and the
+	// snapshot Secrets are kept (see the Recovered condition).
+	// +optional
+	RestoreFailedKeys int64 `json:"restoreFailedKeys,omitempty"`
 	// restoredAt is when the snapshot was put back.
 	// +optional
 	RestoredAt *metav1.Time `json:"restoredAt,omitempty"`
+	// restoreFailingSince is when the first failed attempt to restore the snapshot was made
+	// (cleared when one succeeds). A restore still failing the manager's cache restore timeout
+	// after it is given up: the Recovered condition says RestoreFailed and the snapshot Secrets
+	// are kept for a restore by hand.
+	// +optional
+	RestoreFailingSince *metav1.Time `json:"restoreFailingSince,omitempty"`
 	// notRepeated is set when the round was resumed after its flush may already have run, in
 	// full, in part or not at all (a manager that restarted since, or a connection lost once a
 	// removal was sent). A flush leaves nothing to check it by, so it was not run again: a cache

@@ -53,6 +53,11 @@ const (
 	// ReasonProtectedNamespace: the experiment names a protected namespace for a target that is
 	// not picked by a pod selector (a cache's Service); it is refused, not skipped.
 	ReasonProtectedNamespace = "ProtectedNamespace"
+	// ReasonRestoreFailed (Recovered condition): a cache snapshot could not be put back, in full
+	// or in part (keys Redis refused, or a restore still failing past the manager's cache restore
+	// timeout). The experiment ends anyway; its snapshot Secrets are kept, released from the
+	// Experiment, for a restore by hand.
+	ReasonRestoreFailed = "RestoreFailed"
 	// ReasonTooManyDestinations: a network fault's destinations (cidrs plus the IPs of the pods
 	// podSelector matches) are more than an Injection holds (MaxInjectedCIDRs).
 	ReasonTooManyDestinations = "TooManyDestinations"

@@ -238,7 +238,7 @@ func (p ExperimentPhase) Finished() bool {
 }
 
 // TargetState is where one target is in its round.
-// +kubebuilder:validation:Enum=Selected;Injected;Recovered;Gone
+// +kubebuilder:validation:Enum=Selected;Injected;Recovered;Gone;RecoveryFailed
 type TargetState string
 
 const (
@@ -250,6 +250,10 @@ const (
 	TargetRecovered TargetState = "Recovered"
 	// TargetGone: the pod disappeared before the fault reached it; it counts as recovered.
 	TargetGone TargetState = "Gone"
+	// TargetRecoveryFailed: the fault could not be removed and the kind gave up for good (a
+	// cache restore that kept failing past its bound); message says why and what was kept.
+	// Nothing is tried on it again, so it holds no finalizer; the Recovered condition is False.
+	TargetRecoveryFailed TargetState = "RecoveryFailed"
 )
 
 // TargetStatus records what was done to one pod.

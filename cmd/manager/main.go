@@ -38,6 +38,7 @@ func run() error {
 		leaderElect                       bool
 		maxTargets                        int
 		recoveryTimeout, injectTimeout    time.Duration
+		cacheRestoreTimeout               time.Duration
 		apiQPS                            float64
 		apiBurst                          int
 	)
@@ -48,6 +49,7 @@ func run() error {
 	flag.IntVar(&maxTargets, "max-targets", 0, "cap on the pods any one experiment round may act on; 0 leaves only each experiment's own caps")
 	flag.DurationVar(&recoveryTimeout, "recovery-timeout", 10*time.Minute, "how long an experiment waits for disrupted workloads to be whole again before it fails")
 	flag.DurationVar(&injectTimeout, "inject-timeout", 2*time.Minute, "how long a round retries targets whose injection fails before the experiment fails")
+	flag.DurationVar(&cacheRestoreTimeout, "cache-restore-timeout", cacheflush.DefaultRestoreTimeout, "how long a CacheFlush restore that keeps failing is retried, from its first failed attempt, before it is given up (the snapshot Secrets are kept)")
 	// client-go's default of 5 requests/s throttles a kill behind recovery polling and status
 	// writes (measured: ~90 ms of client-side waiting per kill); API Priority and Fairness protects
 	// the API server.
@@ -95,7 +97,7 @@ func run() error {
 		APIReader:       mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
 		Protected:       prot,
-		Faults:          controllers.DefaultFaults(mgr.GetClient(), mgr.GetAPIReader()),
+		Faults:          controllers.Faults(mgr.GetClient(), mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: cacheRestoreTimeout}),
 		MaxTargets:      maxTargets,
 		RecoveryTimeout: recoveryTimeout,
 		InjectTimeout:   injectTimeout,

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get
 
+// DefaultRestoreTimeout is how long a failing restore is retried by default.
+const DefaultRestoreTimeout = 2 * time.Minute
+
 // lazyFreeWait bounds how long the figures after a flush wait for Redis's background freeing.
 const lazyFreeWait = 5 * time.Second
 
@@ -38,8 +42,11 @@ type CacheFlush struct {
 	Client client.Client
 	// Reader reads Services and Secrets uncached.
 	Reader client.Reader
-	// Now is the clock for TTL arithmetic; time.Now when nil.
+	// Now is the clock for TTL arithmetic and the restore's bound; time.Now when nil.
 	Now func() time.Time
+	// RestoreTimeout bounds how long a restore that keeps failing is retried, from its first
+	// failed attempt; DefaultRestoreTimeout when 0.
+	RestoreTimeout time.Duration
 
 	mu sync.Mutex
 	// attempts is how far this process got with each round (see Inject).
@@ -260,10 +267,13 @@ func (f *CacheFlush) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, 
 	}
 	if err != nil {
 		var big *errSnapshotTooLarge
+		var foreign *errForeignSnapshot
 		var api *apiError
 		switch {
 		case errors.As(err, &big):
 			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: big.Error()}
+		case errors.As(err, &foreign):
+			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonCacheRefused, Message: foreign.Error()}
 		case errors.As(err, &api):
 			return err // the API server, not the cache: retried
 		}
@@ -390,6 +400,15 @@ func (f *CacheFlush) flushMemcached(ctx context.Context, e endpoint, spec *chaos
 
 // Recover puts a snapshot back (restore only) and deletes its Secrets. Without a snapshot (never
 // taken, or already restored) there is nothing to do.
+//
+// A restore is bounded: a key Redis refuses for good (keyRefused) is counted and the others are
+// restored; a restore that fails as a whole (the Service or the credentials gone, the server
+// unreachable, the ACL user refused RESTORE) is retried until RestoreTimeout after its first
+// failed attempt (status.cacheFlush.restoreFailingSince). Either way, once it cannot be done, the
+// snapshot Secrets are kept (released from the Experiment, so that deleting it does not remove
+// them) and an experiments.PermanentError with ReasonRestoreFailed says what failed and where the
+// snapshot is: the engine records it and ends the experiment, or lets a deleted one go. An API
+// error reading the snapshot is not the restore's failure: it is returned and retried.
 func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
 	f.forget(attemptKey{exp.UID, t.Round})
 	spec := exp.Spec.CacheFlush
@@ -397,19 +416,46 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 		return nil
 	}
 	rs, names, ok, err := loadSnapshot(ctx, f.Reader, exp)
+	var foreign *errForeignSnapshot
+	if errors.As(err, &foreign) {
+		// Another Experiment's snapshot, kept after its restore failed: this one was refused
+		// before it saved or removed anything, so it has nothing to restore, and leaves it be.
+		return nil
+	}
 	if err != nil || !ok {
 		return err
 	}
+	st := status(exp)
+	res, addr, err := f.restore(ctx, exp, rs)
+	if err != nil {
+		return f.restoreFailed(ctx, exp, names, err)
+	}
+	st.RestoreFailingSince = nil
+	st.RestoredKeys, st.RestoreSkippedPresent, st.RestoreSkippedExpired = res.Restored, res.SkippedPresent, res.SkippedExpired
+	st.RestoreFailedKeys = res.Failed
+	st.RestoredAt = &metav1.Time{Time: f.now()}
+	ctrl.LoggerFrom(ctx).Info("cache snapshot restored", "server", addr, "restored", res.Restored,
+		"skippedPresent", res.SkippedPresent, "skippedExpired", res.SkippedExpired, "failed", res.Failed)
+	if res.Failed > 0 {
+		return f.giveUp(ctx, exp, names, fmt.Sprintf("Redis at %s refused %d of the snapshot's %d keys for good (first: %s); %d restored",
+			addr, res.Failed, len(rs), res.FirstFailure, res.Restored))
+	}
+	return deleteSnapshot(ctx, f.Client, exp.Namespace, names)
+}
+
+// restore puts rs back into the experiment's server; it returns the server's address for the
+// messages.
+func (f *CacheFlush) restore(ctx context.Context, exp *chaosv1alpha1.Experiment, rs []record) (RestoreResult, string, error) {
+	spec := exp.Spec.CacheFlush
 	e, err := resolve(ctx, f.Reader, exp)
 	if err != nil {
-		return err
+		return RestoreResult{}, "", err
 	}
 	c, err := dialRedis(ctx, e)
 	if err != nil {
-		return err
+		return RestoreResult{}, e.String(), err
 	}
 	defer closeQuietly(ctx, c)
-	batch := batchSize(spec)
 	var ours time.Duration
 	if x := spec.Expire; x != nil && spec.Mode == chaosv1alpha1.ExpirePattern {
 		ours = x.TTL.Duration
@@ -417,16 +463,49 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 			ours += x.Jitter.Duration
 		}
 	}
-	res, err := restoreRecords(ctx, c, rs, batch, ours, f.now)
+	res, err := restoreRecords(ctx, c, rs, batchSize(spec), ours, f.now)
 	if err != nil {
-		return redisError(e, "RESTORE", err)
+		return res, e.String(), redisError(e, "RESTORE", err)
 	}
+	return res, e.String(), nil
+}
+
+// restoreFailed records a failed restore attempt: retried (the error returned) until
+// RestoreTimeout after the first one, then given up.
+func (f *CacheFlush) restoreFailed(ctx context.Context, exp *chaosv1alpha1.Experiment, names []string, err error) error {
 	st := status(exp)
-	st.RestoredKeys, st.RestoreSkippedPresent, st.RestoreSkippedExpired = res.Restored, res.SkippedPresent, res.SkippedExpired
-	st.RestoredAt = &metav1.Time{Time: f.now()}
-	ctrl.LoggerFrom(ctx).Info("cache snapshot restored", "server", e.String(), "restored", res.Restored,
-		"skippedPresent", res.SkippedPresent, "skippedExpired", res.SkippedExpired)
-	return deleteSnapshot(ctx, f.Client, exp.Namespace, names)
+	now := f.now()
+	if st.RestoreFailingSince == nil {
+		st.RestoreFailingSince = &metav1.Time{Time: now}
+	}
+	since, bound := st.RestoreFailingSince.Time, f.restoreTimeout()
+	if now.Sub(since) < bound {
+		return fmt.Errorf("restoring the cache snapshot: %v (failing since %s; given up %s after that)", err, since.UTC().Format(time.RFC3339), bound)
+	}
+	return f.giveUp(ctx, exp, names, fmt.Sprintf("the cache snapshot could not be restored for %s: %v", bound, err))
+}
+
+// giveUp keeps the snapshot Secrets for a restore by hand and returns the PermanentError that
+// ends the recovery. Keeping them is an API write: its error is returned, and retried.
+func (f *CacheFlush) giveUp(ctx context.Context, exp *chaosv1alpha1.Experiment, names []string, why string) error {
+	secrets := strings.Join(names, ", ")
+	if len(names) > 3 {
+		secrets = fmt.Sprintf("%s … %s (%d, labelled %s=%s)", names[0], names[len(names)-1], len(names), labelSnapshotOf, exp.UID)
+	}
+	msg := fmt.Sprintf("%s; the snapshot is kept in Secrets %s/%s, no longer owned by the Experiment: restore it by hand or delete them (docs/cache-faults.md)",
+		why, exp.Namespace, secrets)
+	if err := keepSnapshot(ctx, f.Reader, f.Client, exp, names, why); err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).Info("cache restore given up; snapshot kept", "reason", why, "secrets", names)
+	return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonRestoreFailed, Message: msg}
+}
+
+func (f *CacheFlush) restoreTimeout() time.Duration {
+	if f.RestoreTimeout > 0 {
+		return f.RestoreTimeout
+	}
+	return DefaultRestoreTimeout
 }
 
 // batchSize is spec.batchSize, or the schema's default for an object stored without it.

@@ -85,6 +85,12 @@ type apiError struct{ err error }
 func (e *apiError) Error() string { return e.err.Error() }
 func (e *apiError) Unwrap() error { return e.err }
 
+// errForeignSnapshot: a Secret of the snapshot's name belongs to another Experiment (one kept
+// after its restore failed): the flush is refused, nothing removed, and it is not overwritten.
+type errForeignSnapshot struct{ msg string }
+
+func (e *errForeignSnapshot) Error() string { return e.msg }
+
 // errSnapshotTooLarge: more keys or bytes match than restore allows; nothing was removed.
 type errSnapshotTooLarge struct{ msg string }
 
@@ -136,8 +142,37 @@ func takeSnapshot(ctx context.Context, c *redis.Client, pattern string, batch in
 	return out, err
 }
 
-// RestoreResult counts what a restore did.
-type RestoreResult struct{ Restored, SkippedPresent, SkippedExpired int64 }
+// RestoreResult counts what a restore did. Failed keys were refused by Redis for good (see
+// keyRefused); FirstFailure names the first of them and why.
+type RestoreResult struct {
+	Restored, SkippedPresent, SkippedExpired, Failed int64
+	FirstFailure                                     string
+}
+
+func (r *RestoreResult) fail(key string, err error) {
+	r.Failed++
+	if r.FirstFailure == "" {
+		if len(key) > 100 {
+			key = key[:100] + "…"
+		}
+		r.FirstFailure = fmt.Sprintf("key %q: %v", key, err)
+	}
+}
+
+// keyRefused reports whether Redis refused one key's RESTORE for a reason of that record alone,
+// which no retry can fix: a DUMP payload of another RDB version or with a bad checksum, a value
+// it cannot parse, a bad TTL. Such a key is counted as failed and the restore goes on with the
+// others. Anything else (NOPERM, OOM, READONLY, a lost connection) is the server's or the ACL's
+// and fails the whole attempt, which is retried.
+func keyRefused(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"ERR DUMP payload version or checksum are wrong", "ERR Bad data format", "ERR Invalid TTL value"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // restoreRecords RESTOREs the snapshot without REPLACE: a key the application wrote again since
 // keeps its newer value (BUSYKEY), and a key whose TTL has run out since is not brought back.
@@ -172,29 +207,30 @@ func restoreRecords(ctx context.Context, c *redis.Client, rs []record, batch int
 				res.Restored++
 			case strings.HasPrefix(err.Error(), "BUSYKEY"):
 				busy = append(busy, pc.r)
+			case keyRefused(err):
+				res.fail(pc.r.key, err)
 			default:
 				return res, err
 			}
 		}
-		reset, err := resetExpiries(ctx, c, busy, ours, now)
+		reset, failed, err := resetExpiries(ctx, c, busy, ours, now, &res)
 		if err != nil {
 			return res, err
 		}
 		res.Restored += reset
-		res.SkippedPresent += int64(len(busy)) - reset
+		res.SkippedPresent += int64(len(busy)) - reset - failed
 	}
 	return res, nil
 }
 
 // resetExpiries gives back their original expiry to the present keys whose TTL is at most ours
 // (the experiment's), and restores those that expire while it works (the wave goes on during a
-// restore); it returns how many it put right. A key is looked at again when it vanished
-// between two commands, at most three times.
-func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.Duration, now func() time.Time) (int64, error) {
+// restore); it returns how many it put right, and how many Redis refused for good (counted in
+// res). A key is looked at again when it vanished between two commands, at most three times.
+func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.Duration, now func() time.Time, res *RestoreResult) (done, failed int64, err error) {
 	if ours <= 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	var done int64
 	for attempt := 0; attempt < 3 && len(rs) > 0; attempt++ {
 		p := c.Pipeline()
 		ttls := make([]*redis.Cmd, len(rs))
@@ -202,7 +238,7 @@ func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.
 			ttls[i] = p.Do(ctx, "PTTL", r.key)
 		}
 		if _, err := p.Exec(ctx); err != nil {
-			return done, err
+			return done, failed, err
 		}
 		type op struct {
 			r       record
@@ -216,7 +252,7 @@ func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.
 			ttl, err := ttls[i].Int64()
 			switch {
 			case err != nil:
-				return done, err
+				return done, failed, err
 			case ttl == -2 && (r.expireAt == 0 || r.expireAt > at+1): // expired by our wave meanwhile
 				ops = append(ops, op{r, p.Do(ctx, restoreArgs(r)...), true})
 			case ttl >= 0 && ttl <= ours.Milliseconds() && r.expireAt > 0:
@@ -238,8 +274,11 @@ func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.
 			switch {
 			case err != nil && strings.HasPrefix(err.Error(), "BUSYKEY"):
 				again = append(again, o.r) // written again since: look at its TTL once more
+			case err != nil && o.restore && keyRefused(err):
+				res.fail(o.r.key, err)
+				failed++
 			case err != nil:
-				return done, err
+				return done, failed, err
 			case v == 1:
 				done++
 			default:
@@ -248,7 +287,7 @@ func resetExpiries(ctx context.Context, c *redis.Client, rs []record, ours time.
 		}
 		rs = again
 	}
-	return done, nil
+	return done, failed, nil
 }
 
 func restoreArgs(r record) []any {
@@ -327,8 +366,9 @@ func loadSnapshot(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Exper
 		}
 		return nil, nil, false, &apiError{fmt.Errorf("reading the snapshot: %w", err)}
 	}
-	if head.Labels[labelSnapshotOf] != string(exp.UID) {
-		return nil, nil, false, fmt.Errorf("Secret %s/%s is not this experiment's snapshot", head.Namespace, head.Name)
+	if of := head.Labels[labelSnapshotOf]; of != string(exp.UID) {
+		return nil, nil, false, &errForeignSnapshot{fmt.Sprintf("Secret %s/%s is not this experiment's snapshot (%s=%q; one kept after a restore that failed, see its %s annotation): restore it by hand or delete it before reusing the name (docs/cache-faults.md); nothing was removed",
+			head.Namespace, head.Name, labelSnapshotOf, of, annotationRestoreFailed)}
 	}
 	n, err := strconv.Atoi(head.Annotations[annotationChunks])
 	if err != nil || n < 1 {
@@ -360,6 +400,44 @@ func deleteSnapshot(ctx context.Context, c client.Client, ns string, names []str
 		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: names[i]}}
 		if err := c.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting snapshot Secret %s/%s: %w", ns, names[i], err)
+		}
+	}
+	return nil
+}
+
+// annotationRestoreFailed on a snapshot Secret kept after a restore that could not be done says
+// why; the Secret no longer belongs to the Experiment.
+const annotationRestoreFailed = "chaos.firedrill.dev/restore-failed"
+
+// keepSnapshot releases the snapshot's Secrets from the Experiment (its owner reference is
+// removed, so deleting the Experiment does not take them with it) and notes why on each: they
+// are what is left to restore by hand. Chunks already gone are skipped. An API error is returned
+// (and the give-up retried).
+func keepSnapshot(ctx context.Context, r client.Reader, c client.Client, exp *chaosv1alpha1.Experiment, names []string, why string) error {
+	for _, name := range names {
+		sec := &corev1.Secret{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: exp.Namespace, Name: name}, sec); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("keeping snapshot Secret %s/%s: %w", exp.Namespace, name, err)
+		}
+		refs := sec.OwnerReferences[:0:0]
+		for _, o := range sec.OwnerReferences {
+			if o.UID != exp.UID {
+				refs = append(refs, o)
+			}
+		}
+		if len(refs) == len(sec.OwnerReferences) && sec.Annotations[annotationRestoreFailed] == why {
+			continue
+		}
+		sec.OwnerReferences = refs
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		sec.Annotations[annotationRestoreFailed] = why
+		if err := c.Update(ctx, sec); err != nil {
+			return fmt.Errorf("keeping snapshot Secret %s/%s: %w", exp.Namespace, name, err)
 		}
 	}
 	return nil

@@ -869,3 +869,168 @@ func seededFlush(t *testing.T, ns, prefix string, n int, spec chaosv1alpha1.Cach
 	exp := mustCreateExp(t, b)
 	return c, exp, chaosv1alpha1.TargetStatus{Namespace: ns, Name: "redis://" + srv.Addr + "/0", UID: "cache-target", Round: 1}
 }
+
+// TestCacheFlushRestoreThatKeepsFailing: a restore Redis keeps refusing (the experiment's ACL
+// user lost RESTORE after the flush) is given up after the manager's cache restore timeout (2 s
+// here) instead of being retried for ever: deleting the Experiment does not hang, an Experiment
+// whose duration ends fails with Recovered=False/RestoreFailed saying why, and in both cases the
+// snapshot Secrets are kept, released from the Experiment, for a restore by hand.
+func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
+	srv := cachetest.StartRedis(t, cachetest.WithPassword(defaultPassword), cachetest.WithACLUser("chaos", aclPassword, "~*", "&*", "+@all"))
+	const bound = 2 * time.Second
+	startManager(t, managerOptions{cacheRestoreTimeout: bound})
+	ns := "cf-restore-fails"
+	mustCreate(t, builder.Namespace(ns))
+	credentials(t, ns, "redis-acl", "chaos", aclPassword)
+	admin := rdb(t, srv.Addr, 0, defaultPassword)
+	ctx := t.Context()
+	acl := func(rule string) {
+		t.Helper()
+		if err := admin.Do(ctx, "ACL", "SETUSER", "chaos", rule).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := func(pattern string) chaosv1alpha1.CacheFlushSpec {
+		return chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, CredentialsSecretName: "redis-acl",
+			Mode: chaosv1alpha1.DeletePattern, Pattern: pattern, Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 1000, MaxBytes: 1 << 20}}
+	}
+	injected := func(exp *chaosv1alpha1.Experiment) *chaosv1alpha1.Experiment {
+		t.Helper()
+		return waitFor(t, client.ObjectKeyFromObject(exp), "injected", func(e *chaosv1alpha1.Experiment) bool {
+			return condStatus(e, chaosv1alpha1.ConditionInjected) == metav1.ConditionTrue
+		})
+	}
+
+	t.Run("deleting the experiment does not hang", func(t *testing.T) {
+		seed(t, admin, "gone", 40, 0)
+		exp := mustCreateExp(t, flush(ns, "deleted", spec("gone:*")).Duration(time.Hour))
+		running := injected(exp)
+		acl("-restore")
+		defer acl("+restore")
+		deleted := time.Now()
+		if err := k8s.Delete(ctx, exp); err != nil {
+			t.Fatal(err)
+		}
+		requireGone(t, exp, 20*time.Second)
+		t.Logf("the experiment was gone %s after its deletion (restore timeout %s, counted from restoreFailingSince, which status stores to the second)", time.Since(deleted).Round(time.Millisecond), bound)
+		if n := countKeys(t, admin, "gone:*"); n != 0 {
+			t.Errorf("%d keys back, though the user may not RESTORE", n)
+		}
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
+		requireEvents(t, exp, chaosv1alpha1.ReasonRestoreFailed)
+	})
+
+	t.Run("an experiment whose duration ends fails, saying the restore failed", func(t *testing.T) {
+		seed(t, admin, "end", 30, 0)
+		exp := mustCreateExp(t, flush(ns, "ended", spec("end:*")).Duration(3*time.Second))
+		running := injected(exp)
+		acl("-restore")
+		defer acl("+restore")
+		got := finished(t, exp)
+		if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+			t.Errorf("phase %s, want Failed", got.Status.Phase)
+		}
+		requireCondition(t, got, chaosv1alpha1.ConditionRecovered, "False", chaosv1alpha1.ReasonRestoreFailed)
+		msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionRecovered)
+		for _, want := range []string{"NOPERM", "could not be restored for 2s", "kept in Secrets " + ns + "/ended-cache-snapshot-0"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("Recovered message %q does not say %q", msg, want)
+			}
+		}
+		if st := got.Status.Targets[0]; st.State != chaosv1alpha1.TargetRecoveryFailed || !strings.Contains(st.Message, "NOPERM") {
+			t.Errorf("target %+v, want RecoveryFailed saying why", st)
+		}
+		if st := got.Status.CacheFlush; st.RestoreFailingSince == nil || st.RestoredAt != nil {
+			t.Errorf("status.cacheFlush %+v: want restoreFailingSince set, restoredAt not", st)
+		}
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
+		requireEvents(t, got, chaosv1alpha1.ReasonRestoreFailed)
+		// It holds nothing any more: deleting it is immediate, and the snapshot stays.
+		if err := k8s.Delete(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		requireGone(t, exp, 10*time.Second)
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
+
+		// A new Experiment of the same name meets the kept snapshot: refused, nothing removed,
+		// and the kept snapshot is not overwritten.
+		seed(t, admin, "end", 30, 0)
+		again := finished(t, mustCreateExp(t, flush(ns, "ended", spec("end:*")).Duration(3*time.Second)))
+		requireCondition(t, again, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonCacheRefused)
+		if msg := findMsg(again.Status.Conditions, chaosv1alpha1.ConditionInjected); !strings.Contains(msg, "is not this experiment's snapshot") {
+			t.Errorf("Injected message %q does not name the kept snapshot", msg)
+		}
+		if n := countKeys(t, admin, "end:*"); n != 30 {
+			t.Errorf("%d of 30 keys left: a refused flush must remove nothing", n)
+		}
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
+	})
+
+	t.Run("an abort whose credentials Secret is gone still ends", func(t *testing.T) {
+		seed(t, admin, "abort", 20, 0)
+		credentials(t, ns, "redis-acl-doomed", "chaos", aclPassword)
+		sp := spec("abort:*")
+		sp.CredentialsSecretName = "redis-acl-doomed"
+		exp := mustCreateExp(t, flush(ns, "aborted", sp).Duration(time.Hour))
+		running := injected(exp)
+		// Torn down with the application: the restore can no longer log in.
+		if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis-acl-doomed"}}); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(running.DeepCopy())
+		running.Annotations = map[string]string{chaosv1alpha1.AnnotationAbort: "SLO burning"}
+		if err := k8s.Patch(ctx, running, patch); err != nil {
+			t.Fatal(err)
+		}
+		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+		requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonAbortRequested)
+		requireCondition(t, got, chaosv1alpha1.ConditionRecovered, "False", chaosv1alpha1.ReasonRestoreFailed)
+		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionRecovered); !strings.Contains(msg, "Secret "+ns+"/redis-acl-doomed not found") {
+			t.Errorf("Recovered message %q does not say the credentials Secret is gone", msg)
+		}
+		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "not found")
+	})
+}
+
+// requireGone waits for exp to be deleted for good (its finalizer off).
+func requireGone(t *testing.T, exp *chaosv1alpha1.Experiment, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := k8s.Get(t.Context(), client.ObjectKeyFromObject(exp), &chaosv1alpha1.Experiment{})
+		if client.IgnoreNotFound(err) != nil {
+			t.Fatal(err)
+		}
+		if err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the experiment is still there %s after its deletion", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requireKeptSnapshot checks that the snapshot Secrets of exp are all still there, owned by
+// nothing (deleting the Experiment must not collect them), and say why they were kept.
+func requireKeptSnapshot(t *testing.T, exp *chaosv1alpha1.Experiment, names []string, why string) {
+	t.Helper()
+	if len(names) == 0 {
+		t.Fatal("the experiment recorded no snapshot Secrets")
+	}
+	var list corev1.SecretList
+	if err := k8s.List(t.Context(), &list, client.InNamespace(exp.Namespace), client.MatchingLabels{"chaos.firedrill.dev/snapshot-of": string(exp.UID)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != len(names) {
+		t.Fatalf("%d snapshot Secrets left, want all %d kept (%v)", len(list.Items), len(names), names)
+	}
+	for _, s := range list.Items {
+		if len(s.OwnerReferences) != 0 {
+			t.Errorf("kept Secret %s is still owned by %+v: deleting the Experiment would remove it", s.Name, s.OwnerReferences)
+		}
+		if got := s.Annotations["chaos.firedrill.dev/restore-failed"]; !strings.Contains(got, why) {
+			t.Errorf("kept Secret %s: restore-failed annotation %q does not say %q", s.Name, got, why)
+		}
+	}
+}

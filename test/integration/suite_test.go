@@ -97,6 +97,8 @@ type managerOptions struct {
 	gameDayClient func(client.Client) client.Client
 	// logs, when set, also receives the manager's logs (to check what they never contain).
 	logs io.Writer
+	// cacheRestoreTimeout bounds a failing CacheFlush restore (the kind's default when 0).
+	cacheRestoreTimeout time.Duration
 	// tracker follows workload recovery (one is made unless noTracker: recovery by polling only).
 	tracker   *workload.Tracker
 	noTracker bool
@@ -129,7 +131,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		if pc == nil {
 			pc = mgr.GetClient()
 		}
-		faults = controllers.DefaultFaults(pc, mgr.GetAPIReader())
+		faults = controllers.Faults(pc, mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: opts.cacheRestoreTimeout})
 	}
 	apiReader := mgr.GetAPIReader()
 	if opts.apiReader != nil {
