@@ -3,8 +3,9 @@
 # otherwise it names what is missing and stops.
 #   hack/deps.sh [extra-package ...]
 set -euo pipefail
-# prometheus (with promtool), redis-server and memcached: tests run real ones on loopback ports.
-pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 prometheus redis-server memcached "$@")
+# prometheus (with promtool), redis-server and memcached: tests run real ones on loopback ports;
+# python3 runs hack/restore-cache-snapshot.py in its test.
+pkgs=(containerd runc containernetworking-plugins iptables nftables conntrack openssl iproute2 prometheus redis-server memcached python3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,10 +4,15 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -918,6 +923,17 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 		}
 		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "NOPERM")
 		requireEvents(t, exp, chaosv1alpha1.ReasonRestoreFailed)
+
+		// The kept snapshot restores by hand, as docs/cache-faults.md says, once the user may.
+		acl("+restore")
+		var kept corev1.SecretList
+		if err := k8s.List(ctx, &kept, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/snapshot-of": string(exp.UID)}); err != nil {
+			t.Fatal(err)
+		}
+		restoreByHand(t, kept, srv.Addr, "chaos", aclPassword)
+		if n := countKeys(t, admin, "gone:*"); n != 40 {
+			t.Errorf("%d of 40 keys back after hack/restore-cache-snapshot.py", n)
+		}
 	})
 
 	t.Run("an experiment whose duration ends fails, saying the restore failed", func(t *testing.T) {
@@ -1013,6 +1029,27 @@ func requireGone(t *testing.T, exp *chaosv1alpha1.Experiment, within time.Durati
 
 // requireKeptSnapshot checks that the snapshot Secrets of exp are all still there, owned by
 // nothing (deleting the Experiment must not collect them), and say why they were kept.
+// restoreByHand runs hack/restore-cache-snapshot.py on the kept Secrets (as kubectl get -o json
+// lists them) against the Redis at addr.
+func restoreByHand(t *testing.T, kept corev1.SecretList, addr, user, pw string) {
+	t.Helper()
+	kept.APIVersion, kept.Kind = "v1", "List"
+	for i := range kept.Items {
+		kept.Items[i].APIVersion, kept.Items[i].Kind = "v1", "Secret"
+	}
+	in, err := json.Marshal(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), "python3", filepath.Join("..", "..", "hack", "restore-cache-snapshot.py"), addr, "--user", user, "--password-env", "FD_REDIS_PW")
+	cmd.Stdin, cmd.Env = bytes.NewReader(in), append(os.Environ(), "FD_REDIS_PW="+pw)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hack/restore-cache-snapshot.py: %v\n%s", err, out)
+	}
+	t.Logf("hack/restore-cache-snapshot.py: %s", bytes.TrimSpace(out))
+}
+
 func requireKeptSnapshot(t *testing.T, exp *chaosv1alpha1.Experiment, names []string, why string) {
 	t.Helper()
 	if len(names) == 0 {
