@@ -422,10 +422,20 @@ func (f *CacheFlush) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment,
 		// before it saved or removed anything, so it has nothing to restore, and leaves it be.
 		return nil
 	}
-	if err != nil || !ok {
+	if err != nil {
 		return err
 	}
 	st := status(exp)
+	if !ok {
+		if len(st.SnapshotSecrets) > 0 && st.RestoredAt == nil {
+			// Saved, never put back, and its head is gone: deleted from under the experiment
+			// (its namespace deleted, a cascading delete, by hand). Said, not passed as restored.
+			return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonRestoreFailed,
+				Message: fmt.Sprintf("the snapshot's Secrets (%s/%s) are gone and no restore was recorded: they were deleted before the restore, so the cache was not put back",
+					exp.Namespace, strings.Join(st.SnapshotSecrets, ", "))}
+		}
+		return nil // nothing was saved, or it was restored
+	}
 	res, addr, err := f.restore(ctx, exp, rs)
 	if err != nil {
 		return f.restoreFailed(ctx, exp, names, err)

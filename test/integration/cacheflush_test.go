@@ -1006,6 +1006,29 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 		}
 		requireKeptSnapshot(t, exp, running.Status.CacheFlush.SnapshotSecrets, "not found")
 	})
+
+	t.Run("a snapshot deleted before the restore is said, not passed as restored", func(t *testing.T) {
+		seed(t, admin, "lost", 20, 0)
+		exp := mustCreateExp(t, flush(ns, "lost", spec("lost:*")).Duration(time.Hour))
+		running := injected(exp)
+		// A cascading delete or the namespace's teardown takes the Secrets first.
+		if err := k8s.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/snapshot-of": string(exp.UID)}); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(running.DeepCopy())
+		running.Annotations = map[string]string{chaosv1alpha1.AnnotationAbort: "SLO burning"}
+		if err := k8s.Patch(ctx, running, patch); err != nil {
+			t.Fatal(err)
+		}
+		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+		requireCondition(t, got, chaosv1alpha1.ConditionRecovered, "False", chaosv1alpha1.ReasonRestoreFailed)
+		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionRecovered); !strings.Contains(msg, "were deleted before the restore, so the cache was not put back") {
+			t.Errorf("Recovered message %q does not say the snapshot was deleted", msg)
+		}
+		if n := countKeys(t, admin, "lost:*"); n != 0 {
+			t.Errorf("%d keys back from a deleted snapshot", n)
+		}
+	})
 }
 
 // requireGone waits for exp to be deleted for good (its finalizer off).
