@@ -324,6 +324,11 @@ func saveSnapshot(ctx context.Context, c client.Client, exp *chaosv1alpha1.Exper
 	var chunks [][]record
 	cur, size := []record(nil), 0
 	for _, r := range rs {
+		if r.size() > chunkBytes {
+			// A chunk holds whole records and a Secret at most about 1 MiB: this one fits none.
+			return nil, &errSnapshotTooLarge{fmt.Sprintf("key %q holds %d bytes serialized, over the %d one snapshot Secret takes: it cannot be snapshotted, so nothing was removed; narrow the pattern to leave it out, or flush without restore",
+				truncate(r.key, 100), r.size(), chunkBytes)}
+		}
 		if size+r.size() > chunkBytes && len(cur) > 0 {
 			chunks, cur, size = append(chunks, cur), nil, 0
 		}
@@ -441,4 +446,12 @@ func keepSnapshot(ctx context.Context, r client.Reader, c client.Client, exp *ch
 		}
 	}
 	return nil
+}
+
+// truncate cuts s to at most n bytes for a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -234,6 +235,10 @@ func TestCacheFlushRestore(t *testing.T) {
 	mustCreate(t, builder.Namespace(ns))
 	c := rdb(t, srv.Addr, 0, "")
 	ctx := t.Context()
+	// A first experiment on a cold API server and manager takes about 2 s to act, longer than
+	// the brief keys below live: a dry run warms them up first.
+	finished(t, mustCreateExp(t, flush(ns, "warm-up", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+		Mode: chaosv1alpha1.FlushDB}).DryRun()))
 
 	t.Run("at the end of the duration", func(t *testing.T) {
 		seed(t, c, "page", 300, 0)
@@ -355,6 +360,27 @@ func TestCacheFlushRestore(t *testing.T) {
 		if n := countKeys(t, c, "huge:*"); n != 500 {
 			t.Errorf("%d of 500 keys left: a refused snapshot must remove nothing", n)
 		}
+	})
+
+	t.Run("a value over what a snapshot Secret holds refuses before removing anything", func(t *testing.T) {
+		seed(t, c, "blob", 5, 0)
+		big := make([]byte, 1<<20) // 1 MiB that does not compress (DUMP compresses): over a Secret's share
+		if _, err := rand.Read(big); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Set(t.Context(), "blob:big", big, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got := finished(t, mustCreateExp(t, flush(ns, "too-big", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr,
+			Mode: chaosv1alpha1.DeletePattern, Pattern: "blob:*", Restore: &chaosv1alpha1.CacheRestore{MaxKeys: 100, MaxBytes: 8 << 20}}).Duration(time.Minute)))
+		requireCondition(t, got, chaosv1alpha1.ConditionInjected, "False", chaosv1alpha1.ReasonCacheRefused)
+		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionInjected); got.Status.Phase != chaosv1alpha1.ExperimentFailed || !strings.Contains(msg, `key "blob:big" holds`) {
+			t.Errorf("phase %s, Injected %q: want Failed naming the key too big for a snapshot Secret", got.Status.Phase, msg)
+		}
+		if n := countKeys(t, c, "blob:*"); n != 6 {
+			t.Errorf("%d of 6 keys left: a refused snapshot must remove nothing", n)
+		}
+		requireNoSnapshotSecrets(t, ns)
 	})
 }
 
