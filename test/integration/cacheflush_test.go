@@ -1019,9 +1019,7 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 		if err := k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis-acl-doomed"}}); err != nil {
 			t.Fatal(err)
 		}
-		patch := client.MergeFrom(running.DeepCopy())
-		running.Annotations = map[string]string{chaosv1alpha1.AnnotationAbort: "SLO burning"}
-		if err := k8s.Patch(ctx, running, patch); err != nil {
+		if err := requestAbort(ctx, running); err != nil {
 			t.Fatal(err)
 		}
 		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
@@ -1041,9 +1039,7 @@ func TestCacheFlushRestoreThatKeepsFailing(t *testing.T) {
 		if err := k8s.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns), client.MatchingLabels{"chaos.firedrill.dev/snapshot-of": string(exp.UID)}); err != nil {
 			t.Fatal(err)
 		}
-		patch := client.MergeFrom(running.DeepCopy())
-		running.Annotations = map[string]string{chaosv1alpha1.AnnotationAbort: "SLO burning"}
-		if err := k8s.Patch(ctx, running, patch); err != nil {
+		if err := requestAbort(ctx, running); err != nil {
 			t.Fatal(err)
 		}
 		got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)

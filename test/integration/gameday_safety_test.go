@@ -84,6 +84,31 @@ func promSignal(t *testing.T, prom *promtest.Server, name string) func(float64) 
 	}
 }
 
+// failStepStart makes the GameDay controller's first status write in ns that records step
+// Experiment exp fail, as a pass that created the Experiment and then lost its status would:
+// once ready holds (or 10 s passed), then calls then (if set). It runs on the manager's
+// goroutine, so it waits and never calls t.Fatal.
+func failStepStart(ns, exp string, failed *atomic.Bool, ready func() bool, then func()) func(client.Client) client.Client {
+	return func(c client.Client) client.Client {
+		return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
+			if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
+				return nil
+			}
+			data, err := patch.Data(obj)
+			if err != nil || !strings.Contains(string(data), `"experiment":"`+exp+`"`) || !failed.CompareAndSwap(false, true) {
+				return nil
+			}
+			for deadline := time.Now().Add(10 * time.Second); !ready() && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if then != nil {
+				then()
+			}
+			return errors.New("injected: the API server is unavailable")
+		}}
+	}
+}
+
 // failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
 // as an API server that is briefly unavailable would.
 func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
@@ -578,28 +603,12 @@ func TestGameDayAbortIsNotHeldBackByAnotherSlowGameDay(t *testing.T) {
 func TestGameDayStepStartedBeforeItsStatusWasWrittenIsNotJudgedAgain(t *testing.T) {
 	ns := "gd-started-once"
 	var failed atomic.Bool
-	startManager(t, managerOptions{gameDayClient: func(c client.Client) client.Client {
-		return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
-			if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
-				return nil
-			}
-			data, err := patch.Data(obj)
-			if err != nil || !strings.Contains(string(data), `"experiment":"once-kill"`) || !failed.CompareAndSwap(false, true) {
-				return nil
-			}
-			// The write fails once the kill is done, so the next pass meets the cut capacity. (A
-			// hook on the manager's goroutine: it waits and never calls t.Fatal.)
-			killed := func() bool {
-				var pods corev1.PodList
-				return k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": "checkout"}) == nil &&
-					len(pods.Items) == 3
-			}
-			for deadline := time.Now().Add(10 * time.Second); !killed() && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-			}
-			return errors.New("injected: the API server is unavailable")
-		}}
-	}})
+	// The write fails once the kill is done, so the next pass meets the cut capacity.
+	startManager(t, managerOptions{gameDayClient: failStepStart(ns, "once-kill", &failed, func() bool {
+		var pods corev1.PodList
+		return k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": "checkout"}) == nil &&
+			len(pods.Items) == 3
+	}, nil)})
 	labels, rsUID := deployment(t, ns, "checkout", 4)
 	spec := builder.Experiment(ns, "x").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 1).Grace(0).Build().Spec
 	gd := gameDay(ns, "once", chaosv1alpha1.GameDayStep{Name: "kill", Experiment: &spec, CapacityTargets: []string{"checkout"}})
@@ -682,29 +691,12 @@ func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
 	var failed atomic.Bool
 	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
-		gameDayClient: func(c client.Client) client.Client {
-			return failingClient{Client: c, failStatusPatch: func(obj client.Object, patch client.Patch) error {
-				if _, ok := obj.(*chaosv1alpha1.GameDay); !ok || obj.GetNamespace() != ns {
-					return nil
-				}
-				data, err := patch.Data(obj)
-				if err != nil || !strings.Contains(string(data), `"experiment":"unwritten-slow"`) || !failed.CompareAndSwap(false, true) {
-					return nil
-				}
-				// The step's fault is in place and the guard fires before the next pass.
-				// (A hook on the manager's goroutine: it waits and never calls t.Fatal.)
-				injected := func() bool {
-					lf.mu.Lock()
-					defer lf.mu.Unlock()
-					return len(lf.injected) > 0
-				}
-				for deadline := time.Now().Add(10 * time.Second); !injected() && time.Now().Before(deadline); {
-					time.Sleep(20 * time.Millisecond)
-				}
-				signal(1)
-				return errors.New("injected: the API server is unavailable")
-			}}
-		}})
+		// The step's fault is in place and the guard fires before the next pass.
+		gameDayClient: failStepStart(ns, "unwritten-slow", &failed, func() bool {
+			lf.mu.Lock()
+			defer lf.mu.Unlock()
+			return len(lf.injected) > 0
+		}, func() { signal(1) })})
 	gd := gameDay(ns, "unwritten", latencyStep(t, ns))
 	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
 	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
