@@ -159,6 +159,10 @@ func (f *CacheFlush) Preflight(ctx context.Context, exp *chaosv1alpha1.Experimen
 	if info.role != "master" && !spec.AllowReplica {
 		return fmt.Errorf("Redis at %s is a replica (role %s of %s): flush its primary, or set spec.cacheFlush.allowReplica", e.addr, info.role, info.replicaOfHost)
 	}
+	if info.cluster {
+		// Every mode would act on this node's slots only and report it as the cache's.
+		return fmt.Errorf("Redis at %s runs in cluster mode (cluster_enabled:1): a flush through one node reaches only the keys of the slots it holds; Firedrill flushes standalone servers only", e.addr)
+	}
 	st.Server = fmt.Sprintf("Redis %s (%s) at %s db %d", info.version, info.role, e.addr, e.db)
 	st.Before = redisFigures(info, spec, e.db)
 	switch spec.Mode {

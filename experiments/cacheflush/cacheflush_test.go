@@ -65,6 +65,9 @@ func TestParseRedisInfo(t *testing.T) {
 	if info.keys(3) != 250 || info.keys(1) != 0 || info.allKeys() != 260 {
 		t.Errorf("keys(3)=%d keys(1)=%d all=%d", info.keys(3), info.keys(1), info.allKeys())
 	}
+	if info.cluster || !parseRedisInfo("# Cluster\r\ncluster_enabled:1\r\n").cluster || parseRedisInfo("# Cluster\r\ncluster_enabled:0\r\n").cluster {
+		t.Error("cluster_enabled is not read")
+	}
 }
 
 func TestServiceAddress(t *testing.T) {

@@ -75,6 +75,8 @@ type redisInfo struct {
 	keysPerDB     map[int]int64
 	replicaOfHost string
 	majorVersion  int
+	// cluster: the server runs in Redis Cluster mode (cluster_enabled:1).
+	cluster bool
 }
 
 func (i redisInfo) keys(db int) int64 { return i.keysPerDB[db] }
@@ -114,6 +116,8 @@ func parseRedisInfo(s string) redisInfo {
 			out.role = v
 		case k == "master_host":
 			out.replicaOfHost = v
+		case k == "cluster_enabled":
+			out.cluster = n == 1
 		case k == "used_memory":
 			out.usedMemory = n
 		case k == "keyspace_hits":

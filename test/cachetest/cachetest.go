@@ -39,6 +39,7 @@ type redisConfig struct {
 	users     []string
 	tls       bool
 	replicaOf string
+	cluster   bool
 }
 
 // WithPassword sets requirepass (the default user's password).
@@ -63,6 +64,9 @@ func WithTLS() RedisOption { return func(c *redisConfig) { c.tls = true } }
 
 // WithReplicaOf makes the server a replica of addr.
 func WithReplicaOf(addr string) RedisOption { return func(c *redisConfig) { c.replicaOf = addr } }
+
+// WithCluster runs the server in cluster mode (a single node; no slots are assigned).
+func WithCluster() RedisOption { return func(c *redisConfig) { c.cluster = true } }
 
 // StartRedis runs redis-server without persistence on a free loopback port.
 func StartRedis(t testing.TB, opts ...RedisOption) *Server {
@@ -99,6 +103,9 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Server {
 		if c.password != "" {
 			conf += "masterauth " + c.password + "\n"
 		}
+	}
+	if c.cluster {
+		conf += "cluster-enabled yes\ncluster-config-file " + filepath.Join(dir, "nodes.conf") + "\n"
 	}
 	path := filepath.Join(dir, "redis.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {

@@ -603,6 +603,23 @@ func TestCacheFlushThroughService(t *testing.T) {
 	}
 }
 
+// TestCacheFlushRefusesARedisCluster: a flush through one node of a Redis Cluster would reach
+// only its own slots' keys and report them as the cache's; it is refused at preflight.
+func TestCacheFlushRefusesARedisCluster(t *testing.T) {
+	srv := cachetest.StartRedis(t, cachetest.WithCluster())
+	startManager(t, managerOptions{})
+	ns := "cf-cluster"
+	mustCreate(t, builder.Namespace(ns))
+	got := finished(t, mustCreateExp(t, flush(ns, "cluster", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB})))
+	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+		t.Errorf("phase %s, want Failed", got.Status.Phase)
+	}
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonPreflightFailed)
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, "runs in cluster mode (cluster_enabled:1)") {
+		t.Errorf("message %q does not say the server runs in cluster mode", msg)
+	}
+}
+
 // TestCacheFlushRefusesAServiceOverSeveralServers: a Service whose connections spread over more
 // than one ready server is refused before anything is dialled (one Memcached of three would be
 // emptied, or a Redis replica would answer the flush); a not-ready second endpoint does not count.
