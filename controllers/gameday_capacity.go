@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,10 +22,7 @@ import (
 // capacityInputs reads a game day's live inputs: workloads' ready replicas (uncached reads),
 // pods per zone, and PromQL values.
 func (r *GameDayReconciler) capacityInputs(gd *chaosv1alpha1.GameDay) gdcapacity.Inputs {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
+	reader := r.apiReader()
 	in := gdcapacity.Inputs{
 		Replicas: func(ctx context.Context, w chaosv1alpha1.CapacityWorkload) (int, error) {
 			ready, _, err := readWorkload(ctx, reader, gd.Namespace, w)
@@ -152,15 +148,38 @@ func (r *GameDayReconciler) capacityStart(ctx context.Context, s *gdScope) bool 
 	return true
 }
 
+// apiReader reads uncached (the Client when no APIReader is set).
+func (r *GameDayReconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
 // predictStep builds the model from the live inputs and predicts the step (see
 // gdcapacity.PredictStep).
 func (r *GameDayReconciler) predictStep(ctx context.Context, gd *chaosv1alpha1.GameDay, step chaosv1alpha1.GameDayStep, live bool) (gdcapacity.Step, error) {
+	return r.predictGroup(ctx, gd, []chaosv1alpha1.GameDayStep{step}, live)
+}
+
+// predictGroup builds the model from the live inputs and predicts steps that run together
+// (see gdcapacity.PredictGroup).
+func (r *GameDayReconciler) predictGroup(ctx context.Context, gd *chaosv1alpha1.GameDay, steps []chaosv1alpha1.GameDayStep, live bool) (gdcapacity.Step, error) {
 	in := r.capacityInputs(gd)
 	m, err := gdcapacity.Build(ctx, gd.Spec.Capacity, in)
 	if err != nil {
 		return gdcapacity.Step{}, err
 	}
-	return gdcapacity.PredictStep(ctx, m, gd.Spec.Capacity.Services, step, in, live)
+	return gdcapacity.PredictGroup(ctx, m, gd.Spec.Capacity.Services, steps, in, live)
+}
+
+// stepNames lists the steps' names, for messages.
+func stepNames(steps []chaosv1alpha1.GameDayStep) string {
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		names[i] = st.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // capacityPreflight predicts a step before it starts. It returns false when the step is refused:
@@ -215,13 +234,12 @@ func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i
 // that inject (not dry runs) and name capacity targets, when there are two or more and not all
 // allow saturation; each step is then judged alone as well (capacityPreflight). A refusal fails
 // the game day with every step of the group, before anything is created.
-func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, start, end int) (bool, error) {
+func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, start, end int, owned []ownedExperiment) (bool, error) {
 	gd := s.gd
 	if gd.Spec.Capacity == nil || end-start < 2 {
 		return true, nil
 	}
 	var steps []chaosv1alpha1.GameDayStep
-	var names []string
 	allowed := true
 	for i := start; i < end; i++ {
 		if st := gd.Status.Steps[i]; st.StartedAt != nil || st.Phase != chaosv1alpha1.StepPending {
@@ -233,23 +251,16 @@ func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, star
 		}
 		// A step whose Experiment exists started on a pass whose status was lost: its fault
 		// may already be in the live counts, and runGroup takes it up as running.
-		if exp, err := r.ownExperiment(ctx, gd, experimentName(gd, step.Name)); exp != nil || errors.As(err, new(*nameTakenError)) {
+		if o := owned[i-start]; o.exp != nil || o.taken != nil {
 			return true, nil
-		} else if err != nil {
-			return false, err
 		}
-		steps, names = append(steps, step), append(names, step.Name)
+		steps = append(steps, step)
 		allowed = allowed && step.AllowSaturation
 	}
 	if len(steps) < 2 || allowed {
 		return true, nil
 	}
-	in := r.capacityInputs(gd)
-	m, err := gdcapacity.Build(ctx, gd.Spec.Capacity, in)
-	var p gdcapacity.Step
-	if err == nil {
-		p, err = gdcapacity.PredictGroup(ctx, m, gd.Spec.Capacity.Services, steps, in, false)
-	}
+	p, err := r.predictGroup(ctx, gd, steps, false)
 	if err != nil {
 		// The same model fails each step's own preflight next, which records it.
 		return true, nil
@@ -257,11 +268,11 @@ func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, star
 	if len(p.Saturated) == 0 {
 		return true, nil
 	}
-	msg := fmt.Sprintf("steps %s together (a parallel group) refused: %s", strings.Join(names, ", "), strings.Join(p.Saturated, "; "))
+	msg := fmt.Sprintf("steps %s together (a parallel group) refused: %s", stepNames(steps), strings.Join(p.Saturated, "; "))
 	for i := start; i < end; i++ {
 		st := &gd.Status.Steps[i]
 		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}, msg
-		if slices.Contains(names, st.Name) {
+		if slices.ContainsFunc(steps, func(j chaosv1alpha1.GameDayStep) bool { return j.Name == st.Name }) {
 			st.Predictions = p.Predictions
 		}
 	}
@@ -284,7 +295,7 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 	if s.gd.Spec.Capacity == nil {
 		return "", nil
 	}
-	var abort, lostAll, together []string
+	var abort, lostAll []string
 	var running []chaosv1alpha1.GameDayStep
 	allowed := true
 	for i, step := range s.gd.Spec.Steps {
@@ -293,7 +304,7 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 			continue
 		}
 		if !step.Experiment.DryRun {
-			running, together = append(running, step), append(together, step.Name)
+			running = append(running, step)
 			allowed = allowed && step.AllowSaturation
 		}
 		p, err := r.predictStep(ctx, s.gd, step, true)
@@ -314,17 +325,12 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 	}
 	if len(running) > 1 && !allowed {
 		// Steps running together: their faults land on the same services at once.
-		in := r.capacityInputs(s.gd)
-		m, err := gdcapacity.Build(ctx, s.gd.Spec.Capacity, in)
-		var p gdcapacity.Step
-		if err == nil {
-			p, err = gdcapacity.PredictGroup(ctx, m, s.gd.Spec.Capacity.Services, running, in, true)
-		}
+		p, err := r.predictGroup(ctx, s.gd, running, true)
 		switch {
 		case err != nil:
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 		case len(p.Saturated) > 0:
-			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", strings.Join(together, ", "), strings.Join(p.Saturated, "; ")))
+			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", stepNames(running), strings.Join(p.Saturated, "; ")))
 		}
 	}
 	if len(abort) > 0 {

@@ -603,11 +603,20 @@ func (r *GameDayReconciler) advance(ctx context.Context, s *gdScope) (time.Durat
 // step fails the game day (the group's other steps are told to abort).
 func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end int) (wait time.Duration, done bool, err error) {
 	gd := s.gd
-	if ok, err := r.groupPreflight(ctx, s, start, end); err != nil || !ok {
+	owned, err := r.stepExperiments(ctx, gd, start, end)
+	if err != nil {
+		return 0, false, err
+	}
+	if ok, err := r.groupPreflight(ctx, s, start, end, owned); err != nil || !ok {
 		return 0, false, err
 	}
 	done = true
 	var failed []string
+	// waitForName holds a step whose Experiment name another object has (nameTakenPoll).
+	waitForName := func(st *chaosv1alpha1.GameDayStepStatus, taken *nameTakenError) {
+		st.Message, done = taken.Error(), false
+		wait = soonest(wait, nameTakenPoll)
+	}
 	for i := start; i < end; i++ {
 		st, spec := &gd.Status.Steps[i], gd.Spec.Steps[i]
 		switch st.Phase {
@@ -618,25 +627,17 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 			continue
 		}
 		if st.StartedAt == nil {
-			var started *chaosv1alpha1.Experiment
-			var err error
-			if spec.Experiment != nil {
-				started, err = r.ownExperiment(ctx, gd, experimentName(gd, spec.Name))
-			}
-			if taken := (*nameTakenError)(nil); errors.As(err, &taken) {
-				st.Message, done = taken.Error(), false
-				wait = soonest(wait, nameTakenPoll)
+			started := owned[i-start]
+			if started.taken != nil {
+				waitForName(st, started.taken)
 				continue
 			}
-			if err != nil {
-				return 0, false, err
-			}
-			if started != nil {
+			if started.exp != nil {
 				// A pass created this step's Experiment (its preflight had passed) and its status
 				// was never written: the step is running. A preflight now would judge a capacity
 				// the step's own fault has already cut, and a refusal would leave that fault
 				// running under a game day that says it failed.
-				st.StartedAt = started.CreationTimestamp.DeepCopy()
+				st.StartedAt = started.exp.CreationTimestamp.DeepCopy()
 			} else {
 				if ok, err := r.capacityPreflight(ctx, s, i); err != nil || !ok {
 					return 0, false, err
@@ -656,8 +657,7 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 		}
 		exp, err := r.ensureExperiment(ctx, gd, spec, st)
 		if taken := (*nameTakenError)(nil); errors.As(err, &taken) {
-			st.Message, done = taken.Error(), false
-			wait = soonest(wait, nameTakenPoll)
+			waitForName(st, taken)
 			continue
 		}
 		if err != nil {
@@ -685,6 +685,34 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 		return 0, false, nil
 	}
 	return wait, done, nil
+}
+
+// ownedExperiment is what ownExperiment found for a step: its Experiment (nil: none), or that
+// the name is another object's.
+type ownedExperiment struct {
+	exp   *chaosv1alpha1.Experiment
+	taken *nameTakenError
+}
+
+// stepExperiments reads, once per pass, the Experiment of each step of [start, end) not yet
+// recorded started (indexed from start): both the group's preflight and runGroup decide on it.
+func (r *GameDayReconciler) stepExperiments(ctx context.Context, gd *chaosv1alpha1.GameDay, start, end int) ([]ownedExperiment, error) {
+	out := make([]ownedExperiment, end-start)
+	for i := start; i < end; i++ {
+		st, spec := gd.Status.Steps[i], gd.Spec.Steps[i]
+		if st.StartedAt != nil || st.Phase != chaosv1alpha1.StepPending || spec.Experiment == nil {
+			continue
+		}
+		exp, err := r.ownExperiment(ctx, gd, experimentName(gd, spec.Name))
+		switch {
+		case errors.As(err, &out[i-start].taken):
+		case err != nil:
+			return nil, err
+		default:
+			out[i-start].exp = exp
+		}
+	}
+	return out, nil
 }
 
 func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, spec chaosv1alpha1.GameDayStep, st *chaosv1alpha1.GameDayStepStatus) (*chaosv1alpha1.Experiment, error) {
@@ -727,12 +755,8 @@ func (r *GameDayReconciler) ensureExperiment(ctx context.Context, gd *chaosv1alp
 // started (the cache may not yet hold an Experiment a pass created a moment before its status
 // write failed) and where an abort goes, so it is read once per step start and on aborts only.
 func (r *GameDayReconciler) ownExperiment(ctx context.Context, gd *chaosv1alpha1.GameDay, name string) (*chaosv1alpha1.Experiment, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
 	exp := &chaosv1alpha1.Experiment{}
-	err := reader.Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
+	err := r.apiReader().Get(ctx, types.NamespacedName{Namespace: gd.Namespace, Name: name}, exp)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
