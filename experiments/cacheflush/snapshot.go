@@ -152,10 +152,7 @@ type RestoreResult struct {
 func (r *RestoreResult) fail(key string, err error) {
 	r.Failed++
 	if r.FirstFailure == "" {
-		if len(key) > 100 {
-			key = key[:100] + "…"
-		}
-		r.FirstFailure = fmt.Sprintf("key %q: %v", key, err)
+		r.FirstFailure = fmt.Sprintf("key %q: %v", truncate(key, 100), err)
 	}
 }
 

@@ -176,14 +176,7 @@ func TestPredictFaults(t *testing.T) {
 		{"a zone with every api replica", map[string]Fault{"api": {KillReplicas: 4}}, "api", 400, 0, "no replica left"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ps, err := m.Predict(tc.faults)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, ok := Find(ps, tc.service)
-			if !ok {
-				t.Fatalf("no prediction for %s", tc.service)
-			}
+			p := predicted(t, m, tc.faults, tc.service)
 			if !near(p.Load, tc.load, 1e-9) || p.Replicas != tc.replicas {
 				t.Errorf("load %g on %d replicas, want %g on %d", p.Load, p.Replicas, tc.load, tc.replicas)
 			}
@@ -210,11 +203,7 @@ func TestPredictDelayOnACacheReachesItsCallers(t *testing.T) {
 		},
 		Links: []Link{{From: "api", To: "redis"}, {From: "redis", To: "db", Cache: true}},
 	}
-	ps, err := m.Predict(map[string]Fault{"redis": {Latency: 20 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, _ := Find(ps, "api")
+	api := predicted(t, m, map[string]Fault{"redis": {Latency: 20 * time.Millisecond}}, "api")
 	if api.Queue.Fixed != 20*time.Millisecond || math.Abs(api.Utilisation-1.40625) > 1e-9 || api.Saturated == "" {
 		t.Errorf("api %+v: want its workers held 20 ms longer, utilisation 1.41, saturated", api)
 	}
@@ -347,14 +336,7 @@ func TestPredictServiceWithNoReplicaLeft(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := threeTier()
 			tc.mutate(&m)
-			ps, err := m.Predict(tc.faults)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, ok := Find(ps, tc.service)
-			if !ok {
-				t.Fatalf("no prediction for %s", tc.service)
-			}
+			p := predicted(t, m, tc.faults, tc.service)
 			if (tc.saturated == "") != (p.Saturated == "") || !strings.Contains(p.Saturated, tc.saturated) {
 				t.Errorf("saturated %q, want %q (prediction %+v)", p.Saturated, tc.saturated, p)
 			}
@@ -418,4 +400,18 @@ func BenchmarkSaturationPoint(b *testing.B) {
 	for b.Loop() {
 		q.SaturationPoint(0.99, 250*time.Millisecond, 0.9) // idle p99 is 230 ms: latency binds
 	}
+}
+
+// predicted is m's prediction for service under faults; the test stops when there is none.
+func predicted(t *testing.T, m Model, faults map[string]Fault, service string) Prediction {
+	t.Helper()
+	ps, err := m.Predict(faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := Find(ps, service)
+	if !ok {
+		t.Fatalf("no prediction for %s", service)
+	}
+	return p
 }
