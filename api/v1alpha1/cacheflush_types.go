@@ -51,6 +51,14 @@ type CacheServiceRef struct {
 	Port intstr.IntOrString `json:"port"`
 }
 
+// NamespaceOr is the Service's namespace: its own, or def (the Experiment's) when unset.
+func (r *CacheServiceRef) NamespaceOr(def string) string {
+	if r.Namespace != "" {
+		return r.Namespace
+	}
+	return def
+}
+
 // CacheTLS connects over TLS.
 type CacheTLS struct {
 	// caSecretName is a Secret in the Experiment's namespace whose ca.crt verifies the server;

@@ -56,10 +56,7 @@ func address(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Experiment
 		return spec.Address, nil
 	}
 	ref := spec.Service
-	ns := ref.Namespace
-	if ns == "" {
-		ns = exp.Namespace
-	}
+	ns := ref.NamespaceOr(exp.Namespace)
 	var svc corev1.Service
 	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &svc); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -119,11 +116,7 @@ func resolve(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Experiment
 		if ref := spec.Service; ref != nil {
 			// Reached at its cluster IP, which certificates rarely carry: check the name
 			// clients use for it instead.
-			ns := ref.Namespace
-			if ns == "" {
-				ns = exp.Namespace
-			}
-			host = ref.Name + "." + ns + ".svc"
+			host = ref.Name + "." + ref.NamespaceOr(exp.Namespace) + ".svc"
 		}
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented as for test servers
 		if t.ServerName != "" {

@@ -25,10 +25,7 @@ func oneServer(ctx context.Context, r client.Reader, exp *chaosv1alpha1.Experime
 	if ref == nil {
 		return nil
 	}
-	ns := ref.Namespace
-	if ns == "" {
-		ns = exp.Namespace
-	}
+	ns := ref.NamespaceOr(exp.Namespace)
 	var slices discoveryv1.EndpointSliceList
 	if err := r.List(ctx, &slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: ref.Name}); err != nil {
 		return fmt.Errorf("listing the endpoints of Service %s/%s: %w: %w", ns, ref.Name, experiments.ErrTransient, err)
