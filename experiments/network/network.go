@@ -34,8 +34,11 @@ import (
 
 // Network implements every network action; the experiment's spec.network says what to inject.
 type Network struct {
+	// Client writes Injections, and reads them from the manager's cache (it watches them): a
+	// pass over many targets then costs the API server no read per target.
 	Client client.Client
-	// Reader reads pods and Injections uncached (pods are never cached cluster-wide).
+	// Reader reads pods uncached (pods are never cached cluster-wide), and an Injection the
+	// cache has not seen yet.
 	Reader client.Reader
 	// Clock judges how long an apply failure has lasted (nil: the real clock).
 	Clock clock.PassiveClock
@@ -82,29 +85,73 @@ func experimentLabel(name string) string {
 
 // Inject writes (or brings up to date) the target's Injection and reports what the agent says:
 // nil once applied, ErrInProgress while waiting, a PermanentError for a refusal retrying cannot fix.
+// A pass that finds the Injection made already (the agent had not answered) reads no pod: the
+// Injection names it, and the agent's verdict says if it is gone.
 func (n *Network) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, _ bool) error {
-	var pod corev1.Pod
-	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
-	switch {
-	case apierrors.IsNotFound(err):
-		return experiments.ErrTargetGone
-	case err != nil:
-		return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
-	case pod.UID != t.UID || pod.DeletionTimestamp != nil:
-		return experiments.ErrTargetGone
-	}
-	inj, err := n.ensure(ctx, exp, &pod)
+	dest, err := n.destinations(ctx, exp)
 	if err != nil {
+		return err
+	}
+	inj, err := n.cached(ctx, exp, t.UID)
+	if err != nil {
+		return err
+	}
+	var spec chaosv1alpha1.InjectionSpec
+	if inj != nil {
+		spec = n.desired(exp, inj.Spec.Pod, inj.Spec.NodeName, inj.Spec.HostNetwork, dest)
+	} else {
+		pod, err := n.pod(ctx, t)
+		switch {
+		case err != nil:
+			return err
+		case pod == nil || pod.DeletionTimestamp != nil:
+			return experiments.ErrTargetGone
+		}
+		spec = n.desired(exp, podRef(pod), pod.Spec.NodeName, pod.Spec.HostNetwork, dest)
+	}
+	if inj, err = n.ensure(ctx, exp, inj, spec); err != nil {
 		return err
 	}
 	return verdict(inj)
 }
 
-func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, pod *corev1.Pod) (chaosv1alpha1.InjectionSpec, error) {
-	spec := exp.Spec.Network
-	if spec == nil {
-		return chaosv1alpha1.InjectionSpec{}, fmt.Errorf("experiment %s has no spec.network", exp.Name)
+// cached reads the experiment's Injection on the pod with uid from the manager's cache (the
+// manager watches Injections); nil when the cache does not hold it.
+func (n *Network) cached(ctx context.Context, exp *chaosv1alpha1.Experiment, uid types.UID) (*chaosv1alpha1.Injection, error) {
+	inj := &chaosv1alpha1.Injection{}
+	key := client.ObjectKey{Namespace: exp.Namespace, Name: InjectionName(exp, uid)}
+	if err := n.Client.Get(ctx, key, inj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading injection %s: %w", key.Name, err)
 	}
+	return inj, nil
+}
+
+// pod reads the target's pod from the API server's watch cache; nil when it is gone (or the name
+// is another pod's now).
+func (n *Network) pod(ctx context.Context, t chaosv1alpha1.TargetStatus) (*corev1.Pod, error) {
+	var pod corev1.Pod
+	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod, apiread.FromWatchCache{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
+	case pod.UID != t.UID:
+		return nil, nil
+	}
+	return &pod, nil
+}
+
+func podRef(p *corev1.Pod) chaosv1alpha1.InjectionPod {
+	return chaosv1alpha1.InjectionPod{Namespace: p.Namespace, Name: p.Name, UID: string(p.UID)}
+}
+
+// desired is the Injection spec of exp's fault on one pod.
+func (n *Network) desired(exp *chaosv1alpha1.Experiment, pod chaosv1alpha1.InjectionPod, node string, hostNetwork bool, dest destinations) chaosv1alpha1.InjectionSpec {
+	spec := exp.Spec.Network
 	f := chaosv1alpha1.InjectedFault{
 		ID:             exp.Namespace + "/" + exp.Name,
 		Direction:      spec.Direction,
@@ -115,36 +162,58 @@ func (n *Network) desired(ctx context.Context, exp *chaosv1alpha1.Experiment, po
 		f.Direction = chaosv1alpha1.DirectionEgress
 	}
 	if d := spec.Destinations; d != nil {
-		f.CIDRs = slices.Clone(d.CIDRs)
+		f.CIDRs = slices.Clone(dest.cidrs)
 		f.Ports = slices.Clone(d.Ports)
 		f.Protocol = d.Protocol
-		if d.PodSelector != nil {
-			ips, err := n.podIPs(ctx, exp, d)
-			if err != nil {
-				return chaosv1alpha1.InjectionSpec{}, err
-			}
-			f.CIDRs = append(f.CIDRs, ips...)
-			f.NoMatch = len(f.CIDRs) == 0
-		}
-		if len(f.CIDRs) > chaosv1alpha1.MaxInjectedCIDRs {
-			// The Injection would be invalid: no retry fixes that while the pods stay.
-			return chaosv1alpha1.InjectionSpec{}, &experiments.PermanentError{Reason: chaosv1alpha1.ReasonTooManyDestinations,
-				Message: fmt.Sprintf("spec.network.destinations resolve to %d addresses (%d cidrs and the IPs of the pods podSelector matches), over the cap of %d per Injection",
-					len(f.CIDRs), len(d.CIDRs), chaosv1alpha1.MaxInjectedCIDRs)}
-		}
+		f.NoMatch = dest.noMatch
 	}
 	start := time.Now()
 	if exp.Status.StartedAt != nil {
 		start = exp.Status.StartedAt.Time
 	}
 	return chaosv1alpha1.InjectionSpec{
-		NodeName:         pod.Spec.NodeName,
-		Pod:              chaosv1alpha1.InjectionPod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
+		NodeName:         node,
+		Pod:              pod,
 		Faults:           []chaosv1alpha1.InjectedFault{f},
 		ExpiresAt:        metav1.Time{Time: start.Add(exp.Spec.Duration.Duration).Truncate(time.Second)},
-		HostNetwork:      pod.Spec.HostNetwork,
+		HostNetwork:      hostNetwork,
 		AllowHostNetwork: spec.AllowHostNetwork,
-	}, nil
+	}
+}
+
+// destinations are an experiment's destination addresses, resolved once for all its targets.
+type destinations struct {
+	cidrs []string
+	// noMatch: a pod selector is all the destinations there are, and it matches no pod.
+	noMatch bool
+}
+
+// destinations resolves spec.network.destinations: its CIDRs and the IPs of the pods its
+// podSelector matches now.
+func (n *Network) destinations(ctx context.Context, exp *chaosv1alpha1.Experiment) (destinations, error) {
+	if exp.Spec.Network == nil {
+		return destinations{}, fmt.Errorf("experiment %s has no spec.network", exp.Name)
+	}
+	d := exp.Spec.Network.Destinations
+	if d == nil {
+		return destinations{}, nil
+	}
+	out := destinations{cidrs: slices.Clone(d.CIDRs)}
+	if d.PodSelector != nil {
+		ips, err := n.podIPs(ctx, exp, d)
+		if err != nil {
+			return destinations{}, err
+		}
+		out.cidrs = append(out.cidrs, ips...)
+		out.noMatch = len(out.cidrs) == 0
+	}
+	if len(out.cidrs) > chaosv1alpha1.MaxInjectedCIDRs {
+		// The Injection would be invalid: no retry fixes that while the pods stay.
+		return destinations{}, &experiments.PermanentError{Reason: chaosv1alpha1.ReasonTooManyDestinations,
+			Message: fmt.Sprintf("spec.network.destinations resolve to %d addresses (%d cidrs and the IPs of the pods podSelector matches), over the cap of %d per Injection",
+				len(out.cidrs), len(d.CIDRs), chaosv1alpha1.MaxInjectedCIDRs)}
+	}
+	return out, nil
 }
 
 // podIPs resolves a destination pod selector to /32s, sorted so an unchanged set writes nothing.
@@ -173,30 +242,33 @@ func (n *Network) podIPs(ctx context.Context, exp *chaosv1alpha1.Experiment, d *
 	return slices.Compact(ips), nil
 }
 
-func (n *Network) ensure(ctx context.Context, exp *chaosv1alpha1.Experiment, pod *corev1.Pod) (*chaosv1alpha1.Injection, error) {
-	spec, err := n.desired(ctx, exp, pod)
-	if err != nil {
-		return nil, err
+// ensure brings inj (as cached; nil when the cache does not hold it) to spec, creating it when
+// it does not exist.
+func (n *Network) ensure(ctx context.Context, exp *chaosv1alpha1.Experiment, inj *chaosv1alpha1.Injection, spec chaosv1alpha1.InjectionSpec) (*chaosv1alpha1.Injection, error) {
+	if inj == nil {
+		created := &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Namespace: exp.Namespace, Name: InjectionName(exp, types.UID(spec.Pod.UID)),
+			Labels: map[string]string{
+				chaosv1alpha1.LabelInjectionNode:       spec.NodeName,
+				chaosv1alpha1.LabelInjectionPod:        spec.Pod.UID,
+				chaosv1alpha1.LabelInjectionExperiment: experimentLabel(exp.Name),
+			},
+			Finalizers:      []string{chaosv1alpha1.FinalizerAgentCleanup},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(exp, chaosv1alpha1.GroupVersion.WithKind("Experiment"))},
+		}, Spec: spec}
+		err := n.Client.Create(ctx, created)
+		switch {
+		case err == nil:
+			return created, nil
+		case !apierrors.IsAlreadyExists(err):
+			return nil, fmt.Errorf("creating injection %s: %w", created.Name, err)
+		}
+		// Made on an earlier pass that the cache has not seen yet.
+		inj = &chaosv1alpha1.Injection{}
+		if err := n.Reader.Get(ctx, client.ObjectKeyFromObject(created), inj); err != nil {
+			return nil, fmt.Errorf("reading injection %s: %w", created.Name, err)
+		}
 	}
-	inj := &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Namespace: exp.Namespace, Name: InjectionName(exp, pod.UID)}}
-	err = n.Reader.Get(ctx, client.ObjectKeyFromObject(inj), inj)
-	switch {
-	case apierrors.IsNotFound(err):
-		inj.Labels = map[string]string{
-			chaosv1alpha1.LabelInjectionNode:       spec.NodeName,
-			chaosv1alpha1.LabelInjectionPod:        string(pod.UID),
-			chaosv1alpha1.LabelInjectionExperiment: experimentLabel(exp.Name),
-		}
-		inj.Finalizers = []string{chaosv1alpha1.FinalizerAgentCleanup}
-		inj.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(exp, chaosv1alpha1.GroupVersion.WithKind("Experiment"))}
-		inj.Spec = spec
-		if err := n.Client.Create(ctx, inj); err != nil {
-			return nil, fmt.Errorf("creating injection %s: %w", inj.Name, err)
-		}
-		return inj, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading injection %s: %w", inj.Name, err)
-	case inj.DeletionTimestamp != nil:
+	if inj.DeletionTimestamp != nil {
 		return nil, fmt.Errorf("%w: injection %s is being removed", experiments.ErrInProgress, inj.Name)
 	}
 	if !equality.Semantic.DeepEqual(inj.Spec, spec) {
@@ -230,13 +302,20 @@ func verdict(inj *chaosv1alpha1.Injection) error {
 // so the manager lets the Injection go itself rather than wait on an agent that has nothing to do.
 // Not so a hostNetwork pod, whose faults are on the node's link: the agent must clear that.
 func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
-	inj := &chaosv1alpha1.Injection{}
 	key := client.ObjectKey{Namespace: exp.Namespace, Name: InjectionName(exp, t.UID)}
-	if err := n.Reader.Get(ctx, key, inj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
+	inj, err := n.cached(ctx, exp, t.UID)
+	if err != nil {
+		return err
+	}
+	if inj == nil {
+		// One made just now may not be in the cache yet: only the API server says it is gone.
+		inj = &chaosv1alpha1.Injection{}
+		if err := n.Reader.Get(ctx, key, inj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("reading injection %s: %w", key.Name, err)
 		}
-		return fmt.Errorf("reading injection %s: %w", key.Name, err)
 	}
 	if inj.DeletionTimestamp == nil {
 		if err := n.Client.Delete(ctx, inj); err != nil && !apierrors.IsNotFound(err) {
@@ -244,7 +323,7 @@ func (n *Network) Recover(ctx context.Context, exp *chaosv1alpha1.Experiment, t 
 		}
 	}
 	var pod corev1.Pod
-	err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
+	err = n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
 	if apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID) {
 		if inj.Spec.HostNetwork {
 			// A hostNetwork pod's faults are on the node's own link, which outlives the pod: only
@@ -284,20 +363,37 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 	if exp.Spec.Network == nil {
 		return nil
 	}
+	var dest *destinations // resolved once for every target
 	for _, t := range targets {
 		if t.State != chaosv1alpha1.TargetInjected {
 			continue
 		}
-		var pod corev1.Pod
-		err := n.Reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &pod)
-		switch {
-		case apierrors.IsNotFound(err) || (err == nil && pod.UID != t.UID):
-			continue // gone: Recover handles it
-		case err != nil:
-			return fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
+		if dest == nil {
+			d, err := n.destinations(ctx, exp)
+			if err != nil {
+				return err
+			}
+			dest = &d
 		}
-		inj, err := n.ensure(ctx, exp, &pod)
+		inj, err := n.cached(ctx, exp, t.UID)
 		if err != nil {
+			return err
+		}
+		var spec chaosv1alpha1.InjectionSpec
+		if inj != nil {
+			spec = n.desired(exp, inj.Spec.Pod, inj.Spec.NodeName, inj.Spec.HostNetwork, *dest)
+		} else {
+			// Not in the cache: the pod says whether the fault is still wanted.
+			pod, err := n.pod(ctx, t)
+			if err != nil {
+				return err
+			}
+			if pod == nil {
+				continue // gone: Recover handles it
+			}
+			spec = n.desired(exp, podRef(pod), pod.Spec.NodeName, pod.Spec.HostNetwork, *dest)
+		}
+		if inj, err = n.ensure(ctx, exp, inj, spec); err != nil {
 			return err
 		}
 		err = verdict(inj)

@@ -3,17 +3,23 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -256,4 +262,161 @@ func TestNetworkRefreshRetriesAPassingApplyFailure(t *testing.T) {
 	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonApplyFailed {
 		t.Fatalf("Refresh on an apply failure lasting 31s = %v, want a PermanentError ApplyFailed", err)
 	}
+}
+
+// A running network experiment's Refresh costs the API server one destination list per pass,
+// not reads per target. It read each target's pod, its Injection and the destinations, all
+// uncached: an experiment over 1,000 pods made 3,000 requests a pass (every Injection update
+// and at least every 5 s), 60 s of the manager's client-side limit (--kube-api-qps 50), which
+// every other experiment's kill and every game day's abort then queued behind.
+func TestNetworkRefreshReadsNothingPerTarget(t *testing.T) {
+	const ns, node, targets = "net-reads", "node-reads", 20
+	ctx := t.Context()
+	mustCreate(t, builder.Namespace(ns))
+	destPod(t, ns, "db-0", "10.202.0.1")
+	exp := rateLimit(ns, "slow", 1000, &chaosv1alpha1.NetworkDestinations{
+		PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
+	mustCreate(t, exp)
+
+	// The manager's Network: Injections from its cache (it watches them), the rest uncached.
+	injections, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = injections.Start(ctx) }()
+	cached, err := client.New(cfg, client.Options{Scheme: scheme, Cache: &client.CacheOptions{Reader: injections, DisableFor: []client.Object{&corev1.Pod{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &countingReader{Reader: k8s}
+	n := &network.Network{Client: cached, Reader: reads}
+
+	var ts []chaosv1alpha1.TargetStatus
+	for i := range targets {
+		pod := builder.OnNode(builder.Pod(ns, fmt.Sprintf("web-%d", i), map[string]string{"app": "web"}), node)
+		mustCreate(t, pod)
+		pod.Status = builder.RunningStatus(time.Now())
+		pod.Status.PodIP = fmt.Sprintf("10.203.0.%d", i+1)
+		if err := k8s.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		target := chaosv1alpha1.TargetStatus{Namespace: ns, Name: pod.Name, UID: pod.UID, Node: node, State: chaosv1alpha1.TargetSelected}
+		if err := n.Inject(ctx, exp, target, false); !errors.Is(err, experiments.ErrInProgress) {
+			t.Fatalf("Inject of %s = %v, want it waiting for the agent", pod.Name, err)
+		}
+		agentApplied(t, client.ObjectKey{Namespace: ns, Name: network.InjectionName(exp, pod.UID)})
+		target.State = chaosv1alpha1.TargetInjected
+		ts = append(ts, target)
+	}
+	eventually(t, "the cache to hold every applied Injection", 10*time.Second, func() bool {
+		var l chaosv1alpha1.InjectionList
+		if err := cached.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return false
+		}
+		applied := 0
+		for _, inj := range l.Items {
+			if verdictApplied(&inj) {
+				applied++
+			}
+		}
+		return applied == targets
+	})
+
+	reads.reset()
+	if err := n.Refresh(ctx, exp, ts); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if got := reads.total(); got != 1 {
+		t.Errorf("Refresh of %d targets made %d uncached reads (%v), want 1: the destination pods' list", targets, got, reads.calls())
+	}
+
+	// It still follows the destinations: a new db pod reaches every target's Injection (once the
+	// API server's watch cache, which destinations are listed from, has it).
+	destPod(t, ns, "db-1", "10.202.0.2")
+	want := []string{"10.202.0.1/32", "10.202.0.2/32"}
+	eventually(t, "every Injection to follow the new db pod", 10*time.Second, func() bool {
+		if err := n.Refresh(ctx, exp, ts); apierrors.IsConflict(err) {
+			return false // an update from a cached Injection older than the last: the next pass
+		} else if err != nil {
+			t.Fatalf("Refresh after a destination appeared: %v", err)
+		}
+		for _, tg := range ts {
+			var inj chaosv1alpha1.Injection
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: network.InjectionName(exp, tg.UID)}, &inj); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(inj.Spec.Faults[0].CIDRs, want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// agentApplied writes the verdict the agent writes once the Injection's faults are in place.
+func agentApplied(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	var inj chaosv1alpha1.Injection
+	if err := k8s.Get(t.Context(), key, &inj); err != nil {
+		t.Fatal(err)
+	}
+	inj.Status.ObservedGeneration = inj.Generation
+	meta.SetStatusCondition(&inj.Status.Conditions, metav1.Condition{Type: chaosv1alpha1.ConditionApplied, Status: metav1.ConditionTrue,
+		Reason: chaosv1alpha1.ReasonFaultApplied, Message: "1 fault(s) on eth0", ObservedGeneration: inj.Generation})
+	if err := k8s.Status().Update(t.Context(), &inj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verdictApplied(inj *chaosv1alpha1.Injection) bool {
+	c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+	return c != nil && c.Reason == chaosv1alpha1.ReasonFaultApplied && c.ObservedGeneration == inj.Generation
+}
+
+// countingReader counts the reads that reach the API server through it, by kind of call.
+type countingReader struct {
+	client.Reader
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingReader) count(call string, obj any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[fmt.Sprintf("%s %T", call, obj)]++
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.count("get", obj)
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.count("list", list)
+	return c.Reader.List(ctx, list, opts...)
+}
+
+func (c *countingReader) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = nil
+}
+
+func (c *countingReader) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sum := 0
+	for _, v := range c.n {
+		sum += v
+	}
+	return sum
+}
+
+func (c *countingReader) calls() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
