@@ -199,6 +199,13 @@ func slos(gd *chaosv1alpha1.GameDay) ([]slo.SLO, [][]slo.BurnRule, error) {
 				rs = append(rs, slo.BurnRule{Long: br.Long.Duration, Short: br.Short.Duration, Factor: f})
 			}
 		}
+		for _, r := range rs {
+			// The schema refuses this; an object stored before that rule must not run unguarded.
+			if r.Factor*(1-s.Objective) >= 1 {
+				return nil, nil, fmt.Errorf("slo %s: burn factor %g can never abort: at objective %s%% the budget burns at most %.4g times too fast (at 100%% errors)",
+					sp.Name, r.Factor, sp.Objective, 1/(1-s.Objective))
+			}
+		}
 		out = append(out, s)
 		rules = append(rules, rs)
 	}

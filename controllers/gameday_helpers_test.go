@@ -3,8 +3,10 @@ package controllers
 import (
 	"strings"
 	"testing"
+	"time"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestStepsMismatch(t *testing.T) {
@@ -34,6 +36,41 @@ func TestStepsMismatch(t *testing.T) {
 			got := stepsMismatch(gd(tc.spec, tc.status))
 			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 				t.Errorf("stepsMismatch = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A burn rule no error rate can reach leaves the game day unguarded: refused, for objects stored
+// before the schema refused it.
+func TestSLOsRefuseABurnRuleThatCannotAbort(t *testing.T) {
+	rule := func(factor string) []chaosv1alpha1.BurnRateRule {
+		return []chaosv1alpha1.BurnRateRule{{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{Duration: 5 * time.Minute}, Factor: factor}}
+	}
+	for _, tc := range []struct {
+		name      string
+		objective string
+		rules     []chaosv1alpha1.BurnRateRule
+		want      string // "" when accepted
+	}{
+		{"workbook rules at 99.9", "99.9", nil, ""},
+		{"workbook rules at 93.1", "93.1", nil, ""},
+		{"workbook rules at 90", "90", nil, "burn factor 14.4 can never abort: at objective 90% the budget burns at most 10 times too fast"},
+		{"objective written as a ratio", "0.999", nil, "burn factor 14.4 can never abort"},
+		{"factor 50 at 99", "99", rule("50"), ""},
+		{"factor 500 at 99", "99", rule("500"), "burn factor 500 can never abort: at objective 99% the budget burns at most 100 times"},
+		{"factor exactly the most at 99", "99", rule("100"), "burn factor 100 can never abort"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gd := &chaosv1alpha1.GameDay{}
+			gd.Spec.SLOs = []chaosv1alpha1.SLOSpec{{Name: "checkout", Objective: tc.objective, Window: metav1.Duration{Duration: 28 * 24 * time.Hour},
+				Ratio: &chaosv1alpha1.RatioSLISpec{Bad: "e[{{.window}}]", Total: "t[{{.window}}]"}, BurnRates: tc.rules}}
+			_, _, err := slos(gd)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("slos = %v, want it accepted", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("slos = %v, want an error containing %q", err, tc.want)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ type Ratio string
 // predicted to tip one over.
 type CapacitySpec struct {
 	// maxUtilisation above which a service counts as saturated; default 0.9.
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="maxUtilisation must be greater than 0"
 	// +optional
 	MaxUtilisation Ratio `json:"maxUtilisation,omitempty"`
 
@@ -57,8 +58,10 @@ type CapacityLoad struct {
 // CapacityCPU derives one replica's capacity from CPU: cores per replica ÷ CPU-seconds per
 // request.
 type CapacityCPU struct {
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="coresPerReplica must be greater than 0: no cores serve nothing, and the model would not count the service as a queue"
 	// +required
 	CoresPerReplica Decimal `json:"coresPerReplica"`
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="cpuSecondsPerRequest must be greater than 0"
 	// +required
 	CPUSecondsPerRequest Decimal `json:"cpuSecondsPerRequest"`
 }
@@ -86,6 +89,7 @@ type CapacityCall struct {
 	// +required
 	Service string `json:"service"`
 	// ratio of calls per request; default 1.
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="ratio must be greater than 0 (a service not called has no call)"
 	// +optional
 	Ratio Decimal `json:"ratio,omitempty"`
 	// retries the caller makes on a failed call: loss p amplifies its calls by Σ pⁱ, i ≤ retries.
@@ -125,6 +129,8 @@ type CapacityObserved struct {
 // +kubebuilder:validation:XValidation:rule="!(has(self.perReplica) && has(self.cpu))",message="set perReplica or cpu, not both"
 // +kubebuilder:validation:XValidation:rule="has(self.serviceTime) || has(self.cpu) || has(self.cacheHitRatio)",message="a service needs serviceTime (or cpu), or is a cache with cacheHitRatio"
 // +kubebuilder:validation:XValidation:rule="!has(self.fronts) || has(self.cacheHitRatio)",message="fronts needs cacheHitRatio: only a cache fronts a store"
+// +kubebuilder:validation:XValidation:rule="!has(self.fronts) || self.fronts != self.name",message="a cache cannot front itself"
+// +kubebuilder:validation:XValidation:rule="!has(self.calls) || self.calls.all(c, c.service != self.name)",message="a service cannot call itself: its load would feed itself without end"
 // +kubebuilder:validation:XValidation:rule="[has(self.workload), has(self.selector), has(self.replicas)].filter(x, x).size() <= 1",message="set at most one of workload, selector and replicas"
 type CapacityService struct {
 	// name of the service in the model.
@@ -160,6 +166,7 @@ type CapacityService struct {
 	ConcurrencyLimit *int32 `json:"concurrencyLimit,omitempty"`
 	// perReplica is a declared requests/s one replica serves at full utilisation; with
 	// serviceTime it sets the workers (perReplica × serviceTime).
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="perReplica must be greater than 0: a replica that serves nothing would not be counted as a queue"
 	// +optional
 	PerReplica Decimal `json:"perReplica,omitempty"`
 	// cpu derives perReplica from CPU.

@@ -71,6 +71,7 @@ type TargetSelector struct {
 	// mode all, a zone outage.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	// +optional
 	Zone string `json:"zone,omitempty"`
 

@@ -107,7 +107,7 @@ type LatencySLISpec struct {
 
 // BurnRateRule aborts when the error budget burns at least factor times too fast over both
 // windows (the SRE workbook's multi-window, multi-burn-rate alerts).
-// +kubebuilder:validation:XValidation:rule="duration(self.short) > duration('0s')",message="short must be greater than 0s"
+// +kubebuilder:validation:XValidation:rule="duration(self.short) >= duration('1m')",message="short must be at least 1m: a rate over a window of fewer than a few scrapes has no samples, and no data aborts the game day"
 // +kubebuilder:validation:XValidation:rule="duration(self.short) < duration(self.long)",message="short must be shorter than long"
 type BurnRateRule struct {
 	// +required
@@ -124,6 +124,11 @@ type BurnRateRule struct {
 
 // SLOSpec is a service level objective the game day is guarded by.
 // +kubebuilder:validation:XValidation:rule="has(self.ratio) != has(self.latency)",message="an SLO has exactly one of ratio or latency"
+// At 100% errors the budget burns 100/(100 - objective) times too fast, and never faster: a rule
+// whose factor is not below that can never abort.
+// +kubebuilder:validation:XValidation:rule="!has(self.burnRates) || self.burnRates.all(r, double(r.factor) * (100.0 - double(self.objective)) < 100.0)",message="each burnRates factor must be below 100/(100 - objective): at 100% errors the budget burns that many times too fast and never faster, so a higher factor can never abort"
+// +kubebuilder:validation:XValidation:rule="has(self.burnRates) || 14.4 * (100.0 - double(self.objective)) < 100.0",message="the default burn-rate rules (14.4 over 1h/5m, 6 over 6h/30m) cannot abort below an objective of 93.06% (objective is a percentage: 99.9, not 0.999); set burnRates with factors below 100/(100 - objective)"
+// +kubebuilder:validation:XValidation:rule="!has(self.burnRates) || self.burnRates.all(r, duration(r.long) <= duration(self.window))",message="each burnRates long window must be at most the SLO's window"
 type SLOSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
@@ -171,7 +176,9 @@ type AbortCondition struct {
 	Name string `json:"name"`
 	// query (which must return one value), operator and threshold.
 	PromQLCheck `json:",inline"`
-	// for is how long it must hold before it aborts; 0 aborts at the first true evaluation.
+	// for is how long it must hold before it aborts, 0s to 24h; 0 aborts at the first true
+	// evaluation.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="for must be between 0s and 24h"
 	// +optional
 	For *metav1.Duration `json:"for,omitempty"`
 }
@@ -262,8 +269,11 @@ type GameDaySchedule struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^ *[0-9A-Za-z*?,/-]+( +[0-9A-Za-z*?,/-]+){4} *$')",message="cron must be five space-separated fields (minute hour day-of-month month day-of-week); @every, @hourly and other descriptors and TZ= prefixes are not accepted"
 	// +required
 	Cron string `json:"cron"`
-	// timeZone of the cron, an IANA name ("Europe/Paris"); default UTC.
+	// timeZone of the cron, an IANA name ("Europe/Paris"); default UTC. "Local" is refused: it
+	// would be whatever zone the manager runs in.
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="timeZone must be an IANA zone name such as Europe/Paris or UTC; Local (the manager's own zone) is not accepted"
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`
 	// suspend stops new runs (running ones go on).
@@ -274,7 +284,9 @@ type GameDaySchedule struct {
 	// +kubebuilder:default=Forbid
 	// +optional
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
-	// startingDeadline: a time missed by more than this (the manager was down) is skipped.
+	// startingDeadline: a time missed by more than this (the manager was down) is skipped; at
+	// least 1s (less would skip every run).
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="startingDeadline must be at least 1s: a shorter one skips every run"
 	// +optional
 	StartingDeadline *metav1.Duration `json:"startingDeadline,omitempty"`
 	// blackouts: no run starts inside these windows.

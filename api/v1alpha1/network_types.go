@@ -67,7 +67,9 @@ type NetworkDestinations struct {
 
 	// podNamespaces to look for podSelector's pods in.
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +listType=set
 	// +optional
 	PodNamespaces []string `json:"podNamespaces,omitempty"`

@@ -65,6 +65,7 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			}
 		}, "spec.selector.namespaces: Too many: 66: must have at most 64 items"},
 		{"zone name too long", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Zone = strings.Repeat("z", 64) }, "spec.selector.zone: Too long: may not be more than 63"},
+		{"zone that is no label value", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Zone = "eu west 1" }, "spec.selector.zone in body should match"},
 		{"empty node name", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.NodeNames = []string{""} }, "spec.selector.nodeNames[0]: Invalid value"},
 		{"terminal pod phase", func(e *chaosv1alpha1.Experiment) {
 			e.Spec.Selector.PodPhases = []chaosv1alpha1.TargetPhase{"Succeeded"}
@@ -98,6 +99,10 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 		{"latency without delay", func(e *chaosv1alpha1.Experiment) {
 			netExp(e, chaosv1alpha1.ActionNetworkLatency, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Loss: pct("5")}})
 		}, "spec.network.delay is required when spec.action is NetworkLatency"},
+		{"destination namespace that is no namespace name", func(e *chaosv1alpha1.Experiment) {
+			netExp(e, chaosv1alpha1.ActionNetworkPartition, &chaosv1alpha1.NetworkSpec{Destinations: &chaosv1alpha1.NetworkDestinations{
+				PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, PodNamespaces: []string{"Not_A_NS"}}})
+		}, "spec.network.destinations.podNamespaces[0] in body should match"},
 		{"loss without loss", func(e *chaosv1alpha1.Experiment) {
 			netExp(e, chaosv1alpha1.ActionPacketLoss, &chaosv1alpha1.NetworkSpec{NetworkShaping: chaosv1alpha1.NetworkShaping{Delay: dur(time.Second)}})
 		}, "spec.network.loss is required when spec.action is PacketLoss"},
@@ -484,7 +489,77 @@ func TestGameDaySchema(t *testing.T) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
 				{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{}, Factor: "14.4"}}}}
-		}, "short must be greater than 0s", ""},
+		}, "short must be at least 1m", ""},
+		{"burn short window under a minute", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{Duration: time.Millisecond}, Factor: "14.4"}}}}
+		}, "short must be at least 1m", ""},
+		{"burn long window over the SLO's", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: metav1.Duration{Duration: 24 * time.Hour}, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: 48 * time.Hour}, Short: metav1.Duration{Duration: time.Hour}, Factor: "2"}}}}
+		}, "each burnRates long window must be at most the SLO's window", ""},
+		{"burn factor no error rate reaches", func(s *chaosv1alpha1.GameDaySpec) {
+			// At 99% the budget burns at most 100 times too fast.
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99", Window: window, Ratio: ratio, BurnRates: []chaosv1alpha1.BurnRateRule{
+				{Long: metav1.Duration{Duration: time.Hour}, Short: metav1.Duration{Duration: 5 * time.Minute}, Factor: "500"}}}}
+		}, "each burnRates factor must be below 100/(100 - objective)", ""},
+		{"default burn rules under a 90% objective", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "90", Window: window, Ratio: ratio}}
+		}, "the default burn-rate rules (14.4 over 1h/5m, 6 over 6h/30m) cannot abort below an objective of 93.06%", ""},
+		{"objective written as a ratio", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "0.999", Window: window, Ratio: ratio}}
+		}, "objective is a percentage: 99.9, not 0.999", ""},
+		{"abort condition held for a negative time", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "errors", For: &metav1.Duration{Duration: -time.Hour},
+				PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "x", Operator: ">", Threshold: "1"}}}
+		}, "spec.abortConditions[0].for: Invalid value", ""},
+		{"abort condition held for a year", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "errors", For: &metav1.Duration{Duration: 8760 * time.Hour},
+				PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "x", Operator: ">", Threshold: "1"}}}
+		}, "for must be between 0s and 24h", ""},
+		{"schedule in the manager's Local zone", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", TimeZone: "Local"}
+		}, "Local (the manager's own zone) is not accepted", ""},
+		{"schedule zone that is no zone name", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", TimeZone: "../../etc/passwd"}
+		}, "spec.schedule.timeZone in body should match", ""},
+		{"starting deadline 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2", StartingDeadline: &metav1.Duration{}}
+		}, "startingDeadline must be at least 1s", ""},
+		{"capacity per replica 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].ConcurrencyLimit, s.Capacity.Services[0].PerReplica = nil, "0"
+		}, "perReplica must be greater than 0", ""},
+		{"capacity cores per replica 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].ConcurrencyLimit = nil
+			s.Capacity.Services[0].CPU = &chaosv1alpha1.CapacityCPU{CoresPerReplica: "0", CPUSecondsPerRequest: "0.01"}
+		}, "coresPerReplica must be greater than 0", ""},
+		{"capacity call ratio 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services = append(s.Capacity.Services, chaosv1alpha1.CapacityService{Name: "api", Replicas: ptr.To[int32](1),
+				ServiceTime: &metav1.Duration{Duration: time.Millisecond}, ConcurrencyLimit: ptr.To[int32](1)})
+			s.Capacity.Services[0].Calls = []chaosv1alpha1.CapacityCall{{Service: "api", Ratio: "0"}}
+		}, "ratio must be greater than 0", ""},
+		{"capacity max utilisation 0", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.MaxUtilisation = "0"
+		}, "maxUtilisation must be greater than 0", ""},
+		{"a service calling itself", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].Calls = []chaosv1alpha1.CapacityCall{{Service: "web"}}
+		}, "a service cannot call itself", ""},
+		{"a cache fronting itself", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Capacity = capModel()
+			s.Capacity.Services[0].CacheHitRatio, s.Capacity.Services[0].Fronts = "0.9", "web"
+		}, "a cache cannot front itself", ""},
 		{"objective 0", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "0.0", Window: window, Ratio: ratio}}
