@@ -194,13 +194,8 @@ func (r *ExperimentReconciler) reconcileNormal(ctx context.Context, s *scope) (c
 			Message: fmt.Sprintf("action %s is not available in this version of Firedrill", s.exp.Spec.Action)})
 		return ctrl.Result{}, nil
 	}
-	stop, err := emergencyStop(ctx, r.Client)
-	if err != nil {
+	if stopped, err := r.stopped(ctx, s, fault); stopped || err != nil {
 		return ctrl.Result{}, err
-	}
-	if stop != nil {
-		return ctrl.Result{}, r.abort(ctx, s, fault, chaosv1alpha1.ReasonEmergencyStop,
-			fmt.Sprintf("emergency stop %q is on: %s", stop.Name, stop.Spec.Reason))
 	}
 	if why, ok := s.exp.Annotations[chaosv1alpha1.AnnotationAbort]; ok {
 		return ctrl.Result{}, r.abort(ctx, s, fault, chaosv1alpha1.ReasonAbortRequested, "abort requested: "+why)
@@ -250,6 +245,9 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 	s.exp.Status.Phase = chaosv1alpha1.ExperimentRunning
 	s.exp.Status.StartedAt = &metav1.Time{Time: s.now}
 	if err := r.recordRound(ctx, s, picked, 1); err != nil {
+		return ctrl.Result{}, err
+	}
+	if stopped, err := r.stopped(ctx, s, fault); stopped || err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.injectRound(ctx, s, fault, false)
@@ -688,6 +686,9 @@ func (r *ExperimentReconciler) run(ctx context.Context, s *scope, fault experime
 		if err := r.recordRound(ctx, s, picked, round); err != nil {
 			return ctrl.Result{}, err
 		}
+		if stopped, err := r.stopped(ctx, s, fault); stopped || err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.injectRound(ctx, s, fault, false)
 	}
 	return r.afterInjection(ctx, s, fault)
@@ -909,6 +910,19 @@ func (r *ExperimentReconciler) recoverTargets(ctx context.Context, s *scope, fau
 		t.State, t.RecoveredAt, t.Message = chaosv1alpha1.TargetRecovered, &now, ""
 	}
 	return kerrors.NewAggregate(errs)
+}
+
+// stopped aborts the experiment when an emergency stop is on. It is asked at the start of a pass
+// and again between a round's intent and its fault: a stop turned on while the pass selected and
+// recorded the round (two or three requests) is then in the cache before any target is touched.
+// The cache makes the second look free; a stop that lands after it meets a fault already sent.
+func (r *ExperimentReconciler) stopped(ctx context.Context, s *scope, fault experiments.Fault) (bool, error) {
+	stop, err := emergencyStop(ctx, r.Client)
+	if err != nil || stop == nil {
+		return false, err
+	}
+	return true, r.abort(ctx, s, fault, chaosv1alpha1.ReasonEmergencyStop,
+		fmt.Sprintf("emergency stop %q is on: %s", stop.Name, stop.Spec.Reason))
 }
 
 // abort removes every fault the experiment holds and ends it as Aborted.

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -1065,6 +1066,56 @@ func TestKillOutcomeSurvivesAnAbortRequestedMidPass(t *testing.T) {
 	}
 	if tg := got.Status.Targets[0]; tg.State != chaosv1alpha1.TargetInjected || tg.InjectedAt == nil {
 		t.Errorf("the killed pod %s is recorded %s (injectedAt %v), want Injected with its time", tg.Name, tg.State, tg.InjectedAt)
+	}
+}
+
+// preflightHook runs do once, in the first pass's preflight: after the emergency stop was read at
+// the start of the pass, before the round's intent and its fault.
+type preflightHook struct {
+	experiments.Fault
+	once sync.Once
+	do   func(ctx context.Context) error
+}
+
+func (h *preflightHook) Preflight(ctx context.Context, e *chaosv1alpha1.Experiment, pods []corev1.Pod) error {
+	var err error
+	h.once.Do(func() { err = h.do(ctx) })
+	if err != nil {
+		return err
+	}
+	return h.Fault.Preflight(ctx, e, pods)
+}
+
+// An emergency stop turned on while a pass selects and records its round (after the pass read
+// that no stop was on) kills nothing: the pass looks again before the fault.
+func TestEmergencyStopTurnedOnMidPassKillsNothing(t *testing.T) {
+	ns := "estop-midpass"
+	labels, _ := deployment(t, ns, "web", 2)
+	var cached client.Reader
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "midpass-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "paged mid-pass"}}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), stop) })
+	hook := &preflightHook{Fault: podkill.PodKill{Client: k8s, Reader: k8s}, do: func(ctx context.Context) error {
+		if err := k8s.Create(ctx, stop.DeepCopy()); err != nil {
+			return err
+		}
+		// Until the manager's cache holds it, as it would a few milliseconds later.
+		return wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			return cached.Get(ctx, client.ObjectKeyFromObject(stop), &chaosv1alpha1.EmergencyStop{}) == nil, nil
+		})
+	}}
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: hook},
+		onManager: func(m ctrl.Manager) { cached = m.GetClient() }})
+	exp := builder.Experiment(ns, "kill-one").Labels(labels).Grace(0).Build()
+	mustCreate(t, exp)
+	got := waitForPhase(t, client.ObjectKeyFromObject(exp), chaosv1alpha1.ExperimentAborted)
+	requireCondition(t, got, chaosv1alpha1.ConditionAborted, "True", chaosv1alpha1.ReasonEmergencyStop)
+	if left := podsLeft(t, ns); len(left) != 2 {
+		t.Errorf("%d pods left, want 2: the stop was on before the kill", len(left))
+	}
+	for _, tg := range got.Status.Targets {
+		if tg.State != chaosv1alpha1.TargetSelected {
+			t.Errorf("target %s is %s, want Selected (recorded, never touched)", tg.Name, tg.State)
+		}
 	}
 }
 

@@ -95,6 +95,8 @@ type managerOptions struct {
 	gameDayClock clock.Clock
 	// gameDayClient wraps the GameDay controller's client (to make some of its writes fail).
 	gameDayClient func(client.Client) client.Client
+	// onManager, when set, is given the manager before it starts (to read through its cache).
+	onManager func(ctrl.Manager)
 	// logs, when set, also receives the manager's logs (to check what they never contain).
 	logs io.Writer
 	// cacheRestoreTimeout bounds a failing CacheFlush restore (the kind's default when 0).
@@ -121,6 +123,9 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.onManager != nil {
+		opts.onManager(mgr)
 	}
 	if opts.tracker == nil && !opts.noTracker {
 		opts.tracker = newTracker()
