@@ -25,44 +25,55 @@ import (
 // exitRefused is the exit code of `plan --fail-on-saturation` when a step would be refused.
 const exitRefused = 3
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] != "plan" {
-		fmt.Fprintln(os.Stderr, "usage: kubectl firedrill plan -f GAMEDAY.yaml [--prometheus URL] [--replicas SERVICE=N ...] [--fail-on-saturation]")
-		os.Exit(2)
+func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+// run is the command on its arguments (without the program name); it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) < 1 || args[0] != "plan" {
+		fmt.Fprintln(stderr, "usage: kubectl firedrill plan -f GAMEDAY.yaml [--prometheus URL] [--replicas SERVICE=N ...] [--fail-on-saturation]")
+		return 2
 	}
-	fs := flag.NewFlagSet("plan", flag.ExitOnError)
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	file := fs.String("f", "", "GameDay manifest (- for standard input)")
 	prom := fs.String("prometheus", "", "Prometheus URL for PromQL loads (default: the manifest's spec.prometheus.address)")
 	failOn := fs.Bool("fail-on-saturation", false, "exit 3 when a step would be refused")
 	replicas := replicaFlags{}
 	fs.Var(&replicas, "replicas", "SERVICE=N: replicas of a service whose workload is read from a cluster (repeatable)")
-	_ = fs.Parse(os.Args[2:]) // ExitOnError: Parse exits on a bad flag
-	var in io.Reader = os.Stdin
-	if *file != "-" && *file != "" {
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		return 2 // the flag package has said what is wrong
+	}
+	in := stdin
+	switch *file {
+	case "":
+		fmt.Fprintln(stderr, "plan: -f is required")
+		return 2
+	case "-":
+	default:
 		f, err := os.Open(*file)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fmt.Fprintln(stderr, err)
+			return 1
 		}
 		defer f.Close()
 		in = f
-	} else if *file == "" {
-		fmt.Fprintln(os.Stderr, "plan: -f is required")
-		os.Exit(2)
 	}
 	data, err := io.ReadAll(in)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	refused, err := plan(context.Background(), os.Stdout, data, options{prometheus: *prom, replicas: replicas})
+	refused, err := plan(ctx, stdout, data, options{prometheus: *prom, replicas: replicas})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "plan:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "plan:", err)
+		return 1
 	}
 	if refused > 0 && *failOn {
-		os.Exit(exitRefused)
+		return exitRefused
 	}
+	return 0
 }
 
 type replicaFlags map[string]int
