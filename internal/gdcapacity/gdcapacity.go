@@ -58,7 +58,7 @@ func Build(ctx context.Context, spec *chaosv1alpha1.CapacitySpec, in Inputs) (ca
 					// every limit and read as within capacity.
 					errs = append(errs, fmt.Errorf("service %s: load query %q returned %g, not a finite load", s.Name, l.PromQL, v))
 				default:
-					svc.Load = v // an unread load stays 0 (the plan says it counts as zero)
+					svc.Load = v
 				}
 			default:
 				svc.Load = dec(l.Value)
