@@ -205,34 +205,62 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 		}
 	}
 	var v verdicts
-	for _, step := range gd.Spec.Steps {
-		if step.Experiment == nil || len(step.CapacityTargets) == 0 {
-			continue
+	steps := gd.Spec.Steps
+	for start := 0; start < len(steps); {
+		end := chaosv1alpha1.GroupEnd(steps, start)
+		// As the controller: the group's faults together first (groupPreflight), then each
+		// step alone (capacityPreflight); either refusal stops the game day.
+		if together := gdcapacity.Together(steps[start:end]); together != nil {
+			p, err := gdcapacity.PredictGroup(ctx, m, spec.Services, together, in, false)
+			if err != nil {
+				return v, err
+			}
+			verdict := "within capacity"
+			if len(p.Saturated) > 0 {
+				verdict = "REFUSED: predicted to saturate"
+				v.refused++
+			}
+			names := make([]string, len(together))
+			for i, st := range together {
+				names[i] = st.Name
+			}
+			p.Notes = nil // each step's own verdict below says them
+			printStep(w, fmt.Sprintf("steps %s together (a parallel group): %s", strings.Join(names, ", "), verdict), p)
 		}
-		p, err := gdcapacity.PredictStep(ctx, m, spec.Services, step, in, false)
-		if err != nil {
-			return v, err
+		for _, step := range steps[start:end] {
+			if step.Experiment == nil || len(step.CapacityTargets) == 0 {
+				continue
+			}
+			p, err := gdcapacity.PredictStep(ctx, m, spec.Services, step, in, false)
+			if err != nil {
+				return v, err
+			}
+			verdict := "within capacity"
+			switch {
+			case len(p.Saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):
+				verdict = "predicted to saturate; runs anyway (allowSaturation or dry run)"
+			case len(p.Saturated) > 0:
+				verdict = "REFUSED: predicted to saturate"
+				v.refused++
+			}
+			printStep(w, fmt.Sprintf("step %s (%s on %s): %s", step.Name, step.Experiment.Action, strings.Join(step.CapacityTargets, ", "), verdict), p)
 		}
-		preds, saturated, notes := p.Predictions, p.Saturated, p.Notes
-		verdict := "within capacity"
-		switch {
-		case len(saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):
-			verdict = "predicted to saturate; runs anyway (allowSaturation or dry run)"
-		case len(saturated) > 0:
-			verdict = "REFUSED: predicted to saturate"
-			v.refused++
-		}
-		fmt.Fprintf(w, "\nstep %s (%s on %s): %s\n", step.Name, step.Experiment.Action, strings.Join(step.CapacityTargets, ", "), verdict)
-		rows = nil
-		for _, p := range preds {
-			rows = append(rows, []string{p.Service, p.Load, strconv.Itoa(int(p.Replicas)), dash(p.Utilisation), dash(p.P99), dash(p.SaturationLoad), dash(p.Saturated)})
-		}
-		indent(w, capacity.Table([]string{"service", "load/s", "replicas", "utilisation", "p99", "λ*/s", "saturated"}, rows))
-		for _, n := range notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
-		}
+		start = end
 	}
 	return v, nil
+}
+
+// printStep prints a verdict with its predictions and notes.
+func printStep(w io.Writer, verdict string, p gdcapacity.Step) {
+	fmt.Fprintf(w, "\n%s\n", verdict)
+	var rows [][]string
+	for _, p := range p.Predictions {
+		rows = append(rows, []string{p.Service, p.Load, strconv.Itoa(int(p.Replicas)), dash(p.Utilisation), dash(p.P99), dash(p.SaturationLoad), dash(p.Saturated)})
+	}
+	indent(w, capacity.Table([]string{"service", "load/s", "replicas", "utilisation", "p99", "λ*/s", "saturated"}, rows))
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 func indent(w io.Writer, s string) {

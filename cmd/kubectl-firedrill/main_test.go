@@ -139,3 +139,43 @@ func TestPlanCannotJudgeUnreadInputs(t *testing.T) {
 		})
 	}
 }
+
+// Steps that run together (withPrevious) are judged with their faults combined, as the
+// controller's group preflight does: either kill alone leaves 3 of 4 replicas for 450/s (ρ 0.75),
+// both leave 2 (ρ 1.125).
+func TestPlanJudgesParallelGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name, a, b string // the steps' extra fields
+		wantCode   int
+		want, not  []string
+	}{
+		{"together, refused", "", "\n    withPrevious: true", exitRefused,
+			[]string{"step kill-a (PodKill on checkout): within capacity", "step kill-b (PodKill on checkout): within capacity",
+				"steps kill-a, kill-b together (a parallel group): REFUSED: predicted to saturate", "checkout  450     2         1.125        ∞"}, nil},
+		{"one after the other", "", "", 0,
+			[]string{"step kill-a (PodKill on checkout): within capacity", "step kill-b (PodKill on checkout): within capacity"},
+			[]string{"together"}},
+		{"together, both allow saturation", "\n    allowSaturation: true", "\n    allowSaturation: true\n    withPrevious: true", 0,
+			nil, []string{"together"}}, // the controller does not judge such a group
+		{"together, one allows saturation", "\n    allowSaturation: true", "\n    withPrevious: true", exitRefused,
+			[]string{"steps kill-a, kill-b together (a parallel group): REFUSED: predicted to saturate"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gd := checkoutGameDay("http://127.0.0.1:1", "{value: '450'}", killStep("kill-a", 1, tc.a)+killStep("kill-b", 1, tc.b))
+			code, out := runPlan(t, gd, "--fail-on-saturation")
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d", code, tc.wantCode)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the plan lacks %q", w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out, w) {
+					t.Errorf("the plan has %q", w)
+				}
+			}
+		})
+	}
+}
