@@ -231,33 +231,26 @@ func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i
 
 // groupPreflight judges a parallel group's faults together, before any of its steps starts:
 // two kills that each leave enough replicas can together leave too few. It judges the steps
-// that inject (not dry runs) and name capacity targets, when there are two or more and not all
-// allow saturation; each step is then judged alone as well (capacityPreflight). A refusal fails
-// the game day with every step of the group, before anything is created.
+// gdcapacity.Together picks (those that inject, when two or more and not all allow saturation);
+// each step is then judged alone as well (capacityPreflight). A refusal fails the game day with
+// every step of the group, before anything is created.
 func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, start, end int, owned []ownedExperiment) (bool, error) {
 	gd := s.gd
 	if gd.Spec.Capacity == nil || end-start < 2 {
 		return true, nil
 	}
-	var steps []chaosv1alpha1.GameDayStep
-	allowed := true
 	for i := start; i < end; i++ {
 		if st := gd.Status.Steps[i]; st.StartedAt != nil || st.Phase != chaosv1alpha1.StepPending {
 			return true, nil // the group started on an earlier pass, judged then
 		}
-		step := gd.Spec.Steps[i]
-		if step.Experiment == nil || len(step.CapacityTargets) == 0 || step.Experiment.DryRun {
-			continue
-		}
 		// A step whose Experiment exists started on a pass whose status was lost: its fault
 		// may already be in the live counts, and runGroup takes it up as running.
-		if o := owned[i-start]; o.exp != nil || o.taken != nil {
+		if o := owned[i-start]; gdcapacity.Injects(gd.Spec.Steps[i]) && (o.exp != nil || o.taken != nil) {
 			return true, nil
 		}
-		steps = append(steps, step)
-		allowed = allowed && step.AllowSaturation
 	}
-	if len(steps) < 2 || allowed {
+	steps := gdcapacity.Together(gd.Spec.Steps[start:end])
+	if steps == nil {
 		return true, nil
 	}
 	p, err := r.predictGroup(ctx, gd, steps, false)

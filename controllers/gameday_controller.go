@@ -590,10 +590,7 @@ func experimentName(gd *chaosv1alpha1.GameDay, step string) string {
 func (r *GameDayReconciler) advance(ctx context.Context, s *gdScope) (time.Duration, error) {
 	gd := s.gd
 	for start := 0; start < len(gd.Spec.Steps); {
-		end := start + 1
-		for end < len(gd.Spec.Steps) && gd.Spec.Steps[end].WithPrevious {
-			end++
-		}
+		end := chaosv1alpha1.GroupEnd(gd.Spec.Steps, start)
 		wait, done, err := r.runGroup(ctx, s, start, end)
 		if err != nil || !done || gd.Status.Phase.Finished() {
 			return wait, err

@@ -40,6 +40,17 @@ type GameDayStep struct {
 	AllowSaturation bool `json:"allowSaturation,omitempty"`
 }
 
+// GroupEnd is where the parallel group starting at steps[start] ends (exclusive): the step and
+// the withPrevious steps after it. The controller runs such a group at once and the plan command
+// judges it together, both through this.
+func GroupEnd(steps []GameDayStep, start int) int {
+	end := start + 1
+	for end < len(steps) && steps[end].WithPrevious {
+		end++
+	}
+	return end
+}
+
 // PrometheusOnError says what a running game day does when Prometheus cannot be queried.
 // +kubebuilder:validation:Enum=Abort;Continue
 type PrometheusOnError string

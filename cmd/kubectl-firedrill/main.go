@@ -1,7 +1,8 @@
 // Command kubectl-firedrill is Firedrill's kubectl plugin. `kubectl firedrill plan -f
 // gameday.yaml` prints the capacity model's NALSD table and, for every step, its predictions,
-// from the manifest's inputs, without a cluster; PromQL loads are read from Prometheus when it is
-// reachable.
+// from the manifest's inputs, without a cluster; PromQL loads are read from Prometheus. Inputs it
+// cannot read (Prometheus down, a query that fails) make the plan say it cannot judge, as the
+// controller fails such a game day.
 package main
 
 import (
@@ -22,47 +23,67 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// exitRefused is the exit code of `plan --fail-on-saturation` when a step would be refused.
-const exitRefused = 3
+// Exit codes of `plan --fail-on-saturation`: a step would be refused; or the model's inputs
+// could not be read, so the plan cannot judge (the controller fails such a game day).
+const (
+	exitRefused  = 3
+	exitUnjudged = 4
+)
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] != "plan" {
-		fmt.Fprintln(os.Stderr, "usage: kubectl firedrill plan -f GAMEDAY.yaml [--prometheus URL] [--replicas SERVICE=N ...] [--fail-on-saturation]")
-		os.Exit(2)
+func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+// run is the command on its arguments (without the program name); it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) < 1 || args[0] != "plan" {
+		fmt.Fprintln(stderr, "usage: kubectl firedrill plan -f GAMEDAY.yaml [--prometheus URL] [--replicas SERVICE=N ...] [--fail-on-saturation]")
+		return 2
 	}
-	fs := flag.NewFlagSet("plan", flag.ExitOnError)
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	file := fs.String("f", "", "GameDay manifest (- for standard input)")
 	prom := fs.String("prometheus", "", "Prometheus URL for PromQL loads (default: the manifest's spec.prometheus.address)")
-	failOn := fs.Bool("fail-on-saturation", false, "exit 3 when a step would be refused")
+	failOn := fs.Bool("fail-on-saturation", false, "exit 3 when a step would be refused, 4 when the model's inputs cannot be read")
 	replicas := replicaFlags{}
 	fs.Var(&replicas, "replicas", "SERVICE=N: replicas of a service whose workload is read from a cluster (repeatable)")
-	_ = fs.Parse(os.Args[2:]) // ExitOnError: Parse exits on a bad flag
-	var in io.Reader = os.Stdin
-	if *file != "-" && *file != "" {
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		return 2 // the flag package has said what is wrong
+	}
+	in := stdin
+	switch *file {
+	case "":
+		fmt.Fprintln(stderr, "plan: -f is required")
+		return 2
+	case "-":
+	default:
 		f, err := os.Open(*file)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fmt.Fprintln(stderr, err)
+			return 1
 		}
 		defer f.Close()
 		in = f
-	} else if *file == "" {
-		fmt.Fprintln(os.Stderr, "plan: -f is required")
-		os.Exit(2)
 	}
 	data, err := io.ReadAll(in)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	refused, err := plan(context.Background(), os.Stdout, data, options{prometheus: *prom, replicas: replicas})
+	v, err := plan(ctx, stdout, data, options{prometheus: *prom, replicas: replicas})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "plan:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "plan:", err)
+		return 1
 	}
-	if refused > 0 && *failOn {
-		os.Exit(exitRefused)
+	switch {
+	case !*failOn:
+		return 0
+	case v.refused > 0:
+		return exitRefused
+	case v.unjudged > 0:
+		return exitUnjudged
 	}
+	return 0
 }
 
 type replicaFlags map[string]int
@@ -86,42 +107,54 @@ type options struct {
 	query func(context.Context, string) (float64, error)
 }
 
-// plan prints the plan of every GameDay in the manifest and returns how many steps would be
-// refused.
-func plan(ctx context.Context, w io.Writer, data []byte, opt options) (int, error) {
-	refused, found := 0, 0
+// verdicts counts what the plan found.
+type verdicts struct {
+	// refused is how many steps (or parallel groups) would be refused.
+	refused int
+	// unjudged is how many GameDays' capacity inputs could not be read.
+	unjudged int
+}
+
+func (v *verdicts) add(o verdicts) {
+	v.refused, v.unjudged = v.refused+o.refused, v.unjudged+o.unjudged
+}
+
+// plan prints the plan of every GameDay in the manifest and returns what it found.
+func plan(ctx context.Context, w io.Writer, data []byte, opt options) (verdicts, error) {
+	var v verdicts
+	found := 0
 	for _, doc := range strings.Split("\n"+string(data), "\n---") {
 		var head struct {
 			Kind string `json:"kind"`
 		}
 		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
-			return refused, err
+			return v, err
 		}
 		if head.Kind != "GameDay" {
 			continue
 		}
 		var gd chaosv1alpha1.GameDay
 		if err := yaml.UnmarshalStrict([]byte(doc), &gd); err != nil {
-			return refused, fmt.Errorf("reading the GameDay: %w", err)
+			return v, fmt.Errorf("reading the GameDay: %w", err)
 		}
 		found++
 		n, err := planOne(ctx, w, &gd, opt)
-		refused += n
+		v.add(n)
 		if err != nil {
-			return refused, err
+			return v, err
 		}
 	}
 	if found == 0 {
-		return 0, errors.New("no GameDay in the manifest")
+		return v, errors.New("no GameDay in the manifest")
 	}
-	return refused, nil
+	return v, nil
 }
 
-func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt options) (int, error) {
+func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt options) (verdicts, error) {
 	fmt.Fprintf(w, "GameDay %s/%s\n", gd.Namespace, gd.Name)
 	if gd.Spec.Capacity == nil {
 		fmt.Fprintln(w, "  no spec.capacity: nothing to predict")
-		return 0, nil
+		return verdicts{}, nil
 	}
 	spec := gd.Spec.Capacity.DeepCopy()
 	for i := range spec.Services { // --replicas stands in for a workload's live count
@@ -138,17 +171,23 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 	if in.Query == nil && addr != "" {
 		q, err := slo.NewPrometheus(addr, 5*time.Second)
 		if err != nil {
-			return 0, err
+			return verdicts{}, err
 		}
 		in.Query = gdcapacity.PromQuery(q, time.Now)
 	}
 	m, err := gdcapacity.Build(ctx, spec, in)
 	if err != nil {
-		fmt.Fprintf(w, "  inputs not read (counted as zero below): %v\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		// The controller fails the game day on this error (capacityStart). Counted as zero, an
+		// unread load passed steps the controller refuses, so nothing is predicted.
+		fmt.Fprintln(w, "  CANNOT JUDGE: the capacity model's inputs were not read (the controller fails the game day on this):")
+		for _, l := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(w, "    "+l)
+		}
+		return verdicts{unjudged: 1}, nil
 	}
 	sums, err := gdcapacity.Summaries(m, spec.Services)
 	if err != nil {
-		return 0, err
+		return verdicts{}, err
 	}
 	u := m.MaxUtilisation
 	if u <= 0 {
@@ -165,35 +204,63 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 			fmt.Fprintf(w, "  %s: %s\n", s.Service, s.Scalability)
 		}
 	}
-	refused := 0
-	for _, step := range gd.Spec.Steps {
-		if step.Experiment == nil || len(step.CapacityTargets) == 0 {
-			continue
+	var v verdicts
+	steps := gd.Spec.Steps
+	for start := 0; start < len(steps); {
+		end := chaosv1alpha1.GroupEnd(steps, start)
+		// As the controller: the group's faults together first (groupPreflight), then each
+		// step alone (capacityPreflight); either refusal stops the game day.
+		if together := gdcapacity.Together(steps[start:end]); together != nil {
+			p, err := gdcapacity.PredictGroup(ctx, m, spec.Services, together, in, false)
+			if err != nil {
+				return v, err
+			}
+			verdict := "within capacity"
+			if len(p.Saturated) > 0 {
+				verdict = "REFUSED: predicted to saturate"
+				v.refused++
+			}
+			names := make([]string, len(together))
+			for i, st := range together {
+				names[i] = st.Name
+			}
+			p.Notes = nil // each step's own verdict below says them
+			printStep(w, fmt.Sprintf("steps %s together (a parallel group): %s", strings.Join(names, ", "), verdict), p)
 		}
-		p, err := gdcapacity.PredictStep(ctx, m, spec.Services, step, in, false)
-		if err != nil {
-			return refused, err
+		for _, step := range steps[start:end] {
+			if step.Experiment == nil || len(step.CapacityTargets) == 0 {
+				continue
+			}
+			p, err := gdcapacity.PredictStep(ctx, m, spec.Services, step, in, false)
+			if err != nil {
+				return v, err
+			}
+			verdict := "within capacity"
+			switch {
+			case len(p.Saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):
+				verdict = "predicted to saturate; runs anyway (allowSaturation or dry run)"
+			case len(p.Saturated) > 0:
+				verdict = "REFUSED: predicted to saturate"
+				v.refused++
+			}
+			printStep(w, fmt.Sprintf("step %s (%s on %s): %s", step.Name, step.Experiment.Action, strings.Join(step.CapacityTargets, ", "), verdict), p)
 		}
-		preds, saturated, notes := p.Predictions, p.Saturated, p.Notes
-		verdict := "within capacity"
-		switch {
-		case len(saturated) > 0 && (step.AllowSaturation || step.Experiment.DryRun):
-			verdict = "predicted to saturate; runs anyway (allowSaturation or dry run)"
-		case len(saturated) > 0:
-			verdict = "REFUSED: predicted to saturate"
-			refused++
-		}
-		fmt.Fprintf(w, "\nstep %s (%s on %s): %s\n", step.Name, step.Experiment.Action, strings.Join(step.CapacityTargets, ", "), verdict)
-		rows = nil
-		for _, p := range preds {
-			rows = append(rows, []string{p.Service, p.Load, strconv.Itoa(int(p.Replicas)), dash(p.Utilisation), dash(p.P99), dash(p.SaturationLoad), dash(p.Saturated)})
-		}
-		indent(w, capacity.Table([]string{"service", "load/s", "replicas", "utilisation", "p99", "λ*/s", "saturated"}, rows))
-		for _, n := range notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
-		}
+		start = end
 	}
-	return refused, nil
+	return v, nil
+}
+
+// printStep prints a verdict with its predictions and notes.
+func printStep(w io.Writer, verdict string, p gdcapacity.Step) {
+	fmt.Fprintf(w, "\n%s\n", verdict)
+	var rows [][]string
+	for _, p := range p.Predictions {
+		rows = append(rows, []string{p.Service, p.Load, strconv.Itoa(int(p.Replicas)), dash(p.Utilisation), dash(p.P99), dash(p.SaturationLoad), dash(p.Saturated)})
+	}
+	indent(w, capacity.Table([]string{"service", "load/s", "replicas", "utilisation", "p99", "λ*/s", "saturated"}, rows))
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 func indent(w io.Writer, s string) {

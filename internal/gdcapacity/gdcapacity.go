@@ -58,7 +58,7 @@ func Build(ctx context.Context, spec *chaosv1alpha1.CapacitySpec, in Inputs) (ca
 					// every limit and read as within capacity.
 					errs = append(errs, fmt.Errorf("service %s: load query %q returned %g, not a finite load", s.Name, l.PromQL, v))
 				default:
-					svc.Load = v // an unread load stays 0 (the plan says it counts as zero)
+					svc.Load = v
 				}
 			default:
 				svc.Load = dec(l.Value)
@@ -257,6 +257,31 @@ func Combine(all ...map[string]capacity.Fault) map[string]capacity.Fault {
 			c.CacheFlushed = c.CacheFlushed || f.CacheFlushed
 			out[name] = c
 		}
+	}
+	return out
+}
+
+// Injects says whether the model judges a step's fault: an experiment with capacity targets
+// that is not a dry run (a dry run touches nothing).
+func Injects(step chaosv1alpha1.GameDayStep) bool {
+	return step.Experiment != nil && len(step.CapacityTargets) > 0 && !step.Experiment.DryRun
+}
+
+// Together is the steps of a parallel group (chaosv1alpha1.GroupEnd) judged with their faults
+// combined (PredictGroup) before the group starts: those that Inject, when there are two or more
+// and not all of them allow saturation; nil otherwise. The controller's group preflight and the
+// plan command both choose through it.
+func Together(group []chaosv1alpha1.GameDayStep) []chaosv1alpha1.GameDayStep {
+	var out []chaosv1alpha1.GameDayStep
+	allowed := true
+	for _, st := range group {
+		if Injects(st) {
+			out = append(out, st)
+			allowed = allowed && st.AllowSaturation
+		}
+	}
+	if len(out) < 2 || allowed {
+		return nil
 	}
 	return out
 }

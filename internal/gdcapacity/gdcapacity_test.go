@@ -279,3 +279,53 @@ func TestPredictGroupJudgesTheFaultsTogether(t *testing.T) {
 		t.Fatalf("both kills: %+v (%v), want 2 replicas at utilisation 1.125, saturated", both, err)
 	}
 }
+
+// Which steps of a group (and which groups) are judged together: the injecting ones, when two or
+// more and not all allow saturation.
+func TestTogether(t *testing.T) {
+	step := func(name string, opts ...func(*chaosv1alpha1.GameDayStep)) chaosv1alpha1.GameDayStep {
+		s := chaosv1alpha1.GameDayStep{Name: name, WithPrevious: name != "a", CapacityTargets: []string{"web"},
+			Experiment: &chaosv1alpha1.ExperimentSpec{Action: chaosv1alpha1.ActionPodKill, Mode: chaosv1alpha1.ModeOne}}
+		for _, o := range opts {
+			o(&s)
+		}
+		return s
+	}
+	dry := func(s *chaosv1alpha1.GameDayStep) { s.Experiment.DryRun = true }
+	allow := func(s *chaosv1alpha1.GameDayStep) { s.AllowSaturation = true }
+	untargeted := func(s *chaosv1alpha1.GameDayStep) { s.CapacityTargets = nil }
+	pause := func(s *chaosv1alpha1.GameDayStep) {
+		s.Experiment, s.Pause = nil, &metav1.Duration{Duration: time.Second}
+	}
+	for _, tc := range []struct {
+		name  string
+		group []chaosv1alpha1.GameDayStep
+		want  string // the names judged together, "" for none
+	}{
+		{"two kills", []chaosv1alpha1.GameDayStep{step("a"), step("b")}, "a,b"},
+		{"one step", []chaosv1alpha1.GameDayStep{step("a")}, ""},
+		{"a dry run is left out", []chaosv1alpha1.GameDayStep{step("a"), step("b", dry), step("c")}, "a,c"},
+		{"one injecting step left", []chaosv1alpha1.GameDayStep{step("a"), step("b", dry)}, ""},
+		{"without targets or a pause", []chaosv1alpha1.GameDayStep{step("a"), step("b", untargeted), step("c", pause)}, ""},
+		{"all allow saturation", []chaosv1alpha1.GameDayStep{step("a", allow), step("b", allow)}, ""},
+		{"one allows saturation", []chaosv1alpha1.GameDayStep{step("a", allow), step("b")}, "a,b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, s := range Together(tc.group) {
+				got = append(got, s.Name)
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("judged together %v, want %q", got, tc.want)
+			}
+			if end := chaosv1alpha1.GroupEnd(tc.group, 0); end != len(tc.group) {
+				t.Errorf("GroupEnd %d, want the whole group (%d)", end, len(tc.group))
+			}
+		})
+	}
+	serial := []chaosv1alpha1.GameDayStep{step("a"), step("b"), step("c")}
+	serial[2].WithPrevious = false
+	if end := chaosv1alpha1.GroupEnd(serial, 0); end != 2 {
+		t.Errorf("GroupEnd %d, want 2: step c does not run with its previous", end)
+	}
+}
