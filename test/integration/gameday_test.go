@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/promtest"
@@ -527,6 +528,28 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 		if !lf.isRecovered(tg.UID) {
 			t.Errorf("the replaced run's fault on %s was not removed", tg.Name)
 		}
+	}
+}
+
+// A cron whose day never comes (30 February) makes the schedule invalid, said in a condition;
+// it does not sit in Scheduled silently.
+func TestGameDayScheduleThatNeverFires(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-never"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "feb30", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 30 2 *"}
+	key := createScheduled(t, gd)
+	got := waitGameDay(t, key, "the invalid schedule said", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionCompleted) != nil
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionCompleted)
+	if c.Reason != controllers.ReasonScheduleInvalid || !strings.Contains(c.Message, "spec.schedule.cron") || !strings.Contains(c.Message, "never") {
+		t.Errorf("condition %+v, want ScheduleInvalid naming spec.schedule.cron, never firing", c)
+	}
+	if got.Status.NextScheduleTime != nil {
+		t.Errorf("nextScheduleTime %s for a schedule that never fires", got.Status.NextScheduleTime)
 	}
 }
 
