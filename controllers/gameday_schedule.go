@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,8 +76,27 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 		}
 	}
 	for i := range gd.Status.Runs {
-		if p, ok := phase[gd.Status.Runs[i].GameDay]; ok && p != "" {
-			gd.Status.Runs[i].Phase = string(p)
+		run := &gd.Status.Runs[i]
+		if p, ok := phase[run.GameDay]; ok {
+			if p != "" {
+				run.Phase = string(p)
+			}
+			continue
+		}
+		if run.GameDay == "" || run.Phase == chaosv1alpha1.ScheduledRunDeleted || chaosv1alpha1.GameDayPhase(run.Phase).Finished() {
+			continue
+		}
+		// Unfinished and not in the cache: gone (replaced, deleted by hand), or started by a pass
+		// the cache has not caught up with. Only the API server can tell which.
+		err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: gd.Namespace, Name: run.GameDay}, &chaosv1alpha1.GameDay{})
+		switch {
+		case apierrors.IsNotFound(err):
+			run.Phase = chaosv1alpha1.ScheduledRunDeleted
+			if run.Message == "" {
+				run.Message = "its GameDay was deleted before it finished"
+			}
+		case err != nil:
+			return ctrl.Result{}, fmt.Errorf("reading run %s: %w", run.GameDay, err)
 		}
 	}
 
@@ -128,7 +148,7 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 			return nil
 		}
 	}
-	skip := func(msg string) { record("", "Skipped", msg) }
+	skip := func(msg string) { record("", chaosv1alpha1.ScheduledRunSkipped, msg) }
 	switch {
 	case s.stop != nil:
 		skip(s.stopMsg())
@@ -156,6 +176,11 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("replacing run %s: %w", a.Name, err)
 			}
+			for i := range gd.Status.Runs {
+				if gd.Status.Runs[i].GameDay == a.Name {
+					gd.Status.Runs[i].Message = fmt.Sprintf("replaced by %s (concurrencyPolicy Replace)", name)
+				}
+			}
 		}
 	}
 	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{
@@ -173,8 +198,8 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	return nil
 }
 
-// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped) ones,
-// deleting the older runs' GameDays.
+// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped, or
+// deleted) ones, deleting the older runs' GameDays.
 func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	limit := 3
 	if h := s.gd.Spec.Schedule.HistoryLimit; h != nil {
@@ -185,7 +210,7 @@ func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	var kept []chaosv1alpha1.ScheduledRun
 	finished := 0
 	for _, run := range runs {
-		done := run.Phase == "Skipped" || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
+		done := run.Phase == chaosv1alpha1.ScheduledRunSkipped || run.Phase == chaosv1alpha1.ScheduledRunDeleted || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
 		if !done {
 			kept = append(kept, run)
 			continue

@@ -531,6 +531,59 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 	}
 }
 
+// A run replaced under concurrencyPolicy Replace is gone: its entry says so (not Running for
+// ever) and is trimmed like any finished run, so a minutely Replace schedule's history stays
+// within its limit instead of growing by an entry a minute.
+func TestGameDayScheduleReplacedRunsLeaveTheHistory(t *testing.T) {
+	// The template's creation time (real) is where its schedule begins: see
+	// TestGameDayScheduleConcurrencyPolicy.
+	if now := time.Now(); now.Second() > 40 {
+		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	}
+	start := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+	clk := clocktesting.NewFakeClock(start)
+	startManager(t, managerOptions{gameDayClock: clk, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: newLastingFault()}})
+	ns := "gd-replace-history"
+	gd := gameDay(ns, "churn", latencyStep(t, ns))
+	one := int32(1)
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "* * * * *", ConcurrencyPolicy: chaosv1alpha1.ConcurrencyReplace, HistoryLimit: &one}
+	key := createScheduled(t, gd)
+	runName := func(at time.Time) string { return fmt.Sprintf("churn-%d", at.Unix()/60) }
+	gone := func(name string) {
+		t.Helper()
+		eventually(t, name+" to go", 20*time.Second, func() bool {
+			return apierrors.IsNotFound(k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, &chaosv1alpha1.GameDay{}))
+		})
+	}
+	t1 := start.Add(30 * time.Second) // the next whole minute
+	t2, t3 := t1.Add(time.Minute), t1.Add(2*time.Minute)
+	advanceTo(t, clk, gd, t1.Add(time.Second))
+	waitInjected(t, ns, runName(t1)+"-slow")
+	advanceTo(t, clk, gd, t2.Add(time.Second))
+	waitInjected(t, ns, runName(t2)+"-slow")
+	gone(runName(t1))
+	advanceTo(t, clk, gd, t3.Add(time.Second))
+	waitInjected(t, ns, runName(t3)+"-slow")
+	gone(runName(t2))
+	advanceTo(t, clk, gd, t3.Add(2*time.Second)) // look again, now that both replaced runs are gone
+
+	var got *chaosv1alpha1.GameDay
+	eventually(t, "the replaced runs' entries finished and trimmed", 10*time.Second, func() bool {
+		g := &chaosv1alpha1.GameDay{}
+		if k8s.Get(t.Context(), key, g) != nil {
+			return false
+		}
+		got = g
+		return len(g.Status.Runs) == 2 && g.Status.Runs[0].Phase == chaosv1alpha1.ScheduledRunDeleted
+	})
+	if r := got.Status.Runs[0]; r.GameDay != runName(t2) || !strings.Contains(r.Message, "replaced by "+runName(t3)) {
+		t.Errorf("replaced entry %+v, want %s, replaced by %s", r, runName(t2), runName(t3))
+	}
+	if r := got.Status.Runs[1]; r.GameDay != runName(t3) || r.Phase == chaosv1alpha1.ScheduledRunDeleted {
+		t.Errorf("active entry %+v, want %s still going", r, runName(t3))
+	}
+}
+
 // A cron whose day never comes (30 February) makes the schedule invalid, said in a condition;
 // it does not sit in Scheduled silently.
 func TestGameDayScheduleThatNeverFires(t *testing.T) {
