@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,7 +20,7 @@ import (
 // LabelScheduledBy marks the runs a scheduled GameDay started.
 const LabelScheduledBy = "chaos.firedrill.dev/scheduled-by"
 
-// ReasonScheduleInvalid: the cron or time zone cannot be parsed.
+// ReasonScheduleInvalid: the cron or time zone cannot be parsed, or the cron never fires.
 const ReasonScheduleInvalid = "ScheduleInvalid"
 
 // reconcileSchedule starts the run due (a child GameDay), or records why a due time was
@@ -26,18 +28,35 @@ const ReasonScheduleInvalid = "ScheduleInvalid"
 func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (ctrl.Result, error) {
 	gd, sch := s.gd, s.gd.Spec.Schedule
 	gd.Status.Phase = chaosv1alpha1.GameDayScheduled
+	// invalid says why the schedule cannot run; nothing is due until the spec changes.
+	invalid := func(msg string) (ctrl.Result, error) {
+		gd.Status.NextScheduleTime = nil
+		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, msg)
+		return ctrl.Result{}, nil
+	}
 	loc := time.UTC
 	if sch.TimeZone != "" {
 		var err error
 		if loc, err = time.LoadLocation(sch.TimeZone); err != nil {
-			r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, fmt.Sprintf("spec.schedule.timeZone %q: %v", sch.TimeZone, err))
-			return ctrl.Result{}, nil
+			return invalid(fmt.Sprintf("spec.schedule.timeZone %q: %v", sch.TimeZone, err))
 		}
 	}
 	cs, err := cron.ParseStandard(sch.Cron)
 	if err != nil {
-		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, fmt.Sprintf("spec.schedule.cron %q: %v", sch.Cron, err))
-		return ctrl.Result{}, nil
+		return invalid(fmt.Sprintf("spec.schedule.cron %q: %v", sch.Cron, err))
+	}
+
+	last := gd.CreationTimestamp.Time
+	if gd.Status.LastScheduleTime != nil {
+		last = gd.Status.LastScheduleTime.Time
+	}
+	due, next, ok := scheduleTimes(cs, loc, last, s.now)
+	if !ok {
+		return invalid(fmt.Sprintf("spec.schedule.cron %q never fires: no such date (30 February, 31 April, ...)", sch.Cron))
+	}
+	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionCompleted); c != nil && c.Reason == ReasonScheduleInvalid {
+		// The schedule was fixed: the old complaint no longer holds.
+		meta.RemoveStatusCondition(&gd.Status.Conditions, chaosv1alpha1.ConditionCompleted)
 	}
 
 	var children chaosv1alpha1.GameDayList
@@ -57,19 +76,30 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 		}
 	}
 	for i := range gd.Status.Runs {
-		if p, ok := phase[gd.Status.Runs[i].GameDay]; ok && p != "" {
-			gd.Status.Runs[i].Phase = string(p)
+		run := &gd.Status.Runs[i]
+		if p, ok := phase[run.GameDay]; ok {
+			if p != "" {
+				run.Phase = string(p)
+			}
+			continue
+		}
+		if run.GameDay == "" || run.Phase == chaosv1alpha1.ScheduledRunDeleted || chaosv1alpha1.GameDayPhase(run.Phase).Finished() {
+			continue
+		}
+		// Unfinished and not in the cache: gone (replaced, deleted by hand), or started by a pass
+		// the cache has not caught up with. Only the API server can tell which.
+		err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: gd.Namespace, Name: run.GameDay}, &chaosv1alpha1.GameDay{})
+		switch {
+		case apierrors.IsNotFound(err):
+			run.Phase = chaosv1alpha1.ScheduledRunDeleted
+			if run.Message == "" {
+				run.Message = "its GameDay was deleted before it finished"
+			}
+		case err != nil:
+			return ctrl.Result{}, fmt.Errorf("reading run %s: %w", run.GameDay, err)
 		}
 	}
 
-	last := gd.CreationTimestamp.Time
-	if gd.Status.LastScheduleTime != nil {
-		last = gd.Status.LastScheduleTime.Time
-	}
-	due := time.Time{}
-	for t, n := cs.Next(last.In(loc)), 0; !t.After(s.now) && n < 10000; t, n = cs.Next(t), n+1 {
-		due = t // the latest time due; earlier missed ones are not run late
-	}
 	if !due.IsZero() {
 		if err := r.startRun(ctx, s, due, active); err != nil {
 			// The time is not marked done: the next pass (the error requeues it) tries again.
@@ -81,8 +111,22 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 	if err := r.trimRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
-	next := cs.Next(s.now.In(loc))
+	gd.Status.NextScheduleTime = &metav1.Time{Time: next}
 	return ctrl.Result{RequeueAfter: next.Sub(s.now)}, nil
+}
+
+// scheduleTimes gives the latest time due in (last, now], zero if none (earlier missed times are
+// not run late), and the first time after now, both in loc. ok is false when the schedule has
+// no next time: cron's Next returns the zero time for a date that never comes (30 February).
+func scheduleTimes(cs cron.Schedule, loc *time.Location, last, now time.Time) (due, next time.Time, ok bool) {
+	next = cs.Next(now.In(loc))
+	if next.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	for t, n := cs.Next(last.In(loc)), 0; !t.IsZero() && !t.After(now) && n < 10000; t, n = cs.Next(t), n+1 {
+		due = t
+	}
+	return due, next, true
 }
 
 func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.Time, active []*chaosv1alpha1.GameDay) error {
@@ -104,7 +148,7 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 			return nil
 		}
 	}
-	skip := func(msg string) { record("", "Skipped", msg) }
+	skip := func(msg string) { record("", chaosv1alpha1.ScheduledRunSkipped, msg) }
 	switch {
 	case s.stop != nil:
 		skip(s.stopMsg())
@@ -132,6 +176,11 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("replacing run %s: %w", a.Name, err)
 			}
+			for i := range gd.Status.Runs {
+				if gd.Status.Runs[i].GameDay == a.Name {
+					gd.Status.Runs[i].Message = fmt.Sprintf("replaced by %s (concurrencyPolicy Replace)", name)
+				}
+			}
 		}
 	}
 	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{
@@ -149,8 +198,8 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	return nil
 }
 
-// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped) ones,
-// deleting the older runs' GameDays.
+// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped, or
+// deleted) ones, deleting the older runs' GameDays.
 func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	limit := 3
 	if h := s.gd.Spec.Schedule.HistoryLimit; h != nil {
@@ -161,7 +210,7 @@ func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	var kept []chaosv1alpha1.ScheduledRun
 	finished := 0
 	for _, run := range runs {
-		done := run.Phase == "Skipped" || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
+		done := run.Phase == chaosv1alpha1.ScheduledRunSkipped || run.Phase == chaosv1alpha1.ScheduledRunDeleted || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
 		if !done {
 			kept = append(kept, run)
 			continue

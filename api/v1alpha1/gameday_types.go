@@ -443,6 +443,9 @@ type GameDayStatus struct {
 	// lastScheduleTime is the last time a run was due (started or skipped).
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// nextScheduleTime is when the next run is due; empty while the schedule is invalid.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 	// runs: the scheduled runs kept (historyLimit finished ones, and the active one).
 	// +listType=atomic
 	// +optional
@@ -577,6 +580,15 @@ type HypothesisResult struct {
 	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
 }
 
+// Phases of a ScheduledRun beside its GameDay's own.
+const (
+	// ScheduledRunSkipped: the time was due but no run was started (message says why).
+	ScheduledRunSkipped = "Skipped"
+	// ScheduledRunDeleted: the run's GameDay was deleted before it finished (replaced under
+	// concurrencyPolicy Replace, or by hand).
+	ScheduledRunDeleted = "Deleted"
+)
+
 // ScheduledRun is one run a schedule started, or a time it skipped.
 type ScheduledRun struct {
 	// scheduledAt is the time it was due.
@@ -584,7 +596,8 @@ type ScheduledRun struct {
 	// gameDay is the run's GameDay; empty for a skipped time.
 	// +optional
 	GameDay string `json:"gameDay,omitempty"`
-	// phase of the run when last seen, or Skipped.
+	// phase of the run when last seen, Skipped, or Deleted (its GameDay went before it finished).
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Aborted;Failed;Frozen;Scheduled;Skipped;Deleted
 	// +optional
 	Phase string `json:"phase,omitempty"`
 	// +optional

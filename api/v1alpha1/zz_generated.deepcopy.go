@@ -936,6 +936,10 @@ func (in *GameDayStatus) DeepCopyInto(out *GameDayStatus) {
 		in, out := &in.LastScheduleTime, &out.LastScheduleTime
 		*out = (*in).DeepCopy()
 	}
+	if in.NextScheduleTime != nil {
+		in, out := &in.NextScheduleTime, &out.NextScheduleTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Runs != nil {
 		in, out := &in.Runs, &out.Runs
 		*out = make([]ScheduledRun, len(*in))

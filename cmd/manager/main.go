@@ -8,6 +8,10 @@ import (
 	"strings"
 	"time"
 
+	// The image holds the static binary alone: without the embedded zone database every
+	// spec.schedule.timeZone fails to load and its schedule never runs.
+	_ "time/tzdata"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"

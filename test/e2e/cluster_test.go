@@ -269,6 +269,8 @@ spec:
 
 	t.Run("game days guarded by an SLO", gameDays)
 
+	t.Run("a schedule in a time zone", scheduledInAZone)
+
 	t.Run("a cache flush through a Service, restored at the end", cacheFlush)
 
 	t.Run("manager metrics are served", func(t *testing.T) {

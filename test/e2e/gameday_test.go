@@ -92,3 +92,36 @@ spec:
 	})
 	kubectl(t, "-n", "firedrill-demo", "delete", "gameday", "drill", "burning", "--timeout=60s")
 }
+
+// scheduledInAZone applies a GameDay scheduled in Europe/Paris, months away, to the deployed
+// manager: its image holds nothing but the binary, so the zone must come from the binary itself.
+// It is Scheduled, due at 10:00 Paris time, and not ScheduleInvalid ("unknown time zone").
+func scheduledInAZone(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 1st of a month six months on: far enough that no run starts during the suite.
+	now := time.Now().In(paris)
+	due := time.Date(now.Year(), now.Month()+6, 1, 10, 0, 0, 0, paris)
+	applyYAML(t, fmt.Sprintf(`apiVersion: chaos.firedrill.dev/v1alpha1
+kind: GameDay
+metadata: {name: paris-drill, namespace: firedrill-demo}
+spec:
+  schedule: {cron: "0 10 1 %d *", timeZone: Europe/Paris}
+  steps:
+  - name: wait
+    pause: 1s
+`, int(due.Month())))
+	kubectl(t, "-n", "firedrill-demo", "wait", "--for=jsonpath={.status.phase}=Scheduled", "--timeout=60s", "gameday/paris-drill")
+	got := kubectl(t, "-n", "firedrill-demo", "get", "gameday", "paris-drill", "-o",
+		`jsonpath={.status.nextScheduleTime}|{.status.conditions[?(@.reason=="ScheduleInvalid")].message}`)
+	next, invalid, _ := strings.Cut(got, "|")
+	if invalid != "" {
+		t.Errorf("ScheduleInvalid: %s", invalid)
+	}
+	if at, err := time.Parse(time.RFC3339, next); err != nil || !at.Equal(due) {
+		t.Errorf("nextScheduleTime %q, want %s (%v)", next, due.UTC().Format(time.RFC3339), err)
+	}
+	kubectl(t, "-n", "firedrill-demo", "delete", "gameday", "paris-drill", "--timeout=60s")
+}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/promtest"
@@ -527,6 +528,81 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 		if !lf.isRecovered(tg.UID) {
 			t.Errorf("the replaced run's fault on %s was not removed", tg.Name)
 		}
+	}
+}
+
+// A run replaced under concurrencyPolicy Replace is gone: its entry says so (not Running for
+// ever) and is trimmed like any finished run, so a minutely Replace schedule's history stays
+// within its limit instead of growing by an entry a minute.
+func TestGameDayScheduleReplacedRunsLeaveTheHistory(t *testing.T) {
+	// The template's creation time (real) is where its schedule begins: see
+	// TestGameDayScheduleConcurrencyPolicy.
+	if now := time.Now(); now.Second() > 40 {
+		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	}
+	start := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+	clk := clocktesting.NewFakeClock(start)
+	startManager(t, managerOptions{gameDayClock: clk, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: newLastingFault()}})
+	ns := "gd-replace-history"
+	gd := gameDay(ns, "churn", latencyStep(t, ns))
+	one := int32(1)
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "* * * * *", ConcurrencyPolicy: chaosv1alpha1.ConcurrencyReplace, HistoryLimit: &one}
+	key := createScheduled(t, gd)
+	runName := func(at time.Time) string { return fmt.Sprintf("churn-%d", at.Unix()/60) }
+	gone := func(name string) {
+		t.Helper()
+		eventually(t, name+" to go", 20*time.Second, func() bool {
+			return apierrors.IsNotFound(k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, &chaosv1alpha1.GameDay{}))
+		})
+	}
+	t1 := start.Add(30 * time.Second) // the next whole minute
+	t2, t3 := t1.Add(time.Minute), t1.Add(2*time.Minute)
+	advanceTo(t, clk, gd, t1.Add(time.Second))
+	waitInjected(t, ns, runName(t1)+"-slow")
+	advanceTo(t, clk, gd, t2.Add(time.Second))
+	waitInjected(t, ns, runName(t2)+"-slow")
+	gone(runName(t1))
+	advanceTo(t, clk, gd, t3.Add(time.Second))
+	waitInjected(t, ns, runName(t3)+"-slow")
+	gone(runName(t2))
+	advanceTo(t, clk, gd, t3.Add(2*time.Second)) // look again, now that both replaced runs are gone
+
+	var got *chaosv1alpha1.GameDay
+	eventually(t, "the replaced runs' entries finished and trimmed", 10*time.Second, func() bool {
+		g := &chaosv1alpha1.GameDay{}
+		if k8s.Get(t.Context(), key, g) != nil {
+			return false
+		}
+		got = g
+		return len(g.Status.Runs) == 2 && g.Status.Runs[0].Phase == chaosv1alpha1.ScheduledRunDeleted
+	})
+	if r := got.Status.Runs[0]; r.GameDay != runName(t2) || !strings.Contains(r.Message, "replaced by "+runName(t3)) {
+		t.Errorf("replaced entry %+v, want %s, replaced by %s", r, runName(t2), runName(t3))
+	}
+	if r := got.Status.Runs[1]; r.GameDay != runName(t3) || r.Phase == chaosv1alpha1.ScheduledRunDeleted {
+		t.Errorf("active entry %+v, want %s still going", r, runName(t3))
+	}
+}
+
+// A cron whose day never comes (30 February) makes the schedule invalid, said in a condition;
+// it does not sit in Scheduled silently.
+func TestGameDayScheduleThatNeverFires(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 24, 9, 58, 0, 0, time.UTC))
+	startManager(t, managerOptions{gameDayClock: clk})
+	ns := "gd-never"
+	mustCreate(t, builder.Namespace(ns))
+	gd := gameDay(ns, "feb30", pauseStep("wait", time.Second))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "0 10 30 2 *"}
+	key := createScheduled(t, gd)
+	got := waitGameDay(t, key, "the invalid schedule said", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionCompleted) != nil
+	})
+	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionCompleted)
+	if c.Reason != controllers.ReasonScheduleInvalid || !strings.Contains(c.Message, "spec.schedule.cron") || !strings.Contains(c.Message, "never") {
+		t.Errorf("condition %+v, want ScheduleInvalid naming spec.schedule.cron, never firing", c)
+	}
+	if got.Status.NextScheduleTime != nil {
+		t.Errorf("nextScheduleTime %s for a schedule that never fires", got.Status.NextScheduleTime)
 	}
 }
 
