@@ -328,7 +328,11 @@ func (r *ExperimentReconciler) selectNamed(ctx context.Context, s *scope, tg exp
 	var perm *experiments.PermanentError
 	switch {
 	case errors.As(err, &perm):
-		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, perm.Message)
+		reason := perm.Reason
+		if reason == "" {
+			reason = chaosv1alpha1.ReasonPreflightFailed
+		}
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, reason, perm.Message)
 		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
 		return nil, nil
 	case err != nil:

@@ -10,6 +10,7 @@ import (
 	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/experiments/network"
 	"github.com/firedrill-dev/firedrill/experiments/podkill"
+	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
 // DefaultFaults are the fault kinds this build implements, with default options. An Experiment
@@ -23,6 +24,9 @@ type FaultOptions struct {
 	// CacheRestoreTimeout bounds how long a CacheFlush restore that keeps failing is retried
 	// (cacheflush.DefaultRestoreTimeout when 0).
 	CacheRestoreTimeout time.Duration
+	// Protected are the namespaces no experiment acts in (a cache given by address is checked
+	// against them; the engine checks every other target).
+	Protected selector.Protected
 }
 
 // Faults are the fault kinds this build implements, tuned by o.
@@ -34,6 +38,6 @@ func Faults(c client.Client, r client.Reader, o FaultOptions) map[chaosv1alpha1.
 		chaosv1alpha1.ActionPacketLoss:       net,
 		chaosv1alpha1.ActionNetworkRateLimit: net,
 		chaosv1alpha1.ActionNetworkPartition: net,
-		chaosv1alpha1.ActionCacheFlush:       &cacheflush.CacheFlush{Client: c, Reader: r, RestoreTimeout: o.CacheRestoreTimeout},
+		chaosv1alpha1.ActionCacheFlush:       &cacheflush.CacheFlush{Client: c, Reader: r, RestoreTimeout: o.CacheRestoreTimeout, Protected: o.Protected},
 	}
 }

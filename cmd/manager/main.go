@@ -101,7 +101,7 @@ func run() error {
 		APIReader:       mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
 		Protected:       prot,
-		Faults:          controllers.Faults(mgr.GetClient(), mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: cacheRestoreTimeout}),
+		Faults:          controllers.Faults(mgr.GetClient(), mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: cacheRestoreTimeout, Protected: prot}),
 		MaxTargets:      maxTargets,
 		RecoveryTimeout: recoveryTimeout,
 		InjectTimeout:   injectTimeout,

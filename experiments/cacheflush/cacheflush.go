@@ -23,6 +23,7 @@ import (
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
 // Secrets are read one by one (credentials, CA) and written for snapshots; they are never
@@ -47,6 +48,9 @@ type CacheFlush struct {
 	// RestoreTimeout bounds how long a restore that keeps failing is retried, from its first
 	// failed attempt; DefaultRestoreTimeout when 0.
 	RestoreTimeout time.Duration
+	// Protected are the namespaces no experiment acts in: a cache given by address is refused
+	// when the address leads into one.
+	Protected selector.Protected
 
 	mu sync.Mutex
 	// attempts is how far this process got with each round (see Inject).
@@ -109,6 +113,11 @@ func (f *CacheFlush) Targets(ctx context.Context, exp *chaosv1alpha1.Experiment)
 	addr, err := address(ctx, f.Reader, exp)
 	if err != nil {
 		return nil, err
+	}
+	if exp.Spec.CacheFlush.Address != "" {
+		if err := f.protectedAddress(ctx, addr); err != nil {
+			return nil, err
+		}
 	}
 	if err := oneServer(ctx, f.Reader, exp); err != nil {
 		return nil, err

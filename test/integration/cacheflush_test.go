@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
@@ -678,6 +679,65 @@ func TestCacheFlushNeverActsInAProtectedNamespace(t *testing.T) {
 		if len(got.Status.Targets) != 0 || got.Status.CacheFlush != nil {
 			t.Errorf("%s: targets %+v, cacheFlush %+v: want nothing selected or read", tc.name, got.Status.Targets, got.Status.CacheFlush)
 		}
+	}
+}
+
+// A cache given by address is refused when the address leads into a protected namespace: a
+// cluster DNS name there, an IP of a Service there, or a pod's IP there. Targets decides without
+// dialling, so the addresses that lead off this machine (cluster IPs) are asked of it directly;
+// the loopback one (a real Redis, with a pod of a protected namespace at its IP) runs through the
+// manager, and its keys must still be there.
+func TestCacheFlushAddressIntoAProtectedNamespaceIsRefused(t *testing.T) {
+	ns := "cf-protected-addr"
+	mustCreate(t, builder.Namespace(ns), builder.Namespace("payments"))
+	port := []corev1.ServicePort{{Name: "resp", Port: 6379}}
+	system := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "redis-addr"}, Spec: corev1.ServiceSpec{Ports: port}}
+	own := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis-addr"}, Spec: corev1.ServiceSpec{Ports: port}}
+	mustCreate(t, system, own)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), system) })
+
+	cf := &cacheflush.CacheFlush{Client: k8s, Reader: k8s, Protected: testProtected}
+	for _, tc := range []struct{ name, addr, want string }{
+		{"a Service's cluster IP", net.JoinHostPort(system.Spec.ClusterIP, "6379"), "is an IP of Service redis-addr in kube-system, a protected namespace"},
+		{"a Service's DNS name", "redis.kube-system.svc.cluster.local:6379", "is a cluster DNS name in kube-system, a protected namespace"},
+		{"a short Service name", "redis.payments:6379", "is a cluster DNS name in payments, a protected namespace"},
+	} {
+		exp := flush(ns, "by-address", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: tc.addr, Mode: chaosv1alpha1.FlushDB}).Build()
+		_, err := cf.Targets(t.Context(), exp)
+		var perm *experiments.PermanentError
+		if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonProtectedNamespace || !strings.Contains(perm.Message, tc.want) {
+			t.Errorf("%s: Targets = %v, want a ProtectedNamespace refusal saying it %s", tc.name, err, tc.want)
+		}
+	}
+	exp := flush(ns, "by-address", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis,
+		Address: net.JoinHostPort(own.Spec.ClusterIP, "6379"), Mode: chaosv1alpha1.FlushDB}).Build()
+	if _, err := cf.Targets(t.Context(), exp); err != nil {
+		t.Errorf("a Service's IP in an unprotected namespace: Targets = %v, want it selected", err)
+	}
+
+	srv := cachetest.StartRedis(t)
+	db := rdb(t, srv.Addr, 0, "")
+	seed(t, db, "session", 20, 0)
+	host, _, _ := net.SplitHostPort(srv.Addr)
+	pod := builder.Pod("payments", "sessions-0", map[string]string{"app": "sessions"})
+	runningPods(t, pod)
+	pod.Status.PodIP = host
+	if err := k8s.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	// Other tests flush Redis servers on this same loopback IP.
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pod, client.GracePeriodSeconds(0)) })
+	startManager(t, managerOptions{})
+	got := finished(t, mustCreateExp(t, flush(ns, "pod-ip", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB})))
+	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+		t.Errorf("phase %s, want Failed", got.Status.Phase)
+	}
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonProtectedNamespace)
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, "is the IP of pod sessions-0 in payments") {
+		t.Errorf("message %q, want it to name the pod and its namespace", msg)
+	}
+	if n := countKeys(t, db, "session:*"); n != 20 {
+		t.Errorf("%d keys left, want the 20 seeded: nothing may be flushed", n)
 	}
 }
 

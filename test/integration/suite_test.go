@@ -80,6 +80,9 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// testProtected are the in-process manager's protected namespaces.
+var testProtected = selector.NewProtected(ownNamespace, "payments")
+
 // managerOptions adjust the in-process manager for one test.
 type managerOptions struct {
 	// faults replaces the fault kinds (wrapping them to crash or count).
@@ -136,7 +139,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		if pc == nil {
 			pc = mgr.GetClient()
 		}
-		faults = controllers.Faults(pc, mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: opts.cacheRestoreTimeout})
+		faults = controllers.Faults(pc, mgr.GetAPIReader(), controllers.FaultOptions{CacheRestoreTimeout: opts.cacheRestoreTimeout, Protected: testProtected})
 	}
 	apiReader := mgr.GetAPIReader()
 	if opts.apiReader != nil {
@@ -147,7 +150,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		Client:           mgr.GetClient(),
 		APIReader:        apiReader,
 		Recorder:         mgr.GetEventRecorder("firedrill-manager"),
-		Protected:        selector.NewProtected(ownNamespace, "payments"),
+		Protected:        testProtected,
 		Faults:           faults,
 		MaxTargets:       opts.maxTargets,
 		MaxTargetRecords: opts.maxTargetRecords,

@@ -1,0 +1,88 @@
+package cacheflush
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/experiments"
+	"github.com/firedrill-dev/firedrill/internal/apiread"
+)
+
+// +kubebuilder:rbac:groups="",resources=services,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+
+// protectedAddress refuses an address that reaches a cache in a protected namespace: a Service
+// or pod DNS name there (<name>.<namespace>[.svc|.pod[.<cluster domain>]]), or an IP that is a
+// Service's cluster or external IP there, or a pod's. The engine checks a cache named by Service;
+// an address must not be the way around it (invariant 7). A hostNetwork pod's IP is its node's,
+// shared by everything on the node, and says nothing about which namespace answers.
+func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
+	if len(f.Protected.List()) == 0 {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonPreflightFailed,
+			Message: fmt.Sprintf("spec.cacheFlush.address %q: %v", addr, err)}
+	}
+	refuse := func(what, ns string) error {
+		return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonProtectedNamespace,
+			Message: fmt.Sprintf("spec.cacheFlush.address: %s is %s in %s, a protected namespace: no experiment acts in it (protected: %s)",
+				addr, what, ns, strings.Join(f.Protected.List(), ", "))}
+	}
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		if ns, ok := clusterNameNamespace(host); ok && f.Protected.Has(ns) {
+			return refuse("a cluster DNS name", ns)
+		}
+		if ips, err = net.DefaultResolver.LookupIP(ctx, "ip", host); err != nil {
+			return fmt.Errorf("resolving %s: %w: %w", host, experiments.ErrTransient, err)
+		}
+	}
+	for _, ip := range ips {
+		var pods corev1.PodList
+		if err := f.Reader.List(ctx, &pods, client.MatchingFields{"status.podIP": ip.String()}, apiread.FromWatchCache{}); err != nil {
+			return fmt.Errorf("looking up the pods at %s: %w: %w", ip, experiments.ErrTransient, err)
+		}
+		for _, p := range pods.Items {
+			if !p.Spec.HostNetwork && f.Protected.Has(p.Namespace) {
+				return refuse(fmt.Sprintf("the IP of pod %s", p.Name), p.Namespace)
+			}
+		}
+		for _, ns := range f.Protected.List() {
+			var svcs corev1.ServiceList
+			if err := f.Reader.List(ctx, &svcs, client.InNamespace(ns), apiread.FromWatchCache{}); err != nil {
+				return fmt.Errorf("listing the Services of %s: %w: %w", ns, experiments.ErrTransient, err)
+			}
+			for _, s := range svcs.Items {
+				if slices.ContainsFunc(append(slices.Clone(s.Spec.ClusterIPs), s.Spec.ExternalIPs...), func(a string) bool { return ip.Equal(net.ParseIP(a)) }) {
+					return refuse(fmt.Sprintf("an IP of Service %s", s.Name), ns)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// clusterNameNamespace is the namespace a cluster DNS name points into: <service>.<namespace>
+// (through the search path), <service>.<namespace>.svc[.<domain>] and
+// <pod>.<namespace>.pod[.<domain>].
+func clusterNameNamespace(host string) (string, bool) {
+	labels := strings.Split(strings.TrimSuffix(strings.ToLower(host), "."), ".")
+	switch {
+	case len(labels) == 2:
+		return labels[1], true
+	case len(labels) >= 3 && (labels[2] == "svc" || labels[2] == "pod"):
+		return labels[1], true
+	}
+	return "", false
+}
