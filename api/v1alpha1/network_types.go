@@ -227,7 +227,7 @@ type InjectionStatus struct {
 	// +optional
 	RemovedAt *metav1.Time `json:"removedAt,omitempty"`
 	// conditions: Applied (reasons FaultApplied, KernelUnsupported, HostNetworkRefused,
-	// FaultConflict, PodNotFound, ApplyFailed, Expired).
+	// FaultConflict, PodNotFound, ApplyFailed, Expired, EmergencyStop).
 	// +listType=map
 	// +listMapKey=type
 	// +optional

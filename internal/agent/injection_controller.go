@@ -34,6 +34,7 @@ import (
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=injections/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=emergencystops,verbs=get;list;watch
 
 // InjectionReconciler applies the Injections of this node's pods. It reconciles per network
 // namespace: per pod (the request's name is the pod UID), and once for the node's own namespace
@@ -172,13 +173,28 @@ func sortInjections(injs []chaosv1alpha1.Injection) {
 func (r *InjectionReconciler) converge(ctx context.Context, key string, ns PodNetNS, injs []chaosv1alpha1.Injection, gone func(*chaosv1alpha1.Injection) bool) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("netns", key)
 	now := r.Clock.Now()
+	stop, err := r.emergencyStop(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	var live []*chaosv1alpha1.Injection
 	verdicts := map[types.UID]metav1.Condition{}
 	var next time.Time
 	for i := range injs {
 		inj := &injs[i]
+		stopped := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+		if stopped != nil && stopped.Reason != chaosv1alpha1.ReasonEmergencyStop {
+			stopped = nil
+		}
 		switch {
 		case inj.DeletionTimestamp != nil:
+		case stop != nil && stopped == nil:
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonEmergencyStop, fmt.Sprintf("emergency stop %q is on (%s): the agent on node %s took the fault off, and does not put it back",
+				stop.Name, stop.Spec.Reason, r.NodeName))
+		case stopped != nil:
+			// Taken off by a stop, it stays off once the stop is lifted: a stop ends what was
+			// running, as the manager's abort does, and the manager may have been down to see it.
+			verdicts[inj.UID] = *stopped
 		case !now.Before(inj.Spec.ExpiresAt.Time):
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpired, "expired at "+inj.Spec.ExpiresAt.UTC().Format(time.RFC3339)+"; removed by the agent")
 		case (ns.HostNetwork || inj.Spec.HostNetwork) && !inj.Spec.AllowHostNetwork:
@@ -217,6 +233,36 @@ func (r *InjectionReconciler) converge(ctx context.Context, key string, ns PodNe
 	}
 	// The dead man's switch: come back at the earliest expiry, with or without the manager.
 	return ctrl.Result{RequeueAfter: next.Sub(now)}, nil
+}
+
+// emergencyStop returns an EmergencyStop that is on, or nil. The agent honours it by itself, so a
+// stop holds on every node even while the manager is down.
+func (r *InjectionReconciler) emergencyStop(ctx context.Context) (*chaosv1alpha1.EmergencyStop, error) {
+	var stops chaosv1alpha1.EmergencyStopList
+	if err := r.Client.List(ctx, &stops); err != nil {
+		return nil, fmt.Errorf("reading emergency stops: %w", err)
+	}
+	for i := range stops.Items {
+		if stops.Items[i].DeletionTimestamp == nil {
+			return &stops.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// everyNamespace enqueues every namespace of the node that has an Injection, and the node's own:
+// an emergency stop turned on takes every fault off.
+func (r *InjectionReconciler) everyNamespace(ctx context.Context, _ client.Object) []reconcile.Request {
+	reqs := []reconcile.Request{{NamespacedName: types.NamespacedName{Name: hostKey}}}
+	var list chaosv1alpha1.InjectionList
+	if err := r.Client.List(ctx, &list); err != nil { // the cache: this node's only
+		ctrl.LoggerFrom(ctx).Error(err, "listing the node's injections for an emergency stop; the sweep reaches them")
+		return reqs
+	}
+	for i := range list.Items {
+		reqs = append(reqs, byPod(ctx, &list.Items[i])...)
+	}
+	return reqs
 }
 
 // apply puts the live Injections' faults on the pod and fills in a verdict for each. It tries the
@@ -442,6 +488,7 @@ func (r *InjectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("injection").
 		Watches(&chaosv1alpha1.Injection{}, handler.EnqueueRequestsFromMapFunc(byPod)).
+		Watches(&chaosv1alpha1.EmergencyStop{}, handler.EnqueueRequestsFromMapFunc(r.everyNamespace)).
 		WatchesRawSource(source.Channel(r.sweeps, handler.EnqueueRequestsFromMapFunc(byPod))).
 		Complete(r)
 	if err != nil {

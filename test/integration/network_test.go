@@ -224,6 +224,58 @@ func TestAgentRemovesExpiredFaultWithoutTheManager(t *testing.T) {
 	})
 }
 
+// An emergency stop holds on the node even while the manager is down: the agent takes every
+// fault off by itself, and one it took off stays off once the stop is lifted (a stop ends what
+// was running); a fault asked for afterwards is applied.
+func TestAgentHonoursTheEmergencyStopWithoutTheManager(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, "net-estop-agent", "web", "node-es", p, pods)
+	startAgent(t, "node-es", pods)
+	inj, _ := injectionFor(t, partition("net-estop-agent", "cut", "10.99.0.3/32", time.Hour), pod.Name, pod.UID, "node-es", false)
+	eventually(t, "the fault on the pod", 10*time.Second, func() bool { return present(t, p) })
+
+	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "node-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "manager down, pager on"}}
+	mustCreate(t, stop)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), stop) })
+	eventually(t, "the agent to take the fault off under the stop", 10*time.Second, func() bool { return !present(t, p) })
+	key := client.ObjectKeyFromObject(inj)
+	verdict := func() *metav1.Condition {
+		if err := k8s.Get(t.Context(), key, inj); err != nil {
+			t.Fatal(err)
+		}
+		return meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+	}
+	eventually(t, "the verdict EmergencyStop", 5*time.Second, func() bool {
+		c := verdict()
+		return c != nil && c.Reason == chaosv1alpha1.ReasonEmergencyStop && strings.Contains(c.Message, "node-incident")
+	})
+
+	// Lifted: the Injection is changed (as a manager's refresh would) and seen by the agent, and
+	// its fault still stays off.
+	if err := k8s.Delete(t.Context(), stop); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stop gone", 5*time.Second, func() bool {
+		return apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(stop), &chaosv1alpha1.EmergencyStop{}))
+	})
+	inj.Spec.ExpiresAt = metav1.NewTime(inj.Spec.ExpiresAt.Add(time.Minute))
+	if err := k8s.Update(t.Context(), inj); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent to judge the changed Injection", 10*time.Second, func() bool {
+		c := verdict()
+		return inj.Status.ObservedGeneration == inj.Generation && c != nil && c.ObservedGeneration == inj.Generation
+	})
+	if c := verdict(); c.Reason != chaosv1alpha1.ReasonEmergencyStop || present(t, p) {
+		t.Errorf("after the stop was lifted: verdict %s, fault present %v; want it still off (EmergencyStop)", c.Reason, present(t, p))
+	}
+
+	// A fault asked for after the stop is applied.
+	injectionFor(t, partition("net-estop-agent", "later", "10.99.0.4/32", time.Hour), pod.Name, pod.UID, "node-es", false)
+	eventually(t, "a new fault on the pod after the stop", 10*time.Second, func() bool { return present(t, p) })
+}
+
 // On start the agent sweeps its node's pods: a tree whose Injection is gone comes off.
 func TestAgentSweepsLeftoversOnStart(t *testing.T) {
 	p := netnstest.NewPair(t)
