@@ -87,7 +87,7 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !gd.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, gd)
 	}
-	if gd.Status.Phase.Finished() {
+	if gd.Status.Phase.Finished() && !reportPending(gd) {
 		return ctrl.Result{}, nil
 	}
 	if !controllerutil.ContainsFinalizer(gd, FinalizerGameDay) {
@@ -104,6 +104,8 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
 	var res ctrl.Result
 	switch {
+	case reportPending(gd):
+		res, err = r.report(ctx, s)
 	case gd.Spec.Schedule != nil:
 		res, err = r.reconcileSchedule(ctx, s)
 	case gd.Status.Phase == "" || gd.Status.Phase == chaosv1alpha1.GameDayPending || gd.Status.Phase == chaosv1alpha1.GameDayFrozen:
@@ -303,7 +305,7 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	// ignored), leaving the guard unevaluated while the faults of other steps run on.
 	retry := func(what string, err error, wait time.Duration) (ctrl.Result, error) {
 		if err != nil {
-			r.passError(ctx, s, what, err)
+			r.passError(ctx, s, what+" (retried at the evaluation interval)", err)
 		}
 		return ctrl.Result{RequeueAfter: nextPass(interval, wait, r.Clock.Since(s.now))}, nil
 	}
@@ -311,7 +313,7 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 		if err := r.abortAll(ctx, s, reason, msg); err != nil {
 			return retry("aborting", err, 0)
 		}
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: startedRequeue}, nil // the after-report's pass
 	}
 	if a := s.gd.Status.Abort; a != nil {
 		// An earlier pass decided to abort but could not tell every Experiment: that abort is
@@ -359,12 +361,12 @@ func nextPass(interval, wait, elapsed time.Duration) time.Duration {
 	return max(interval-elapsed, time.Millisecond) // 0 would mean no requeue at all
 }
 
-// passError makes an error of a pass that goes on at the guard's cadence visible: logged and sent
-// as a Warning event (a step that cannot start also says why in its message).
+// passError makes an error a pass goes on past visible: logged and sent as a Warning event (a
+// step that cannot start also says why in its message).
 func (r *GameDayReconciler) passError(ctx context.Context, s *gdScope, what string, err error) {
-	ctrl.LoggerFrom(ctx).Error(err, what+"; retried at the evaluation interval")
+	ctrl.LoggerFrom(ctx).Error(err, what)
 	if r.Recorder != nil {
-		r.Recorder.Eventf(s.gd, nil, "Warning", eventPassError, what, "%s: %v", what, err)
+		r.Recorder.Eventf(s.gd, nil, "Warning", eventPassError, "Evaluate", "%s: %v", what, err)
 	}
 }
 
@@ -871,9 +873,28 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 	if err := r.abortRunning(ctx, s, reason); err != nil {
 		return err // retried: the game day ends Aborted only once every experiment was told
 	}
-	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
+	// Aborted is written now and the after-report (After hypotheses, budgets over the SLO
+	// windows: each up to a timeout) on the next pass, which sets finishedAt: waiting on it here
+	// held the phase back for minutes with Prometheus not answering (invariant 5).
+	s.gd.Status.Phase, s.gd.Status.Holding = chaosv1alpha1.GameDayAborted, nil
 	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)
 	return nil
+}
+
+// reportPending says the game day was aborted and its after-report is not written yet.
+func reportPending(gd *chaosv1alpha1.GameDay) bool {
+	return gd.Status.Phase == chaosv1alpha1.GameDayAborted && gd.Status.FinishedAt == nil
+}
+
+// report writes an aborted game day's after-report, once: finishedAt is the abort's time.
+func (r *GameDayReconciler) report(ctx context.Context, s *gdScope) (ctrl.Result, error) {
+	r.afterReport(ctx, s)
+	at := s.now
+	if c := meta.FindStatusCondition(s.gd.Status.Conditions, chaosv1alpha1.ConditionAborted); c != nil {
+		at = c.LastTransitionTime.Time
+	}
+	s.gd.Status.FinishedAt = &metav1.Time{Time: at}
+	return ctrl.Result{}, nil
 }
 
 // abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
@@ -926,12 +947,18 @@ func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason
 	return errors.Join(errs...)
 }
 
-// finishGD ends the game day and records the budgets after it (best effort: an abort because
-// Prometheus is gone records none).
+// finishGD ends the game day and writes its after-report.
 func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chaosv1alpha1.GameDayPhase) {
 	s.gd.Status.Phase = phase
 	s.gd.Status.FinishedAt = &metav1.Time{Time: s.now}
 	s.gd.Status.Holding = nil
+	r.afterReport(ctx, s)
+}
+
+// afterReport checks the After hypotheses and records the budgets after the game day (best
+// effort: a budget that cannot be read, as when Prometheus is gone, is reported as an event and
+// left out).
+func (r *GameDayReconciler) afterReport(ctx context.Context, s *gdScope) {
 	if len(s.gd.Spec.Hypotheses) > 0 {
 		r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisAfter, 0)
 		var failed []string
@@ -952,11 +979,16 @@ func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chao
 	}
 	q, err := r.querier(s.gd)
 	if err != nil {
+		r.passError(ctx, s, "reading the budgets after the game day", err)
 		return
 	}
 	for i, o := range objectives {
+		if i >= len(s.gd.Status.Budgets) {
+			continue
+		}
 		b, err := o.BudgetLeft(ctx, q, s.now)
-		if err != nil || i >= len(s.gd.Status.Budgets) {
+		if err != nil {
+			r.passError(ctx, s, "reading the budget after the game day", err)
 			continue
 		}
 		bud := &s.gd.Status.Budgets[i]

@@ -862,3 +862,39 @@ func TestGameDayGuardCadenceIsNotStretchedByAFailingStep(t *testing.T) {
 	waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "cadence-slow"}, chaosv1alpha1.ExperimentAborted)
 	lf.requireRemoved(t, 1)
 }
+
+// The Aborted phase does not wait for the after-report: After hypotheses against a service that
+// does not answer (each waits out its 5 s timeout) are checked on a later pass, which then sets
+// finishedAt.
+func TestGameDayAbortIsWrittenBeforeTheAfterReport(t *testing.T) {
+	prom := promtest.Start(t)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	startManager(t, managerOptions{})
+	ns := "gd-abort-report"
+	mustCreate(t, builder.Namespace(ns))
+	signal := promSignal(t, prom, "gd_report_signal")
+	signal(0)
+	gd := gameDay(ns, "report", pauseStep("wait", time.Hour))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_report_signal", Operator: ">", Threshold: "0"}}}
+	gd.Spec.Hypotheses = []chaosv1alpha1.Hypothesis{{Name: "answers-after", HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL},
+		When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisAfter}}}
+	mustCreate(t, gd)
+	waitGameDay(t, client.ObjectKeyFromObject(gd), "running", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Phase == chaosv1alpha1.StepRunning
+	})
+	signal(1)
+	waitAbortedWithin(t, gd, time.Now(), 2*time.Second)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "after-report written", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.FinishedAt != nil
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionHypothesesHeld); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "answers-after") {
+		t.Errorf("HypothesesHeld %+v, want False naming the After hypothesis that got no answer", c)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld", c)
+	}
+}
