@@ -87,7 +87,7 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !gd.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, gd)
 	}
-	if gd.Status.Phase.Finished() {
+	if gd.Status.Phase.Finished() && !reportPending(gd) {
 		return ctrl.Result{}, nil
 	}
 	if !controllerutil.ContainsFinalizer(gd, FinalizerGameDay) {
@@ -104,6 +104,8 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
 	var res ctrl.Result
 	switch {
+	case reportPending(gd):
+		res, err = r.report(ctx, s)
 	case gd.Spec.Schedule != nil:
 		res, err = r.reconcileSchedule(ctx, s)
 	case gd.Status.Phase == "" || gd.Status.Phase == chaosv1alpha1.GameDayPending || gd.Status.Phase == chaosv1alpha1.GameDayFrozen:
@@ -268,7 +270,7 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 	if len(gd.Spec.Hypotheses) > 0 {
 		// The steady state: a system not behaving as the hypotheses say before the game day
 		// would make its results meaningless.
-		if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisBefore); len(failed) > 0 {
+		if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisBefore, 0); len(failed) > 0 {
 			gd.Status.Phase = chaosv1alpha1.GameDayPending
 			gd.Status.Budgets = budgets
 			r.setCondition(s, chaosv1alpha1.ConditionSteadyState, metav1.ConditionFalse, chaosv1alpha1.ReasonNotSteady,
@@ -297,48 +299,86 @@ func (r *GameDayReconciler) start(ctx context.Context, s *gdScope) (ctrl.Result,
 // cache to hold the Running phase just written (an older copy would start it again and conflict).
 const startedRequeue = 100 * time.Millisecond
 
-// run guards and advances the steps.
+// run guards and advances the steps. The guard comes first, so a pass decides an abort before
+// anything slow (hypotheses, step starts); the next pass comes one interval after this one
+// started, however long it took (invariant 5: abort within one interval + 1 s).
 func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, error) {
 	interval := 5 * time.Second
 	if iv := s.gd.Spec.EvaluationInterval; iv != nil {
 		interval = iv.Duration
 	}
+	// An error is logged, sent as an event and retried at the guard's cadence: returned, it
+	// would be retried on controller-runtime's backoff (growing to ~16 min, RequeueAfter
+	// ignored), leaving the guard unevaluated while the faults of other steps run on.
+	retry := func(what string, err error, wait time.Duration) (ctrl.Result, error) {
+		if err != nil {
+			r.passError(ctx, s, what+" (retried at the evaluation interval)", err)
+		}
+		return ctrl.Result{RequeueAfter: nextPass(interval, wait, r.Clock.Since(s.now))}, nil
+	}
+	abort := func(reason, msg string) (ctrl.Result, error) {
+		if err := r.abortAll(ctx, s, reason, msg); err != nil {
+			return retry("aborting", err, 0)
+		}
+		return ctrl.Result{RequeueAfter: startedRequeue}, nil // the after-report's pass
+	}
 	if a := s.gd.Status.Abort; a != nil {
 		// An earlier pass decided to abort but could not tell every Experiment: that abort is
 		// carried out as decided, whatever the guard says now.
-		return ctrl.Result{}, r.abortAll(ctx, s, a.Reason, a.Message)
+		return abort(a.Reason, a.Message)
 	}
 	if s.stop != nil {
-		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonEmergencyStop, s.stopMsg())
+		return abort(chaosv1alpha1.ReasonEmergencyStop, s.stopMsg())
 	}
 	if msg := stepsMismatch(s.gd); msg != "" {
 		// Every step is followed by its index in both lists: with a mismatch, running on
 		// would follow the wrong step or index past the end.
-		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonStepsMismatch, msg)
+		return abort(chaosv1alpha1.ReasonStepsMismatch, msg)
 	}
 	if reason, msg, err := r.guard(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return retry("guarding", err, 0)
 	} else if reason != "" {
-		return ctrl.Result{}, r.abortAll(ctx, s, reason, msg)
+		return abort(reason, msg)
 	}
 	if msg, err := r.capacityGuard(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return retry("guarding capacity", err, 0)
 	} else if msg != "" {
-		return ctrl.Result{}, r.abortAll(ctx, s, chaosv1alpha1.ReasonPredictedSaturation, msg)
+		return abort(chaosv1alpha1.ReasonPredictedSaturation, msg)
 	}
-	if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisDuring); len(failed) > 0 {
+	// The checks share what is left of the interval (at least half of it), so a service that
+	// does not answer cannot hold the next evaluation back.
+	budget := max(interval-r.Clock.Since(s.now), interval/2)
+	if failed := r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisDuring, budget); len(failed) > 0 {
 		r.setCondition(s, chaosv1alpha1.ConditionHypothesesHeld, metav1.ConditionFalse, chaosv1alpha1.ReasonHypothesisFailed,
 			"during the game day: "+strings.Join(failed, "; "))
 	}
 	wait, err := r.advance(ctx, s)
-	if err != nil || s.gd.Status.Phase.Finished() {
+	if s.gd.Status.Phase.Finished() {
 		return ctrl.Result{}, err
 	}
+	return retry("advancing the steps", err, wait)
+}
+
+// nextPass is how long after a pass that took elapsed the next one starts: interval (or wait,
+// when sooner) after this pass started, so the cadence does not stretch by the pass's length.
+func nextPass(interval, wait, elapsed time.Duration) time.Duration {
 	if wait > 0 && wait < interval {
 		interval = wait
 	}
-	return ctrl.Result{RequeueAfter: interval}, nil
+	return max(interval-elapsed, time.Millisecond) // 0 would mean no requeue at all
 }
+
+// passError makes an error a pass goes on past visible: logged and sent as a Warning event (a
+// step that cannot start also says why in its message).
+func (r *GameDayReconciler) passError(ctx context.Context, s *gdScope, what string, err error) {
+	ctrl.LoggerFrom(ctx).Error(err, what)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(s.gd, nil, "Warning", eventPassError, "Evaluate", "%s: %v", what, err)
+	}
+}
+
+// eventPassError is the reason of the event passError sends (an event's, not a condition's).
+const eventPassError = "PassError"
 
 // stepsMismatch says how status.steps differs from spec.steps, or "" when each status record is
 // the spec step of its index.
@@ -468,14 +508,40 @@ func (r *GameDayReconciler) recordUnread(s *gdScope, unread []string, noData boo
 }
 
 // checkHypotheses checks the hypotheses that apply in phase, records each result, and returns
-// what did not hold.
-func (r *GameDayReconciler) checkHypotheses(ctx context.Context, s *gdScope, phase chaosv1alpha1.HypothesisPhase) []string {
-	var failed []string
+// what did not hold. They are checked at once, within budget when it is not 0: a check cut off
+// by it fails (a service that cannot answer within the evaluation interval).
+func (r *GameDayReconciler) checkHypotheses(ctx context.Context, s *gdScope, phase chaosv1alpha1.HypothesisPhase, budget time.Duration) []string {
+	var hs []chaosv1alpha1.Hypothesis
 	for _, h := range s.gd.Spec.Hypotheses {
-		if len(h.When) > 0 && !slices.Contains(h.When, phase) {
-			continue
+		if len(h.When) == 0 || slices.Contains(h.When, phase) {
+			hs = append(hs, h)
 		}
-		held, value, msg := r.check(ctx, s.gd, h)
+	}
+	type result struct {
+		held       bool
+		value, msg string
+	}
+	results := make([]result, len(hs))
+	cctx := ctx
+	if budget > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Go(func() {
+			held, value, msg := r.check(cctx, s.gd, h)
+			if !held && cctx.Err() != nil && ctx.Err() == nil {
+				msg = fmt.Sprintf("no answer within %s, the time a pass gives its checks (the evaluation interval): %s", budget, msg)
+			}
+			results[i] = result{held, value, msg}
+		})
+	}
+	wg.Wait()
+	var failed []string
+	for i, h := range hs {
+		held, value, msg := results[i].held, results[i].value, results[i].msg
 		var res *chaosv1alpha1.HypothesisResult
 		for i := range s.gd.Status.Hypotheses {
 			if rr := &s.gd.Status.Hypotheses[i]; rr.Name == h.Name && rr.Phase == phase {
@@ -665,9 +731,10 @@ func (r *GameDayReconciler) runGroup(ctx context.Context, s *gdScope, start, end
 			continue
 		}
 		if err != nil {
+			st.Message = err.Error() // kept in status while the pass retries it
 			return 0, false, err
 		}
-		st.Message = "" // a running step's only message is a wait for its name, now over
+		st.Message = "" // a running step's message is a wait for its name or a failed start, now over
 		switch exp.Status.Phase {
 		case chaosv1alpha1.ExperimentSucceeded:
 			st.Phase, st.FinishedAt = chaosv1alpha1.StepSucceeded, &metav1.Time{Time: s.now}
@@ -810,9 +877,28 @@ func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, ms
 	if err := r.abortRunning(ctx, s, reason); err != nil {
 		return err // retried: the game day ends Aborted only once every experiment was told
 	}
-	r.finishGD(ctx, s, chaosv1alpha1.GameDayAborted)
+	// Aborted is written now and the after-report (After hypotheses, budgets over the SLO
+	// windows: each up to a timeout) on the next pass, which sets finishedAt: waiting on it here
+	// held the phase back for minutes with Prometheus not answering (invariant 5).
+	s.gd.Status.Phase, s.gd.Status.Holding = chaosv1alpha1.GameDayAborted, nil
 	r.setCondition(s, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, reason, msg)
 	return nil
+}
+
+// reportPending says the game day was aborted and its after-report is not written yet.
+func reportPending(gd *chaosv1alpha1.GameDay) bool {
+	return gd.Status.Phase == chaosv1alpha1.GameDayAborted && gd.Status.FinishedAt == nil
+}
+
+// report writes an aborted game day's after-report, once: finishedAt is the abort's time.
+func (r *GameDayReconciler) report(ctx context.Context, s *gdScope) (ctrl.Result, error) {
+	r.afterReport(ctx, s)
+	at := s.now
+	if c := meta.FindStatusCondition(s.gd.Status.Conditions, chaosv1alpha1.ConditionAborted); c != nil {
+		at = c.LastTransitionTime.Time
+	}
+	s.gd.Status.FinishedAt = &metav1.Time{Time: at}
+	return ctrl.Result{}, nil
 }
 
 // abortRunning asks every running step's Experiment to stop and marks the step Aborted once its
@@ -865,14 +951,20 @@ func (r *GameDayReconciler) abortRunning(ctx context.Context, s *gdScope, reason
 	return errors.Join(errs...)
 }
 
-// finishGD ends the game day and records the budgets after it (best effort: an abort because
-// Prometheus is gone records none).
+// finishGD ends the game day and writes its after-report.
 func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chaosv1alpha1.GameDayPhase) {
 	s.gd.Status.Phase = phase
 	s.gd.Status.FinishedAt = &metav1.Time{Time: s.now}
 	s.gd.Status.Holding = nil
+	r.afterReport(ctx, s)
+}
+
+// afterReport checks the After hypotheses and records the budgets after the game day (best
+// effort: a budget that cannot be read, as when Prometheus is gone, is reported as an event and
+// left out).
+func (r *GameDayReconciler) afterReport(ctx context.Context, s *gdScope) {
 	if len(s.gd.Spec.Hypotheses) > 0 {
-		r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisAfter)
+		r.checkHypotheses(ctx, s, chaosv1alpha1.HypothesisAfter, 0)
 		var failed []string
 		for _, h := range s.gd.Status.Hypotheses {
 			if !h.Held && h.Phase != chaosv1alpha1.HypothesisBefore {
@@ -891,11 +983,16 @@ func (r *GameDayReconciler) finishGD(ctx context.Context, s *gdScope, phase chao
 	}
 	q, err := r.querier(s.gd)
 	if err != nil {
+		r.passError(ctx, s, "reading the budgets after the game day", err)
 		return
 	}
 	for i, o := range objectives {
+		if i >= len(s.gd.Status.Budgets) {
+			continue
+		}
 		b, err := o.BudgetLeft(ctx, q, s.now)
-		if err != nil || i >= len(s.gd.Status.Budgets) {
+		if err != nil {
+			r.passError(ctx, s, "reading the budget after the game day", err)
 			continue
 		}
 		bud := &s.gd.Status.Budgets[i]

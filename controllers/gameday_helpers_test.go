@@ -75,3 +75,21 @@ func TestSLOsRefuseABurnRuleThatCannotAbort(t *testing.T) {
 		})
 	}
 }
+
+// The next pass comes an interval after this one started, not after it ended.
+func TestNextPass(t *testing.T) {
+	for _, tc := range []struct {
+		interval, wait, elapsed, want time.Duration
+	}{
+		{time.Second, 0, 0, time.Second},
+		{time.Second, 0, 300 * time.Millisecond, 700 * time.Millisecond},
+		{time.Second, 0, 20 * time.Second, time.Millisecond}, // late already: at once
+		{time.Second, 0, time.Second, time.Millisecond},
+		{5 * time.Second, 2 * time.Second, 500 * time.Millisecond, 1500 * time.Millisecond}, // a pause ends sooner
+		{5 * time.Second, 10 * time.Second, time.Second, 4 * time.Second},
+	} {
+		if got := nextPass(tc.interval, tc.wait, tc.elapsed); got != tc.want {
+			t.Errorf("nextPass(%s, %s, %s) = %s, want %s", tc.interval, tc.wait, tc.elapsed, got, tc.want)
+		}
+	}
+}

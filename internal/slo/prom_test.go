@@ -101,6 +101,9 @@ func TestBurnRatesFromRemoteWrite(t *testing.T) {
 	}
 }
 
+// A latency SLI matches its threshold bucket by number, not by spelling: clients and Prometheus
+// versions write the same boundary differently (Prometheus 3 stores "1" as "1.0"). A bucket that
+// is not there at all is no data, not "every request was slow".
 func TestLatencySLIFromPrometheus(t *testing.T) {
 	prom := promtest.Start(t)
 	q, err := slo.NewPrometheus(prom.URL, 5*time.Second)
@@ -108,8 +111,8 @@ func TestLatencySLIFromPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().Truncate(time.Second)
-	bucket := func(le string, perStep float64) promtest.Series {
-		s := promtest.Series{Labels: map[string]string{"__name__": "http_request_duration_seconds_bucket", "job": "checkout", "le": le}}
+	bucket := func(job, le string, perStep float64) promtest.Series {
+		s := promtest.Series{Labels: map[string]string{"__name__": "http_request_duration_seconds_bucket", "job": job, "le": le}}
 		v := 0.0
 		for ts := now.Add(-30 * time.Minute); !ts.After(now); ts = ts.Add(15 * time.Second) {
 			s.Samples = append(s.Samples, promtest.Sample{T: ts, V: v})
@@ -117,18 +120,35 @@ func TestLatencySLIFromPrometheus(t *testing.T) {
 		}
 		return s
 	}
-	// 96 of every 100 requests within 0.3 s.
-	if err := prom.Write(t.Context(), bucket("0.1", 50), bucket("0.3", 96), bucket("+Inf", 100)); err != nil {
+	// 96 of every 100 requests within 0.3 s (and within 1 s, stored as Prometheus 3 writes it).
+	if err := prom.Write(t.Context(), bucket("checkout", "0.1", 50), bucket("checkout", "0.3", 96), bucket("checkout", "1.0", 96),
+		bucket("checkout", "+Inf", 100)); err != nil {
 		t.Fatal(err)
 	}
-	s := slo.SLO{Name: "latency", Objective: 0.99, Window: 20 * time.Minute, SLI: slo.SLI{Latency: &slo.LatencySLI{
-		Metric: "http_request_duration_seconds", Matchers: `job="checkout"`, Threshold: "0.3"}}}
-	f, err := s.BadFraction(t.Context(), q, 20*time.Minute, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(f.Bad-0.04) > 0.001 {
-		t.Errorf("bad fraction %v, want 0.04 (4 of 100 over 0.3 s)", f.Bad)
+	for _, tc := range []struct {
+		threshold string
+		wantBad   float64
+		wantErr   string // ErrNoData naming this bucket
+	}{
+		{threshold: "0.3", wantBad: 0.04},
+		{threshold: "0.30", wantBad: 0.04},
+		{threshold: "3e-1", wantBad: 0.04},
+		{threshold: "1", wantBad: 0.04},
+		{threshold: "1.0", wantBad: 0.04},
+		{threshold: "0.25", wantErr: `le="0.25"`},
+	} {
+		s := slo.SLO{Name: "latency", Objective: 0.99, Window: 20 * time.Minute, SLI: slo.SLI{Latency: &slo.LatencySLI{
+			Metric: "http_request_duration_seconds", Matchers: `job="checkout"`, Threshold: tc.threshold}}}
+		f, err := s.BadFraction(t.Context(), q, 20*time.Minute, now)
+		if tc.wantErr != "" {
+			if !errors.Is(err, slo.ErrNoData) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("threshold %s with no such bucket: bad %v, err %v; want ErrNoData naming %s", tc.threshold, f.Bad, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || math.Abs(f.Bad-tc.wantBad) > 0.001 {
+			t.Errorf("threshold %s: bad fraction %v, err %v; want %v", tc.threshold, f.Bad, err, tc.wantBad)
+		}
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -34,7 +37,8 @@ type LatencySLI struct {
 	Metric string
 	// Matchers narrow it ("job=\"checkout\""), without braces; may be empty.
 	Matchers string
-	// Threshold is the bucket boundary as Prometheus writes it ("0.3").
+	// Threshold is the bucket boundary, a number ("0.3"). It is matched by value: "0.30", "1"
+	// and "1.0" find the buckets stored as le="0.3", "1.0" and "1".
 	Threshold string
 }
 
@@ -63,6 +67,9 @@ func (s SLO) Validate() error {
 		}
 		if l.Metric == "" || l.Threshold == "" {
 			return fmt.Errorf("slo %s: a latency SLI needs metric and threshold", s.Name)
+		}
+		if _, err := leMatcher(l.Threshold); err != nil {
+			return fmt.Errorf("slo %s: %w", s.Name, err)
 		}
 		return nil
 	}
@@ -96,17 +103,47 @@ func render(q string, window time.Duration) (string, error) {
 	return b.String(), nil
 }
 
+// leMatcher is the label matcher for the bucket at threshold: le is a string, and the same
+// boundary is written "0.3" or "0.30", "1" or "1.0" (Prometheus 3 and most non-Go clients), "1e+06"
+// or "1000000", so an exact match on the spelling given would miss the bucket.
+func leMatcher(threshold string) (string, error) {
+	f, err := strconv.ParseFloat(threshold, 64)
+	if err != nil || !isFinite(f) {
+		return "", fmt.Errorf("latency threshold %q is not a finite number", threshold)
+	}
+	forms := []string{threshold}
+	for _, s := range []string{strconv.FormatFloat(f, 'g', -1, 64), strconv.FormatFloat(f, 'f', -1, 64)} {
+		forms = append(forms, s)
+		if mant, exp, found := strings.Cut(s, "e"); !strings.Contains(mant, ".") {
+			if found {
+				forms = append(forms, mant+".0e"+exp) // Python's client: "1.0e+06"
+			} else {
+				forms = append(forms, s+".0")
+			}
+		}
+	}
+	slices.Sort(forms)
+	forms = slices.Compact(forms)
+	for i := range forms {
+		forms[i] = regexp.QuoteMeta(forms[i])
+	}
+	return "le=~" + strconv.Quote(strings.Join(forms, "|")), nil
+}
+
 // Queries returns the PromQL for the bad (or good) count and the total over window.
 func (s SLO) Queries(window time.Duration) (num string, good bool, total string, err error) {
 	if l := s.SLI.Latency; l != nil {
-		sel := func(le string) string {
-			m := `le="` + le + `"`
+		le, err := leMatcher(l.Threshold)
+		if err != nil {
+			return "", false, "", err
+		}
+		sel := func(m string) string {
 			if l.Matchers != "" {
 				m = l.Matchers + "," + m
 			}
 			return fmt.Sprintf("sum(rate(%s_bucket{%s}[%s]))", l.Metric, m, model.Duration(window))
 		}
-		return sel(l.Threshold), true, sel("+Inf"), nil
+		return sel(le), true, sel(`le="+Inf"`), nil
 	}
 	q, good := s.SLI.Bad, false
 	if s.SLI.Good != "" {
@@ -173,6 +210,12 @@ func (s SLO) BadFraction(ctx context.Context, q Querier, window time.Duration, t
 		return f, err
 	}
 	if !ok {
+		if l := s.SLI.Latency; l != nil {
+			// A histogram exports every bucket, so the +Inf bucket with no bucket at the threshold
+			// means the threshold is not one of its boundaries: unknown, not "every request slow".
+			return f, fmt.Errorf("slo %s: %s has no bucket le=%q (the threshold must be one of its bucket boundaries) while its +Inf bucket has data: %s: %w",
+				s.Name, l.Metric+"_bucket", l.Threshold, num, ErrNoData)
+		}
 		n = 0 // no matching series: none of those events (with a good query, all were bad)
 	}
 	if !isFinite(n) {

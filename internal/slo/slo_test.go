@@ -59,6 +59,7 @@ func TestValidate(t *testing.T) {
 		{"bad template", func(s *SLO) { s.SLI.Total = `sum(rate(x[{{.window}]))` }, "query"},
 		{"unknown variable", func(s *SLO) { s.SLI.Total = `sum(rate(x[{{.window}}])) offset {{.offset}}` }, "offset"},
 		{"latency and ratio", func(s *SLO) { s.SLI.Latency = &LatencySLI{Metric: "m", Threshold: "1"} }, "latency SLI takes no"},
+		{"latency threshold not a number", func(s *SLO) { s.SLI = SLI{Latency: &LatencySLI{Metric: "m", Threshold: "fast"}} }, "not a finite number"},
 	} {
 		s := ratio()
 		tc.mutate(&s)
@@ -75,7 +76,7 @@ func TestQueries(t *testing.T) {
 	}
 	lat := SLO{SLI: SLI{Latency: &LatencySLI{Metric: "http_request_duration_seconds", Matchers: `job="checkout"`, Threshold: "0.3"}}}
 	num, good, total, _ = lat.Queries(28 * 24 * time.Hour)
-	if !good || num != `sum(rate(http_request_duration_seconds_bucket{job="checkout",le="0.3"}[4w]))` ||
+	if !good || num != `sum(rate(http_request_duration_seconds_bucket{job="checkout",le=~"0\\.3"}[4w]))` ||
 		total != `sum(rate(http_request_duration_seconds_bucket{job="checkout",le="+Inf"}[4w]))` {
 		t.Errorf("latency: %q %v %q", num, good, total)
 	}
@@ -87,6 +88,26 @@ type fixed map[string]float64
 func (f fixed) Value(_ context.Context, q string, _ time.Time) (float64, bool, error) {
 	v, ok := f[q]
 	return v, ok, nil
+}
+
+// The threshold bucket is matched by every usual spelling of its number.
+func TestLeMatcher(t *testing.T) {
+	for _, tc := range []struct{ threshold, want string }{
+		{"0.3", `le=~"0\\.3"`},
+		{"0.30", `le=~"0\\.3|0\\.30"`},
+		{"1", `le=~"1|1\\.0"`},
+		{"1.0", `le=~"1|1\\.0"`},
+		{"10", `le=~"10|10\\.0"`},
+		{"1000000", `le=~"1\\.0e\\+06|1000000|1000000\\.0|1e\\+06"`},
+		{"0.0005", `le=~"0\\.0005"`},
+		{"abc", ""},
+		{"+Inf", ""},
+	} {
+		got, err := leMatcher(tc.threshold)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("leMatcher(%q) = %s, %v; want %s", tc.threshold, got, err, tc.want)
+		}
+	}
 }
 
 func TestBadFraction(t *testing.T) {

@@ -757,3 +757,144 @@ func TestGameDayAbortLeavesAnExperimentItDoesNotOwnAlone(t *testing.T) {
 		t.Errorf("the other owner's experiment was told to abort: %q", v)
 	}
 }
+
+// waitAbortedWithin waits for gd to be Aborted and fails when that took longer than limit after
+// from (invariant 5: within one evaluation interval + 1 s of the condition holding).
+func waitAbortedWithin(t *testing.T, gd *chaosv1alpha1.GameDay, from time.Time, limit time.Duration) *chaosv1alpha1.GameDay {
+	t.Helper()
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 60*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if took := time.Since(from); took > limit {
+		t.Errorf("aborted %s after the condition held, want within %s (interval + 1 s)", took.Round(time.Millisecond), limit)
+	}
+	return got
+}
+
+// Slow During hypotheses (HTTP checks against a service that never answers, 5 s each) neither
+// push the next evaluation back by the pass's length nor hold the abort behind them.
+func TestGameDayGuardCadenceIsNotStretchedBySlowHypotheses(t *testing.T) {
+	prom := promtest.Start(t)
+	asked := make(chan struct{}, 1)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // never blocks: the handler must only hang on the request
+		case asked <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hang.Close)
+	startManager(t, managerOptions{})
+	ns := "gd-cadence-hyp"
+	mustCreate(t, builder.Namespace(ns))
+	signal := promSignal(t, prom, "gd_cadence_signal")
+	signal(0)
+	gd := gameDay(ns, "hyp", pauseStep("wait", time.Hour))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_cadence_signal", Operator: ">", Threshold: "0"}}}
+	for i := range 4 { // 4 × the 5 s HTTP timeout, one after another: a pass of 20 s
+		gd.Spec.Hypotheses = append(gd.Spec.Hypotheses, chaosv1alpha1.Hypothesis{Name: fmt.Sprintf("answers-%d", i),
+			HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL}, When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisDuring}})
+	}
+	mustCreate(t, gd)
+	select { // a pass is in its hypotheses now
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the game day never checked its hypotheses")
+	}
+	signal(1)
+	got := waitAbortedWithin(t, gd, time.Now(), 2*time.Second)
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld", c)
+	}
+	for _, h := range got.Status.Hypotheses {
+		if h.Held || !strings.Contains(h.Message, "evaluation interval") {
+			t.Errorf("hypothesis %+v: a check cut off by the pass's time must fail, saying why", h)
+		}
+	}
+}
+
+// A step whose Experiment cannot be created (every create fails) does not stop the guard: the
+// other step's fault runs on, and a breach still aborts within the interval + 1 s, rather than
+// after controller-runtime's error backoff (growing to ~16 min). The error stays visible.
+func TestGameDayGuardCadenceIsNotStretchedByAFailingStep(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-cadence-step"
+	signal := promSignal(t, prom, "gd_step_signal")
+	signal(0)
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failCreate: func(obj client.Object) error {
+				if obj.GetName() == "cadence-blocked" {
+					return errors.New("injected: experiments quota exceeded")
+				}
+				return nil
+			}}
+		}})
+	first := latencyStep(t, ns)
+	labels, _ := deployment(t, ns, "api", 2)
+	second := first.DeepCopy()
+	second.Name, second.WithPrevious = "blocked", true
+	second.Experiment.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
+	gd := gameDay(ns, "cadence", first, *second)
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_step_signal", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "cadence-slow")
+	time.Sleep(13 * time.Second) // long enough for an error backoff to have grown to seconds (about 5 s, then 10 s)
+	running := &chaosv1alpha1.GameDay{}
+	if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(gd), running); err != nil {
+		t.Fatal(err)
+	}
+	if st := running.Status.Steps[1]; !strings.Contains(st.Message, "injected: experiments quota exceeded") {
+		t.Errorf("step %+v, want the failing create in its message", st)
+	}
+	signal(1)
+	got := waitAbortedWithin(t, gd, time.Now(), 2*time.Second)
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld", c)
+	}
+	waitForPhase(t, types.NamespacedName{Namespace: ns, Name: "cadence-slow"}, chaosv1alpha1.ExperimentAborted)
+	lf.requireRemoved(t, 1)
+}
+
+// The Aborted phase does not wait for the after-report: After hypotheses against a service that
+// does not answer (each waits out its 5 s timeout) are checked on a later pass, which then sets
+// finishedAt.
+func TestGameDayAbortIsWrittenBeforeTheAfterReport(t *testing.T) {
+	prom := promtest.Start(t)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	startManager(t, managerOptions{})
+	ns := "gd-abort-report"
+	mustCreate(t, builder.Namespace(ns))
+	signal := promSignal(t, prom, "gd_report_signal")
+	signal(0)
+	gd := gameDay(ns, "report", pauseStep("wait", time.Hour))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_report_signal", Operator: ">", Threshold: "0"}}}
+	gd.Spec.Hypotheses = []chaosv1alpha1.Hypothesis{{Name: "answers-after", HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL},
+		When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisAfter}}}
+	mustCreate(t, gd)
+	waitGameDay(t, client.ObjectKeyFromObject(gd), "running", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayRunning && len(g.Status.Steps) == 1 && g.Status.Steps[0].Phase == chaosv1alpha1.StepRunning
+	})
+	signal(1)
+	waitAbortedWithin(t, gd, time.Now(), 2*time.Second)
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "after-report written", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.FinishedAt != nil
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionHypothesesHeld); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "answers-after") {
+		t.Errorf("HypothesesHeld %+v, want False naming the After hypothesis that got no answer", c)
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Reason != chaosv1alpha1.ReasonAbortConditionHeld {
+		t.Errorf("Aborted condition %+v, want AbortConditionHeld", c)
+	}
+}
