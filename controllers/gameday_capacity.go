@@ -290,16 +290,12 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 	}
 	var abort, lostAll []string
 	var running []chaosv1alpha1.GameDayStep
-	allowed := true
 	for i, step := range s.gd.Spec.Steps {
 		st := &s.gd.Status.Steps[i]
 		if st.Phase != chaosv1alpha1.StepRunning || step.Experiment == nil || len(step.CapacityTargets) == 0 {
 			continue
 		}
-		if !step.Experiment.DryRun {
-			running = append(running, step)
-			allowed = allowed && step.AllowSaturation
-		}
+		running = append(running, step)
 		p, err := r.predictStep(ctx, s.gd, step, true)
 		preds, saturated := p.Predictions, p.Saturated
 		if err != nil {
@@ -316,14 +312,14 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 			abort = append(abort, fmt.Sprintf("step %s, live: %s", step.Name, strings.Join(saturated, "; ")))
 		}
 	}
-	if len(running) > 1 && !allowed {
+	if together := gdcapacity.Together(running); together != nil {
 		// Steps running together: their faults land on the same services at once.
-		p, err := r.predictGroup(ctx, s.gd, running, true)
+		p, err := r.predictGroup(ctx, s.gd, together, true)
 		switch {
 		case err != nil:
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 		case len(p.Saturated) > 0:
-			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", stepNames(running), strings.Join(p.Saturated, "; ")))
+			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", stepNames(together), strings.Join(p.Saturated, "; ")))
 		}
 	}
 	if len(abort) > 0 {

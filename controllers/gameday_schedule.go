@@ -20,9 +20,6 @@ import (
 // LabelScheduledBy marks the runs a scheduled GameDay started.
 const LabelScheduledBy = "chaos.firedrill.dev/scheduled-by"
 
-// ReasonScheduleInvalid: the cron or time zone cannot be parsed, or the cron never fires.
-const ReasonScheduleInvalid = "ScheduleInvalid"
-
 // reconcileSchedule starts the run due (a child GameDay), or records why a due time was
 // skipped, keeps the history, and comes back at the next time.
 func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (ctrl.Result, error) {
@@ -31,7 +28,7 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 	// invalid says why the schedule cannot run; nothing is due until the spec changes.
 	invalid := func(msg string) (ctrl.Result, error) {
 		gd.Status.NextScheduleTime = nil
-		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, ReasonScheduleInvalid, msg)
+		r.setCondition(s, chaosv1alpha1.ConditionCompleted, metav1.ConditionFalse, chaosv1alpha1.ReasonScheduleInvalid, msg)
 		return ctrl.Result{}, nil
 	}
 	loc := time.UTC
@@ -54,7 +51,7 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 	if !ok {
 		return invalid(fmt.Sprintf("spec.schedule.cron %q never fires: no such date (30 February, 31 April, ...)", sch.Cron))
 	}
-	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionCompleted); c != nil && c.Reason == ReasonScheduleInvalid {
+	if c := meta.FindStatusCondition(gd.Status.Conditions, chaosv1alpha1.ConditionCompleted); c != nil && c.Reason == chaosv1alpha1.ReasonScheduleInvalid {
 		// The schedule was fixed: the old complaint no longer holds.
 		meta.RemoveStatusCondition(&gd.Status.Conditions, chaosv1alpha1.ConditionCompleted)
 	}

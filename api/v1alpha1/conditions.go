@@ -95,6 +95,9 @@ const (
 	// ReasonNoData: an SLO or abort condition query returned no sample while the game day ran,
 	// so the guard cannot tell whether it is burning; onError decides, as for a failed query.
 	ReasonNoData = "NoData"
+	// ReasonScheduleInvalid: spec.schedule's cron or time zone cannot be read, or the cron never
+	// fires (30 February): the template starts no run until the spec is fixed.
+	ReasonScheduleInvalid = "ScheduleInvalid"
 	// ReasonStepsMismatch: status.steps no longer matches spec.steps (a spec edited while the
 	// game day ran, past the schema's rule): the game day stops rather than run steps it cannot
 	// follow.

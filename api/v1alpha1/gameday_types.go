@@ -109,7 +109,8 @@ type LatencySLISpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Matchers string `json:"matchers,omitempty"`
-	// threshold is the bucket boundary (le) as the histogram writes it: "0.3".
+	// threshold is the bucket boundary (le) in seconds: "0.3". The bucket is matched by value, so
+	// "0.30" finds le="0.3" and "1" finds le="1.0".
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	// +kubebuilder:validation:MaxLength=32
 	// +required

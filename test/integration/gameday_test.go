@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
-	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/promtest"
@@ -598,7 +597,7 @@ func TestGameDayScheduleThatNeverFires(t *testing.T) {
 		return meta.FindStatusCondition(g.Status.Conditions, chaosv1alpha1.ConditionCompleted) != nil
 	})
 	c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionCompleted)
-	if c.Reason != controllers.ReasonScheduleInvalid || !strings.Contains(c.Message, "spec.schedule.cron") || !strings.Contains(c.Message, "never") {
+	if c.Reason != chaosv1alpha1.ReasonScheduleInvalid || !strings.Contains(c.Message, "spec.schedule.cron") || !strings.Contains(c.Message, "never") {
 		t.Errorf("condition %+v, want ScheduleInvalid naming spec.schedule.cron, never firing", c)
 	}
 	if got.Status.NextScheduleTime != nil {
