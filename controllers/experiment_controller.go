@@ -574,6 +574,7 @@ var permanentReasons = map[string]bool{
 	chaosv1alpha1.ReasonApplyFailed:         true, // from Refresh only: Inject retries it
 	chaosv1alpha1.ReasonTooManyDestinations: true,
 	chaosv1alpha1.ReasonEmergencyStop:       true, // an agent took the fault off under a stop
+	chaosv1alpha1.ReasonExpiryTooFar:        true,
 }
 
 // refused returns the Injected condition when it records a refusal no retry can fix.

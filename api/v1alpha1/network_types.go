@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -153,6 +155,7 @@ type InjectedFault struct {
 	// cidrs are IPv4 prefixes, at most 256 (MaxInjectedCIDRs).
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)",message="each cidr must be an IPv4 prefix such as 10.0.0.0/8"
 	// +listType=atomic
 	// +optional
 	CIDRs []string `json:"cidrs,omitempty"`
@@ -179,6 +182,9 @@ const MaxInjectedCIDRs = 256
 
 // InjectionPod names the pod an Injection acts on.
 type InjectionPod struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="!(self in ['kube-system', 'kube-public', 'kube-node-lease'])",message="pod.namespace must not be kube-system, kube-public or kube-node-lease: no fault is injected there"
 	// +required
 	Namespace string `json:"namespace"`
 	// +required
@@ -200,11 +206,13 @@ type InjectionSpec struct {
 	// faults is the full set this experiment wants on the pod.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:XValidation:rule="self.all(f, self.exists_one(g, g.id == f.id))",message="each fault's id must be unique: it names the fault's class in the pod's tc tree"
 	// +listType=atomic
 	// +required
 	Faults []InjectedFault `json:"faults"`
 	// expiresAt is absolute: the agent removes the faults by itself at this time, with or without
-	// the manager (the dead man's switch).
+	// the manager (the dead man's switch). The agent refuses one further than MaxFaultDuration
+	// from the Injection's creation.
 	// +required
 	ExpiresAt metav1.Time `json:"expiresAt"`
 	// hostNetwork: the pod's spec says it uses the node's network namespace.
@@ -290,4 +298,12 @@ const (
 	ReasonApplyFailed        = "ApplyFailed"
 	ReasonExpired            = "Expired"
 	ReasonRemoved            = "Removed"
+	// ReasonExpiryTooFar: expiresAt is further from the Injection's creation than any
+	// experiment lasts (MaxFaultDuration): the agent refuses it, so no Injection written by hand
+	// defeats the dead man's switch.
+	ReasonExpiryTooFar = "ExpiryTooFar"
 )
+
+// MaxFaultDuration is the longest an experiment lasts (spec.duration's bound), and so the
+// furthest an Injection's expiresAt is from its creation.
+const MaxFaultDuration = 24 * time.Hour

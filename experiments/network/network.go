@@ -289,7 +289,7 @@ func verdict(inj *chaosv1alpha1.Injection) error {
 	switch c.Reason {
 	case chaosv1alpha1.ReasonFaultApplied:
 		return nil
-	case chaosv1alpha1.ReasonKernelUnsupported, chaosv1alpha1.ReasonHostNetworkRefused, chaosv1alpha1.ReasonFaultConflict, chaosv1alpha1.ReasonEmergencyStop:
+	case chaosv1alpha1.ReasonKernelUnsupported, chaosv1alpha1.ReasonHostNetworkRefused, chaosv1alpha1.ReasonFaultConflict, chaosv1alpha1.ReasonEmergencyStop, chaosv1alpha1.ReasonExpiryTooFar:
 		return &experiments.PermanentError{Reason: c.Reason, Message: fmt.Sprintf("%s/%s on node %s: %s", inj.Spec.Pod.Namespace, inj.Spec.Pod.Name, inj.Spec.NodeName, c.Message)}
 	case chaosv1alpha1.ReasonPodNotFound:
 		return experiments.ErrTargetGone

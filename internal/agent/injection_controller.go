@@ -195,6 +195,9 @@ func (r *InjectionReconciler) converge(ctx context.Context, key string, ns PodNe
 			// Taken off by a stop, it stays off once the stop is lifted: a stop ends what was
 			// running, as the manager's abort does, and the manager may have been down to see it.
 			verdicts[inj.UID] = *stopped
+		case inj.Spec.ExpiresAt.Sub(inj.CreationTimestamp.Time) > chaosv1alpha1.MaxFaultDuration+expirySlack:
+			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpiryTooFar, fmt.Sprintf("expiresAt %s is more than %s after the Injection was made (%s): no experiment lasts that long, and the agent removes every fault by itself by then",
+				inj.Spec.ExpiresAt.UTC().Format(time.RFC3339), chaosv1alpha1.MaxFaultDuration, inj.CreationTimestamp.UTC().Format(time.RFC3339)))
 		case !now.Before(inj.Spec.ExpiresAt.Time):
 			verdicts[inj.UID] = cond(chaosv1alpha1.ReasonExpired, "expired at "+inj.Spec.ExpiresAt.UTC().Format(time.RFC3339)+"; removed by the agent")
 		case (ns.HostNetwork || inj.Spec.HostNetwork) && !inj.Spec.AllowHostNetwork:
@@ -234,6 +237,10 @@ func (r *InjectionReconciler) converge(ctx context.Context, key string, ns PodNe
 	// The dead man's switch: come back at the earliest expiry, with or without the manager.
 	return ctrl.Result{RequeueAfter: next.Sub(now)}, nil
 }
+
+// expirySlack allows for the manager's clock (expiresAt) running ahead of the API server's
+// (creationTimestamp).
+const expirySlack = time.Minute
 
 // emergencyStop returns an EmergencyStop that is on, or nil. The agent honours it by itself, so a
 // stop holds on every node even while the manager is down.

@@ -600,3 +600,46 @@ func TestGameDaySchema(t *testing.T) {
 		})
 	}
 }
+
+// Injections are the manager's, but the API lets anyone with the RBAC write one: the schema
+// refuses what the manager never writes and the agent must not apply.
+func TestInjectionSchema(t *testing.T) {
+	mustCreate(t, builder.Namespace("inj-schema"))
+	base := func() *chaosv1alpha1.Injection {
+		return &chaosv1alpha1.Injection{ObjectMeta: metav1.ObjectMeta{Namespace: "inj-schema", Name: "bad"},
+			Spec: chaosv1alpha1.InjectionSpec{NodeName: "node-1", Pod: chaosv1alpha1.InjectionPod{Namespace: "web", Name: "web-0", UID: "u"},
+				Faults:    []chaosv1alpha1.InjectedFault{{ID: "web/cut", Direction: chaosv1alpha1.DirectionEgress, Partition: true, CIDRs: []string{"10.0.0.0/8"}}},
+				ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour))}}
+	}
+	good := base()
+	good.Name = "good"
+	if err := k8s.Create(t.Context(), good); err != nil {
+		t.Fatalf("a valid Injection was refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*chaosv1alpha1.Injection)
+		want   string
+	}{
+		{"a pod in kube-system", func(i *chaosv1alpha1.Injection) { i.Spec.Pod.Namespace = "kube-system" },
+			"pod.namespace must not be kube-system, kube-public or kube-node-lease"},
+		{"a cidr that is none", func(i *chaosv1alpha1.Injection) { i.Spec.Faults[0].CIDRs = []string{"not-a-cidr"} },
+			"each cidr must be an IPv4 prefix"},
+		{"an IPv6 cidr", func(i *chaosv1alpha1.Injection) { i.Spec.Faults[0].CIDRs = []string{"fd00::/8"} },
+			"each cidr must be an IPv4 prefix"},
+		{"two faults of one id", func(i *chaosv1alpha1.Injection) { i.Spec.Faults = append(i.Spec.Faults, i.Spec.Faults[0]) },
+			"each fault's id must be unique"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inj := base()
+			tc.mutate(inj)
+			err := k8s.Create(t.Context(), inj)
+			if err == nil {
+				_ = k8s.Delete(t.Context(), inj)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -259,8 +260,13 @@ func TestAgentHonoursTheEmergencyStopWithoutTheManager(t *testing.T) {
 	eventually(t, "the stop gone", 5*time.Second, func() bool {
 		return apierrors.IsNotFound(k8s.Get(t.Context(), client.ObjectKeyFromObject(stop), &chaosv1alpha1.EmergencyStop{}))
 	})
-	inj.Spec.ExpiresAt = metav1.NewTime(inj.Spec.ExpiresAt.Add(time.Minute))
-	if err := k8s.Update(t.Context(), inj); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(t.Context(), key, inj); err != nil {
+			return err
+		}
+		inj.Spec.ExpiresAt = metav1.NewTime(inj.Spec.ExpiresAt.Add(time.Minute))
+		return k8s.Update(t.Context(), inj)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the agent to judge the changed Injection", 10*time.Second, func() bool {
@@ -274,6 +280,34 @@ func TestAgentHonoursTheEmergencyStopWithoutTheManager(t *testing.T) {
 	// A fault asked for after the stop is applied.
 	injectionFor(t, partition("net-estop-agent", "later", "10.99.0.4/32", time.Hour), pod.Name, pod.UID, "node-es", false)
 	eventually(t, "a new fault on the pod after the stop", 10*time.Second, func() bool { return present(t, p) })
+}
+
+// An Injection whose expiry is further off than any experiment lasts (one written by hand: the
+// manager's never are) is refused by the agent, so it cannot outlast the dead man's switch.
+func TestAgentRefusesAnExpiryFurtherThanAnyExperiment(t *testing.T) {
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, "net-far", "web", "node-far", p, pods)
+	startAgent(t, "node-far", pods)
+	inj, _ := injectionFor(t, partition("net-far", "cut", "10.99.0.3/32", time.Hour), pod.Name, pod.UID, "node-far", false)
+	eventually(t, "the fault on the pod", 10*time.Second, func() bool { return present(t, p) })
+	far := metav1.NewTime(time.Now().Add(chaosv1alpha1.MaxFaultDuration + time.Hour))
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the agent writes its status meanwhile
+		if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); err != nil {
+			return err
+		}
+		inj.Spec.ExpiresAt = far
+		return k8s.Update(t.Context(), inj)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent to refuse the far expiry and take the fault off", 10*time.Second, func() bool {
+		if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); err != nil {
+			t.Fatal(err)
+		}
+		c := meta.FindStatusCondition(inj.Status.Conditions, chaosv1alpha1.ConditionApplied)
+		return c != nil && c.Reason == chaosv1alpha1.ReasonExpiryTooFar && c.ObservedGeneration == inj.Generation && !present(t, p)
+	})
 }
 
 // On start the agent sweeps its node's pods: a tree whose Injection is gone comes off.
@@ -410,7 +444,7 @@ func TestAgentRefusesHostNetworkInjection(t *testing.T) {
 	inj := &chaosv1alpha1.Injection{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "net-host-agent", Name: "stray", Labels: map[string]string{
 			chaosv1alpha1.LabelInjectionNode: "node-g", chaosv1alpha1.LabelInjectionPod: "0b8a3f5e-0000-4000-8000-000000000001"}},
-		Spec: chaosv1alpha1.InjectionSpec{NodeName: "node-g", Pod: chaosv1alpha1.InjectionPod{Namespace: "kube-system", Name: "node-exporter", UID: "0b8a3f5e-0000-4000-8000-000000000001"},
+		Spec: chaosv1alpha1.InjectionSpec{NodeName: "node-g", Pod: chaosv1alpha1.InjectionPod{Namespace: "monitoring", Name: "node-exporter", UID: "0b8a3f5e-0000-4000-8000-000000000001"},
 			Faults:    []chaosv1alpha1.InjectedFault{{ID: "x", Direction: chaosv1alpha1.DirectionEgress, Partition: true}},
 			ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour))},
 	}
