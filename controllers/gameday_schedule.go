@@ -61,15 +61,19 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 		return ctrl.Result{}, err
 	}
 	phase := map[string]chaosv1alpha1.GameDayPhase{}
-	var active []*chaosv1alpha1.GameDay
+	var active, leaving []*chaosv1alpha1.GameDay
 	for i := range children.Items {
 		c := &children.Items[i]
 		if !metav1.IsControlledBy(c, gd) {
 			continue
 		}
 		phase[c.Name] = c.Status.Phase
-		if !c.Status.Phase.Finished() && c.DeletionTimestamp == nil {
+		switch {
+		case c.Status.Phase.Finished():
+		case c.DeletionTimestamp == nil:
 			active = append(active, c)
+		default:
+			leaving = append(leaving, c) // its finalizer is taking its faults off
 		}
 	}
 	for i := range gd.Status.Runs {
@@ -97,19 +101,27 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 		}
 	}
 
+	wait := next.Sub(s.now)
 	if !due.IsZero() {
-		if err := r.startRun(ctx, s, due, active); err != nil {
+		waiting, err := r.startRun(ctx, s, due, active, leaving)
+		if err != nil {
 			// The time is not marked done: the next pass (the error requeues it) tries again.
 			return ctrl.Result{}, err
 		}
-		// Only now: the run exists or its skip is recorded.
-		gd.Status.LastScheduleTime = &metav1.Time{Time: due}
+		if waiting {
+			// Not done either: the old run's going wakes this one (it is owned), the poll is
+			// the fallback.
+			wait = min(wait, leavingPoll)
+		} else {
+			// Only now: the run exists or its skip is recorded.
+			gd.Status.LastScheduleTime = &metav1.Time{Time: due}
+		}
 	}
 	if err := r.trimRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	gd.Status.NextScheduleTime = &metav1.Time{Time: next}
-	return ctrl.Result{RequeueAfter: next.Sub(s.now)}, nil
+	return ctrl.Result{RequeueAfter: wait}, nil
 }
 
 // scheduleTimes gives the latest time due in (last, now], zero if none (earlier missed times are
@@ -126,7 +138,13 @@ func scheduleTimes(cs cron.Schedule, loc *time.Location, last, now time.Time) (d
 	return due, next, true
 }
 
-func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.Time, active []*chaosv1alpha1.GameDay) error {
+// leavingPoll is how often a due run waiting for the previous run to go looks again.
+const leavingPoll = 5 * time.Second
+
+// startRun starts the run due, or records why it is skipped. waiting: a previous run is still
+// going away (replaced, or deleted by hand), its faults coming off; the run starts once it is
+// gone, so it meets the system without them.
+func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.Time, active, leaving []*chaosv1alpha1.GameDay) (waiting bool, err error) {
 	gd, sch := s.gd, s.gd.Spec.Schedule
 	name := fmt.Sprintf("%s-%d", gd.Name, due.Unix()/60)
 	record := func(run, phase, msg string) {
@@ -142,43 +160,47 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 			// Started by an earlier pass whose status write did not land: it is this time's run,
 			// not a run in the way of it.
 			record(name, string(chaosv1alpha1.GameDayPending), "")
-			return nil
+			return false, nil
 		}
 	}
 	skip := func(msg string) { record("", chaosv1alpha1.ScheduledRunSkipped, msg) }
 	switch {
 	case s.stop != nil:
 		skip(s.stopMsg())
-		return nil
+		return false, nil
 	case sch.Suspend:
 		skip("the schedule is suspended")
-		return nil
+		return false, nil
 	case sch.StartingDeadline != nil && s.now.Sub(due) > sch.StartingDeadline.Duration:
 		skip(fmt.Sprintf("due %s ago, past the starting deadline of %s", s.now.Sub(due).Round(time.Second), sch.StartingDeadline.Duration))
-		return nil
+		return false, nil
 	}
 	for _, b := range sch.Blackouts {
 		if !due.Before(b.Start.Time) && due.Before(b.End.Time) {
 			skip(fmt.Sprintf("inside blackout window %q (%s to %s)", b.Name, b.Start.UTC().Format(time.RFC3339), b.End.UTC().Format(time.RFC3339)))
-			return nil
+			return false, nil
 		}
 	}
 	if len(active) > 0 {
 		if sch.ConcurrencyPolicy != chaosv1alpha1.ConcurrencyReplace {
 			skip(fmt.Sprintf("run %s is still going (concurrencyPolicy Forbid)", active[0].Name))
-			return nil
+			return false, nil
 		}
 		for _, a := range active {
 			// Its finalizer removes its experiments' faults before it goes.
 			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("replacing run %s: %w", a.Name, err)
+				return false, fmt.Errorf("replacing run %s: %w", a.Name, err)
 			}
 			for i := range gd.Status.Runs {
 				if gd.Status.Runs[i].GameDay == a.Name {
-					gd.Status.Runs[i].Message = fmt.Sprintf("replaced by %s (concurrencyPolicy Replace)", name)
+					gd.Status.Runs[i].Message = fmt.Sprintf("replaced by %s (concurrencyPolicy Replace), which starts once this run's faults are off", name)
 				}
 			}
 		}
+		return true, nil
+	}
+	if len(leaving) > 0 {
+		return true, nil
 	}
 	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{
 		Namespace: gd.Namespace, Name: name,
@@ -186,13 +208,13 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	}, Spec: *gd.Spec.DeepCopy()}
 	run.Spec.Schedule = nil
 	if err := controllerutil.SetControllerReference(gd, run, r.Client.Scheme()); err != nil {
-		return err
+		return false, err
 	}
 	if err := r.Client.Create(ctx, run); client.IgnoreAlreadyExists(err) != nil {
-		return fmt.Errorf("starting run %s: %w", run.Name, err)
+		return false, fmt.Errorf("starting run %s: %w", run.Name, err)
 	}
 	record(name, string(chaosv1alpha1.GameDayPending), "")
-	return nil
+	return false, nil
 }
 
 // trimRuns keeps the active runs and the historyLimit most recent finished (or skipped, or

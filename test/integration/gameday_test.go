@@ -3,10 +3,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -527,6 +530,85 @@ func TestGameDayScheduleConcurrencyPolicy(t *testing.T) {
 		if !lf.isRecovered(tg.UID) {
 			t.Errorf("the replaced run's fault on %s was not removed", tg.Name)
 		}
+	}
+}
+
+// heldRemoval is a lasting fault whose removal waits while hold is set, and which logs, in order,
+// which experiment it injected and removed.
+type heldRemoval struct {
+	*lastingFault
+	hold atomic.Bool
+	mu   sync.Mutex
+	log  []string
+}
+
+func (f *heldRemoval) note(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = append(f.log, what)
+}
+
+func (f *heldRemoval) index(what string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Index(f.log, what)
+}
+
+func (f *heldRemoval) Inject(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
+	f.note("inject " + e.Name)
+	return f.lastingFault.Inject(ctx, e, t, resumed)
+}
+
+func (f *heldRemoval) Recover(ctx context.Context, e *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus) error {
+	if f.hold.Load() {
+		return fmt.Errorf("%w: the test holds the removal", experiments.ErrInProgress)
+	}
+	err := f.lastingFault.Recover(ctx, e, t)
+	if err == nil {
+		f.note("recover " + e.Name)
+	}
+	return err
+}
+
+// Under concurrencyPolicy Replace the new run starts once the replaced run's faults are off, not
+// beside them: its hypotheses, budgets and faults would otherwise meet a system still faulted
+// (two latency faults stacked on one pod).
+func TestGameDayScheduleReplaceWaitsForTheOldRunsFaults(t *testing.T) {
+	// The template's creation time (real) is where its schedule begins: see
+	// TestGameDayScheduleConcurrencyPolicy.
+	if now := time.Now(); now.Second() > 40 {
+		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	}
+	start := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+	clk := clocktesting.NewFakeClock(start)
+	hf := &heldRemoval{lastingFault: newLastingFault()}
+	startManager(t, managerOptions{gameDayClock: clk, faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: hf}})
+	ns := "gd-replace-waits"
+	gd := gameDay(ns, "minutely", latencyStep(t, ns))
+	gd.Spec.Schedule = &chaosv1alpha1.GameDaySchedule{Cron: "* * * * *", ConcurrencyPolicy: chaosv1alpha1.ConcurrencyReplace}
+	key := createScheduled(t, gd)
+	runName := func(at time.Time) string { return fmt.Sprintf("minutely-%d", at.Unix()/60) }
+	t1 := start.Add(30 * time.Second)
+	advanceTo(t, clk, gd, t1.Add(time.Second))
+	waitInjected(t, ns, runName(t1)+"-slow")
+
+	hf.hold.Store(true)
+	t2 := t1.Add(time.Minute)
+	advanceTo(t, clk, gd, t2.Add(time.Second))
+	// The pass that replaces the old run writes this; without the wait it creates the new run
+	// in that same pass, before the write.
+	waitGameDay(t, key, "the old run's entry to say it is replaced", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return len(g.Status.Runs) > 0 && strings.Contains(g.Status.Runs[0].Message, "replaced by "+runName(t2))
+	})
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: runName(t2)}, &chaosv1alpha1.GameDay{}); !apierrors.IsNotFound(err) {
+		t.Errorf("run %s exists (err %v) while the replaced run's fault is still on", runName(t2), err)
+	}
+
+	hf.hold.Store(false)
+	waitInjected(t, ns, runName(t2)+"-slow")
+	removed, injected := hf.index("recover "+runName(t1)+"-slow"), hf.index("inject "+runName(t2)+"-slow")
+	if removed < 0 || removed > injected {
+		t.Errorf("the new run's fault landed before the replaced run's came off: %v", hf.log)
 	}
 }
 
