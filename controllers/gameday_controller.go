@@ -318,7 +318,9 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	}
 	abort := func(reason, msg string) (ctrl.Result, error) {
 		if err := r.abortAll(ctx, s, reason, msg); err != nil {
-			return retry("aborting", err, 0)
+			// Soon, not at the interval: a fault the abort has not reached is still on.
+			r.passError(ctx, s, "aborting (retried)", err)
+			return ctrl.Result{RequeueAfter: abortRetry}, nil
 		}
 		return ctrl.Result{RequeueAfter: startedRequeue}, nil // the after-report's pass
 	}
@@ -359,13 +361,19 @@ func (r *GameDayReconciler) run(ctx context.Context, s *gdScope) (ctrl.Result, e
 	return retry("advancing the steps", err, wait)
 }
 
+// abortRetry is how soon an abort that could not tell every Experiment is sent again.
+const abortRetry = 250 * time.Millisecond
+
 // nextPass is how long after a pass that took elapsed the next one starts: interval (or wait,
 // when sooner) after this pass started, so the cadence does not stretch by the pass's length.
+// A pass that took longer than that is followed after a short rest (a quarter of the interval,
+// at most 250 ms), not back to back: each pass queries Prometheus and writes status.
 func nextPass(interval, wait, elapsed time.Duration) time.Duration {
+	rest := min(interval/4, 250*time.Millisecond)
 	if wait > 0 && wait < interval {
 		interval = wait
 	}
-	return max(interval-elapsed, time.Millisecond) // 0 would mean no requeue at all
+	return max(interval-elapsed, rest)
 }
 
 // passError makes an error a pass goes on past visible: logged and sent as a Warning event (a
@@ -978,7 +986,11 @@ func (r *GameDayReconciler) afterReport(ctx context.Context, s *gdScope) {
 		}
 	}
 	objectives, _, err := slos(s.gd)
-	if err != nil || len(objectives) == 0 {
+	if err != nil {
+		r.passError(ctx, s, "reading the budgets after the game day", err)
+		return
+	}
+	if len(objectives) == 0 {
 		return
 	}
 	q, err := r.querier(s.gd)

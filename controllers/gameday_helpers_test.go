@@ -83,8 +83,10 @@ func TestNextPass(t *testing.T) {
 	}{
 		{time.Second, 0, 0, time.Second},
 		{time.Second, 0, 300 * time.Millisecond, 700 * time.Millisecond},
-		{time.Second, 0, 20 * time.Second, time.Millisecond}, // late already: at once
-		{time.Second, 0, time.Second, time.Millisecond},
+		{time.Second, 0, 20 * time.Second, 250 * time.Millisecond}, // late already: after a rest
+		{time.Second, 0, time.Second, 250 * time.Millisecond},
+		{time.Second, 0, 900 * time.Millisecond, 250 * time.Millisecond},
+		{5 * time.Minute, 0, 10 * time.Minute, 250 * time.Millisecond},
 		{5 * time.Second, 2 * time.Second, 500 * time.Millisecond, 1500 * time.Millisecond}, // a pause ends sooner
 		{5 * time.Second, 10 * time.Second, time.Second, 4 * time.Second},
 	} {

@@ -160,6 +160,51 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 	}
 }
 
+// An abort request that fails is sent again at once, not at the next evaluation: the fault it
+// has not reached is still on, and invariant 5 bounds its removal by one interval + 1 s from the
+// decision. The interval here is long, so a retry at the interval shows.
+func TestGameDayAbortIsRetriedSoonNotAtTheInterval(t *testing.T) {
+	prom := promtest.Start(t)
+	ns := "gd-abort-soon"
+	signal := promSignal(t, prom, "gd_abort_soon_signal")
+	signal(0)
+	var failed atomic.Int32
+	var failedAt atomic.Int64
+	lf := newLastingFault()
+	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
+		gameDayClient: func(c client.Client) client.Client {
+			return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
+				if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
+					return nil
+				}
+				if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
+					return nil
+				}
+				failedAt.Store(time.Now().UnixNano())
+				return errors.New("injected: the API server is unavailable")
+			}}
+		}})
+	gd := gameDay(ns, "soon", latencyStep(t, ns))
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: 20 * time.Second}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_abort_soon_signal", Operator: ">", Threshold: "0"}}}
+	mustCreate(t, gd)
+	waitInjected(t, ns, "soon-slow")
+	signal(1)
+	// The next evaluation (at most one interval away) decides; its request fails once.
+	eventually(t, "the abort request to fail once", 30*time.Second, func() bool { return failed.Load() >= 1 })
+	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "aborted", 30*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		return g.Status.Phase == chaosv1alpha1.GameDayAborted
+	})
+	if took := time.Since(time.Unix(0, failedAt.Load())); took > 5*time.Second {
+		t.Errorf("aborted %s after the failed request, want the retry well inside the 20s interval", took.Round(time.Millisecond))
+	}
+	if st := got.Status.Steps[0]; st.Phase != chaosv1alpha1.StepAborted {
+		t.Errorf("step %+v, want Aborted", st)
+	}
+}
+
 // An abort decided while one of its requests to an Experiment fails is not forgotten: it is kept
 // in status.abort and carried out by the next passes even once the guard no longer fires, so
 // the game day ends Aborted with what fired (not Failed/StepFailed, nor running on), and every
