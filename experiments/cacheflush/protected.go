@@ -2,6 +2,7 @@ package cacheflush
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -20,7 +21,8 @@ import (
 
 // protectedAddress refuses an address that reaches a cache in a protected namespace: a Service
 // or pod DNS name there (<name>.<namespace>[.svc|.pod[.<cluster domain>]]), or an IP that is a
-// Service's cluster or external IP there, or a pod's. The engine checks a cache named by Service;
+// Service's cluster, external or load-balancer IP there, or a pod's. An unknown host name is
+// refused for good. The engine checks a cache named by Service;
 // an address must not be the way around it (invariant 7). A hostNetwork pod's IP is its node's,
 // shared by everything on the node, and says nothing about which namespace answers.
 func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
@@ -45,7 +47,7 @@ func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
 			return refuse("a cluster DNS name", ns)
 		}
 		if ips, err = net.DefaultResolver.LookupIP(ctx, "ip", host); err != nil {
-			return fmt.Errorf("resolving %s: %w: %w", host, experiments.ErrTransient, err)
+			return resolveError(host, err)
 		}
 	}
 	for _, ip := range ips {
@@ -64,7 +66,7 @@ func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
 				return fmt.Errorf("listing the Services of %s: %w: %w", ns, experiments.ErrTransient, err)
 			}
 			for _, s := range svcs.Items {
-				if slices.ContainsFunc(append(slices.Clone(s.Spec.ClusterIPs), s.Spec.ExternalIPs...), func(a string) bool { return ip.Equal(net.ParseIP(a)) }) {
+				if slices.ContainsFunc(serviceIPs(&s), func(a string) bool { return ip.Equal(net.ParseIP(a)) }) {
 					return refuse(fmt.Sprintf("an IP of Service %s", s.Name), ns)
 				}
 			}
@@ -85,4 +87,26 @@ func clusterNameNamespace(host string) (string, bool) {
 		return labels[1], true
 	}
 	return "", false
+}
+
+// serviceIPs are the addresses a Service answers on: cluster, external and load-balancer IPs.
+// (A node port answers on every node's IP, shared with everything else: it is not checked.)
+func serviceIPs(s *corev1.Service) []string {
+	ips := append(slices.Clone(s.Spec.ClusterIPs), s.Spec.ExternalIPs...)
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			ips = append(ips, in.IP)
+		}
+	}
+	return ips
+}
+
+// resolveError is the error of a host name that did not resolve: for good when the name does not
+// exist (no retry makes it), to be retried otherwise (a DNS server that did not answer).
+func resolveError(host string, err error) error {
+	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonPreflightFailed,
+			Message: fmt.Sprintf("spec.cacheFlush.address: %s does not resolve: %v", host, err)}
+	}
+	return fmt.Errorf("resolving %s: %w: %w", host, experiments.ErrTransient, err)
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +43,23 @@ type Network struct {
 	Reader client.Reader
 	// Clock judges how long an apply failure has lasted (nil: the real clock).
 	Clock clock.PassiveClock
+
+	// recent holds each experiment's destinations for a moment (a *recentDest per UID), so a
+	// round injecting many targets at once resolves them once, not once per target.
+	recent sync.Map
 }
+
+// recentDest is one experiment's destinations as last resolved for Inject.
+type recentDest struct {
+	mu  sync.Mutex
+	at  time.Time // zero: not resolved yet
+	gen int64
+	d   destinations
+}
+
+// recentFor is how long Inject reuses resolved destinations: a round's targets are injected
+// within it, and Refresh, which resolves afresh on every pass, follows changes after.
+const recentFor = time.Second
 
 var _ experiments.Fault = (*Network)(nil)
 
@@ -88,7 +105,7 @@ func experimentLabel(name string) string {
 // A pass that finds the Injection made already (the agent had not answered) reads no pod: the
 // Injection names it, and the agent's verdict says if it is gone.
 func (n *Network) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, _ bool) error {
-	dest, err := n.destinations(ctx, exp)
+	dest, err := n.roundDestinations(ctx, exp)
 	if err != nil {
 		return err
 	}
@@ -186,6 +203,46 @@ type destinations struct {
 	cidrs []string
 	// noMatch: a pod selector is all the destinations there are, and it matches no pod.
 	noMatch bool
+}
+
+// roundDestinations is destinations, resolved at most once a second for one experiment however
+// many of its targets are injected at once (the others wait for that one resolution). It is
+// never older than the last resolution (freshDestinations, Refresh's), so an Inject never writes
+// back destinations older than ones already written.
+func (n *Network) roundDestinations(ctx context.Context, exp *chaosv1alpha1.Experiment) (destinations, error) {
+	return n.resolveDestinations(ctx, exp, recentFor)
+}
+
+// freshDestinations resolves the destinations now, and keeps them for roundDestinations.
+func (n *Network) freshDestinations(ctx context.Context, exp *chaosv1alpha1.Experiment) (destinations, error) {
+	return n.resolveDestinations(ctx, exp, 0)
+}
+
+// resolveDestinations reuses the experiment's last resolution when younger than reuse. Entries
+// of experiments not resolving any more are dropped as others are stored.
+func (n *Network) resolveDestinations(ctx context.Context, exp *chaosv1alpha1.Experiment, reuse time.Duration) (destinations, error) {
+	v, _ := n.recent.LoadOrStore(exp.UID, &recentDest{})
+	r := v.(*recentDest)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() && r.gen == exp.Generation && time.Since(r.at) < reuse {
+		return r.d, nil
+	}
+	d, err := n.destinations(ctx, exp)
+	if err != nil {
+		return d, err
+	}
+	r.at, r.gen, r.d = time.Now(), exp.Generation, d
+	n.recent.Range(func(k, v any) bool {
+		if o := v.(*recentDest); k != exp.UID && o.mu.TryLock() {
+			if !o.at.IsZero() && time.Since(o.at) > time.Minute {
+				n.recent.Delete(k)
+			}
+			o.mu.Unlock()
+		}
+		return true
+	})
+	return d, nil
 }
 
 // destinations resolves spec.network.destinations: its CIDRs and the IPs of the pods its
@@ -369,7 +426,7 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 			continue
 		}
 		if dest == nil {
-			d, err := n.destinations(ctx, exp)
+			d, err := n.freshDestinations(ctx, exp)
 			if err != nil {
 				return err
 			}

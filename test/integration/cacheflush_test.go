@@ -693,14 +693,21 @@ func TestCacheFlushAddressIntoAProtectedNamespaceIsRefused(t *testing.T) {
 	port := []corev1.ServicePort{{Name: "resp", Port: 6379}}
 	system := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "redis-addr"}, Spec: corev1.ServiceSpec{Ports: port}}
 	own := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "redis-addr"}, Spec: corev1.ServiceSpec{Ports: port}}
-	mustCreate(t, system, own)
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), system) })
+	// A load balancer's address (TEST-NET-1: never dialled, Targets decides without dialling).
+	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ownNamespace, Name: "redis-lb"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: port}}
+	mustCreate(t, builder.Namespace(ownNamespace), system, own, lb)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), system); _ = k8s.Delete(context.Background(), lb) })
+	lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}
+	if err := k8s.Status().Update(t.Context(), lb); err != nil {
+		t.Fatal(err)
+	}
 
 	cf := &cacheflush.CacheFlush{Client: k8s, Reader: k8s, Protected: testProtected}
 	for _, tc := range []struct{ name, addr, want string }{
 		{"a Service's cluster IP", net.JoinHostPort(system.Spec.ClusterIP, "6379"), "is an IP of Service redis-addr in kube-system, a protected namespace"},
 		{"a Service's DNS name", "redis.kube-system.svc.cluster.local:6379", "is a cluster DNS name in kube-system, a protected namespace"},
 		{"a short Service name", "redis.payments:6379", "is a cluster DNS name in payments, a protected namespace"},
+		{"a load balancer's IP", "192.0.2.10:6379", "is an IP of Service redis-lb in " + ownNamespace + ", a protected namespace"},
 	} {
 		exp := flush(ns, "by-address", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: tc.addr, Mode: chaosv1alpha1.FlushDB}).Build()
 		_, err := cf.Targets(t.Context(), exp)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -147,8 +148,14 @@ func TestNetworkRefreshRefusesMoreDestinationsThanTheCap(t *testing.T) {
 	for i := range over {
 		destPod(t, "net-cap", fmt.Sprintf("db-%d", i), fmt.Sprintf("10.201.%d.%d", i/250, i%250+1))
 	}
-	err := n.Refresh(t.Context(), exp, []chaosv1alpha1.TargetStatus{target})
+	// Destinations are listed from the API server's watch cache, which has the new pods a moment
+	// after they are written.
+	var err error
 	var perm *experiments.PermanentError
+	wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) { //nolint:errcheck // judged below
+		err = n.Refresh(ctx, exp, []chaosv1alpha1.TargetStatus{target})
+		return errors.As(err, &perm), nil
+	})
 	if !errors.As(err, &perm) || perm.Reason != chaosv1alpha1.ReasonTooManyDestinations || !strings.Contains(perm.Message, "cap of 256") {
 		t.Fatalf("Refresh with %d destinations = %v, want a PermanentError TooManyDestinations naming the cap of 256", len(cidrs)+over, err)
 	}
@@ -277,6 +284,8 @@ func TestNetworkRefreshReadsNothingPerTarget(t *testing.T) {
 	exp := rateLimit(ns, "slow", 1000, &chaosv1alpha1.NetworkDestinations{
 		PodSelector: &chaosv1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}})
 	mustCreate(t, exp)
+	// As the engine has it once running (the faults' expiry counts from it).
+	exp.Status.StartedAt = &metav1.Time{Time: time.Now()}
 
 	// The manager's Network: Injections from its cache (it watches them), the rest uncached.
 	injections, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
@@ -328,6 +337,23 @@ func TestNetworkRefreshReadsNothingPerTarget(t *testing.T) {
 	}
 	if got := reads.total(); got != 1 {
 		t.Errorf("Refresh of %d targets made %d uncached reads (%v), want 1: the destination pods' list", targets, got, reads.calls())
+	}
+
+	// A round's Injects at once (the engine runs them in parallel, and again on every pass while
+	// agents answer) resolve the destinations once between them, and read no pod or Injection
+	// the cache holds.
+	reads.reset()
+	var wg sync.WaitGroup
+	for _, tg := range ts {
+		wg.Go(func() {
+			if err := n.Inject(ctx, exp, tg, true); err != nil {
+				t.Errorf("Inject of %s: %v", tg.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := reads.total(); got > 1 {
+		t.Errorf("Injects of %d targets at once made %d uncached reads (%v), want at most 1: the destination pods' list (none while the last one is fresh)", targets, got, reads.calls())
 	}
 
 	// It still follows the destinations: a new db pod reaches every target's Injection (once the
