@@ -72,11 +72,17 @@ func targetWorkload(ws []chaosv1alpha1.WorkloadStatus, t chaosv1alpha1.TargetSta
 }
 
 // belongsTo reports whether a target's pod belonged to w: w is its owner, or the Deployment that
-// owns its ReplicaSet (ReplicaSet names are the Deployment's name plus a hash).
+// owns its ReplicaSet. A Deployment's ReplicaSets are named <deployment>-<pod-template-hash>, and
+// the hash has no dash: so web-api-7d9f4 is web-api's, never web's.
 func belongsTo(t chaosv1alpha1.TargetStatus, w chaosv1alpha1.WorkloadStatus) bool {
-	return w.Namespace == t.Namespace &&
-		((w.Kind == t.OwnerKind && w.Name == t.OwnerName) ||
-			(w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && strings.HasPrefix(t.OwnerName, w.Name+"-")))
+	if w.Namespace != t.Namespace {
+		return false
+	}
+	if w.Kind == t.OwnerKind && w.Name == t.OwnerName {
+		return true
+	}
+	hash, ok := strings.CutPrefix(t.OwnerName, w.Name+"-")
+	return ok && w.Kind == "Deployment" && t.OwnerKind == "ReplicaSet" && hash != "" && !strings.Contains(hash, "-")
 }
 
 // lastDisruption is the latest injection into a pod of w: from the targets, or from w's own

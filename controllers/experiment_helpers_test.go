@@ -55,6 +55,7 @@ func TestBlastRadius(t *testing.T) {
 func TestTargetWorkload(t *testing.T) {
 	ws := []chaosv1alpha1.WorkloadStatus{
 		{Kind: "Deployment", Namespace: "shop", Name: "checkout"},
+		{Kind: "Deployment", Namespace: "shop", Name: "checkout-api"},
 		{Kind: "StatefulSet", Namespace: "shop", Name: "db"},
 	}
 	cases := []struct {
@@ -66,6 +67,8 @@ func TestTargetWorkload(t *testing.T) {
 		{"pod of a StatefulSet", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "StatefulSet", OwnerName: "db"}, "db"},
 		{"same names, other namespace", chaosv1alpha1.TargetStatus{Namespace: "other", OwnerKind: "StatefulSet", OwnerName: "db"}, ""},
 		{"a ReplicaSet of another Deployment", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "checkoutv2-77f"}, ""},
+		{"a ReplicaSet of a Deployment whose name extends another's", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "checkout-api-6f7c9"}, "checkout-api"},
+		{"a ReplicaSet of a Deployment not followed", chaosv1alpha1.TargetStatus{Namespace: "shop", OwnerKind: "ReplicaSet", OwnerName: "checkout-web-6f7c9"}, ""},
 		{"bare pod", chaosv1alpha1.TargetStatus{Namespace: "shop"}, ""},
 	}
 	for _, tc := range cases {
