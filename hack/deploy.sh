@@ -31,8 +31,15 @@ deploy)
   echo "[deploy] Firedrill is running ($overlay) in $(( $(date +%s%3N) - t0 )) ms" >&2
   ;;
 undeploy)
-  # Experiments and game days go first, while the manager still runs to remove their faults.
-  k delete experiments.chaos.firedrill.dev,gamedays.chaos.firedrill.dev --all-namespaces --all --ignore-not-found --timeout=120s 2>/dev/null || true
+  # Experiments and game days go first, while the manager and the agents still run to remove
+  # their faults. If they are not gone in time Firedrill stays: deleting the agents would leave
+  # network faults in pods until those pods restart.
+  if k get crd experiments.chaos.firedrill.dev >/dev/null 2>&1; then
+    if ! k delete experiments.chaos.firedrill.dev,gamedays.chaos.firedrill.dev --all-namespaces --all --ignore-not-found --timeout=120s; then
+      echo "[undeploy] experiments or game days are still removing their faults (kubectl get experiments,gamedays -A); Firedrill is left running so they can: run undeploy again once they are gone" >&2
+      exit 1
+    fi
+  fi
   k delete -k "$overlay" --ignore-not-found --timeout=120s
   ;;
 *) echo "usage: $0 deploy|undeploy" >&2; exit 2 ;;
