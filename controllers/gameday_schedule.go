@@ -200,6 +200,13 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 		return true, nil
 	}
 	if len(leaving) > 0 {
+		for _, l := range leaving {
+			for i := range gd.Status.Runs {
+				if run := &gd.Status.Runs[i]; run.GameDay == l.Name && run.Message == "" {
+					run.Message = fmt.Sprintf("its GameDay is being deleted, its faults coming off; the run due at %s starts once it is gone", due.UTC().Format(time.RFC3339))
+				}
+			}
+		}
 		return true, nil
 	}
 	run := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{

@@ -604,8 +604,28 @@ func TestGameDayScheduleReplaceWaitsForTheOldRunsFaults(t *testing.T) {
 		t.Errorf("run %s exists (err %v) while the replaced run's fault is still on", runName(t2), err)
 	}
 
+	// A run deleted by hand is waited for the same way, and the wait is said.
 	hf.hold.Store(false)
 	waitInjected(t, ns, runName(t2)+"-slow")
+	hf.hold.Store(true)
+	if err := k8s.Delete(t.Context(), &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: runName(t2)}}); err != nil {
+		t.Fatal(err)
+	}
+	t3 := t2.Add(time.Minute)
+	advanceTo(t, clk, gd, t3.Add(time.Second))
+	waitGameDay(t, key, "the deleted run's entry to say the next run waits for it", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool {
+		for _, r := range g.Status.Runs {
+			if r.GameDay == runName(t2) && strings.Contains(r.Message, "its GameDay is being deleted") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: runName(t3)}, &chaosv1alpha1.GameDay{}); !apierrors.IsNotFound(err) {
+		t.Errorf("run %s exists (err %v) while the deleted run's fault is still on", runName(t3), err)
+	}
+	hf.hold.Store(false)
+	waitInjected(t, ns, runName(t3)+"-slow")
 	removed, injected := hf.index("recover "+runName(t1)+"-slow"), hf.index("inject "+runName(t2)+"-slow")
 	if removed < 0 || removed > injected {
 		t.Errorf("the new run's fault landed before the replaced run's came off: %v", hf.log)
