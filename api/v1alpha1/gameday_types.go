@@ -85,15 +85,18 @@ type PrometheusSource struct {
 type RatioSLISpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +kubebuilder:validation:XValidation:rule="!self.replace('{{.window}}', '').contains('{{')",message="{{.window}} is the only template action a query may use"
 	// +optional
 	Good string `json:"good,omitempty"`
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +kubebuilder:validation:XValidation:rule="!self.replace('{{.window}}', '').contains('{{')",message="{{.window}} is the only template action a query may use"
 	// +optional
 	Bad string `json:"bad,omitempty"`
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{{.window}}')",message="the query must use {{.window}} as its range"
+	// +kubebuilder:validation:XValidation:rule="!self.replace('{{.window}}', '').contains('{{')",message="{{.window}} is the only template action a query may use"
 	// +required
 	Total string `json:"total"`
 }
@@ -321,6 +324,7 @@ type GameDaySchedule struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.capacity) || has(self.prometheus) || self.capacity.services.all(s, (!has(s.load) || !has(s.load.promQL)) && !has(s.observed))",message="spec.capacity: promQL loads and observed queries need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.abortConditions) || has(self.prometheus)",message="spec.abortConditions need spec.prometheus"
 // +kubebuilder:validation:XValidation:rule="!has(self.hypotheses) || has(self.prometheus) || self.hypotheses.all(h, !has(h.promQL))",message="promQL hypotheses need spec.prometheus"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.schedule) || has(self.schedule)",message="spec.schedule cannot be removed: the game day is a schedule's template (its runs are its children); delete it and create a game day without one"
 type GameDaySpec struct {
 	// steps run in order.
 	// +kubebuilder:validation:MinItems=1

@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -416,6 +417,11 @@ func TestGameDaySchema(t *testing.T) {
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
 				Ratio: &chaosv1alpha1.RatioSLISpec{Bad: `sum(rate(e[5m]))`, Total: ratio.Total}}}
 		}, "the query must use {{.window}} as its range", ""},
+		{"query with another template action", func(s *chaosv1alpha1.GameDaySpec) {
+			s.Prometheus = prom
+			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
+				Ratio: &chaosv1alpha1.RatioSLISpec{Bad: `sum(rate(e[{{.window}}])) {{.job}}`, Total: ratio.Total}}}
+		}, "{{.window}} is the only template action a query may use", ""},
 		{"good and bad", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Prometheus = prom
 			s.SLOs = []chaosv1alpha1.SLOSpec{{Name: "a", Objective: "99.9", Window: window,
@@ -641,5 +647,23 @@ func TestInjectionSchema(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A schedule's template stays one: without its schedule it would sit in phase Scheduled doing
+// nothing, its runs' entries frozen.
+func TestGameDayScheduleCannotBeRemoved(t *testing.T) {
+	mustCreate(t, builder.Namespace("gd-schedule-kept"))
+	spec := builder.Experiment("gd-schedule-kept", "x").Build().Spec
+	gd := &chaosv1alpha1.GameDay{ObjectMeta: metav1.ObjectMeta{Namespace: "gd-schedule-kept", Name: "weekly"},
+		Spec: chaosv1alpha1.GameDaySpec{Steps: []chaosv1alpha1.GameDayStep{{Name: "kill", Experiment: &spec}},
+			Schedule: &chaosv1alpha1.GameDaySchedule{Cron: "0 10 * * 2"}}}
+	mustCreate(t, gd)
+	err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"schedule":null}}`)))
+	if err == nil || !strings.Contains(err.Error(), "spec.schedule cannot be removed") {
+		t.Errorf("removing the schedule: %v, want it refused", err)
+	}
+	if err := k8s.Patch(t.Context(), gd, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"schedule":{"suspend":true}}}`))); err != nil {
+		t.Errorf("editing the schedule: %v, want it accepted", err)
 	}
 }
