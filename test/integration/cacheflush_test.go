@@ -491,14 +491,7 @@ func TestCacheFlushRefusals(t *testing.T) {
 	seed(t, rdb(t, primary.Addr, 0, ""), "p", 10, 0)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := finished(t, mustCreateExp(t, flush(ns, fmt.Sprintf("refused-%d", i), tc.spec())))
-			if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
-				t.Fatalf("phase %s, want Failed; conditions %+v", got.Status.Phase, got.Status.Conditions)
-			}
-			requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", tc.reason)
-			if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
-				t.Errorf("message %q\nwant it to contain %q", msg, tc.want)
-			}
+			requireRefused(t, finished(t, mustCreateExp(t, flush(ns, fmt.Sprintf("refused-%d", i), tc.spec()))), tc.reason, tc.want)
 		})
 	}
 	if n := countKeys(t, rseed, "x:*"); n != 20 {
@@ -612,13 +605,7 @@ func TestCacheFlushRefusesARedisCluster(t *testing.T) {
 	ns := "cf-cluster"
 	mustCreate(t, builder.Namespace(ns))
 	got := finished(t, mustCreateExp(t, flush(ns, "cluster", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB})))
-	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
-		t.Errorf("phase %s, want Failed", got.Status.Phase)
-	}
-	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonPreflightFailed)
-	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, "runs in cluster mode (cluster_enabled:1)") {
-		t.Errorf("message %q does not say the server runs in cluster mode", msg)
-	}
+	requireRefused(t, got, chaosv1alpha1.ReasonPreflightFailed, "runs in cluster mode (cluster_enabled:1)")
 }
 
 // TestCacheFlushRefusesAServiceOverSeveralServers: a Service whose connections spread over more
@@ -637,14 +624,7 @@ func TestCacheFlushRefusesAServiceOverSeveralServers(t *testing.T) {
 		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{ready("10.1.0.5", true), ready("10.1.0.6", true), ready("10.1.0.7", false)}})
 	got := finished(t, mustCreateExp(t, flush(ns, "several", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheMemcached,
 		Service: &chaosv1alpha1.CacheServiceRef{Name: "memcached", Port: intstr.FromString("mc")}, Mode: chaosv1alpha1.FlushAll})))
-	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
-		t.Errorf("phase %s, want Failed", got.Status.Phase)
-	}
-	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonPreflightFailed)
-	want := "spec.cacheFlush.service: Service cf-several/memcached has 2 ready endpoints (10.1.0.5, 10.1.0.6)"
-	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, want) {
-		t.Errorf("message %q, want it to contain %q", msg, want)
-	}
+	requireRefused(t, got, chaosv1alpha1.ReasonPreflightFailed, "spec.cacheFlush.service: Service cf-several/memcached has 2 ready endpoints (10.1.0.5, 10.1.0.6)")
 }
 
 // TestCacheFlushNeverActsInAProtectedNamespace: a cache whose Service is in a protected
@@ -669,13 +649,7 @@ func TestCacheFlushNeverActsInAProtectedNamespace(t *testing.T) {
 	} {
 		got := finished(t, mustCreateExp(t, flush(tc.expNS, "protected-"+tc.name, chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis,
 			Service: &chaosv1alpha1.CacheServiceRef{Name: "redis", Namespace: tc.svcNS, Port: intstr.FromString("resp")}, Mode: chaosv1alpha1.FlushDB})))
-		if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
-			t.Errorf("%s: phase %s, want Failed", tc.name, got.Status.Phase)
-		}
-		requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonProtectedNamespace)
-		if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, tc.want) {
-			t.Errorf("%s: message %q, want it to contain %q", tc.name, msg, tc.want)
-		}
+		requireRefused(t, got, chaosv1alpha1.ReasonProtectedNamespace, tc.want)
 		if len(got.Status.Targets) != 0 || got.Status.CacheFlush != nil {
 			t.Errorf("%s: targets %+v, cacheFlush %+v: want nothing selected or read", tc.name, got.Status.Targets, got.Status.CacheFlush)
 		}
@@ -736,15 +710,22 @@ func TestCacheFlushAddressIntoAProtectedNamespaceIsRefused(t *testing.T) {
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pod, client.GracePeriodSeconds(0)) })
 	startManager(t, managerOptions{})
 	got := finished(t, mustCreateExp(t, flush(ns, "pod-ip", chaosv1alpha1.CacheFlushSpec{Engine: chaosv1alpha1.CacheRedis, Address: srv.Addr, Mode: chaosv1alpha1.FlushDB})))
-	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
-		t.Errorf("phase %s, want Failed", got.Status.Phase)
-	}
-	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", chaosv1alpha1.ReasonProtectedNamespace)
-	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, "is the IP of pod sessions-0 in payments") {
-		t.Errorf("message %q, want it to name the pod and its namespace", msg)
-	}
+	requireRefused(t, got, chaosv1alpha1.ReasonProtectedNamespace, "is the IP of pod sessions-0 in payments")
 	if n := countKeys(t, db, "session:*"); n != 20 {
 		t.Errorf("%d keys left, want the 20 seeded: nothing may be flushed", n)
+	}
+}
+
+// requireRefused checks that the cache flush got was refused at selection: Failed, with
+// TargetsSelected=False for reason, its message containing want.
+func requireRefused(t *testing.T, got *chaosv1alpha1.Experiment, reason, want string) {
+	t.Helper()
+	if got.Status.Phase != chaosv1alpha1.ExperimentFailed {
+		t.Errorf("%s: phase %s, want Failed; conditions %+v", got.Name, got.Status.Phase, got.Status.Conditions)
+	}
+	requireCondition(t, got, chaosv1alpha1.ConditionTargetsSelected, "False", reason)
+	if msg := findMsg(got.Status.Conditions, chaosv1alpha1.ConditionTargetsSelected); !strings.Contains(msg, want) {
+		t.Errorf("%s: message %q, want it to contain %q", got.Name, msg, want)
 	}
 }
 

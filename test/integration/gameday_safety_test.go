@@ -110,20 +110,32 @@ func failStepStart(ns, exp string, failed *atomic.Bool, ready func() bool, then 
 }
 
 // failFirstAbortPatch makes the GameDay controller's first abort request to an Experiment fail,
-// as an API server that is briefly unavailable would.
-func failFirstAbortPatch(failed *atomic.Int32) func(client.Client) client.Client {
+// as an API server that is briefly unavailable would, and calls then (if set) as it fails.
+// failed counts the abort requests.
+func failFirstAbortPatch(failed *atomic.Int32, then func()) func(client.Client) client.Client {
 	return func(c client.Client) client.Client {
 		return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
 			if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
 				return nil
 			}
-			data, err := patch.Data(obj)
-			if err == nil && strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) && failed.Add(1) == 1 {
-				return errors.New("injected: the API server is unavailable")
+			if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
+				return nil
 			}
-			return nil
+			if then != nil {
+				then()
+			}
+			return errors.New("injected: the API server is unavailable")
 		}}
 	}
+}
+
+// abortOnSignal guards gd by an abort condition on the test's Prometheus series name (see
+// promSignal), evaluated every interval.
+func abortOnSignal(gd *chaosv1alpha1.GameDay, prom *promtest.Server, name string, interval time.Duration) {
+	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
+	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: interval}
+	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
+		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: name, Operator: ">", Threshold: "0"}}}
 }
 
 // An abort whose patch to an Experiment fails is sent again: the step is recorded Aborted only
@@ -133,7 +145,7 @@ func TestGameDayAbortRetriesAFailedExperimentPatch(t *testing.T) {
 	ns := "gd-abort-retry"
 	var failed atomic.Int32
 	lf := &lastingFault{injected: map[types.UID]bool{}, recovered: map[types.UID]bool{}}
-	startManager(t, managerOptions{gameDayClient: failFirstAbortPatch(&failed),
+	startManager(t, managerOptions{gameDayClient: failFirstAbortPatch(&failed, nil),
 		faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf}})
 	gd := gameDay(ns, "retry", latencyStep(t, ns))
 	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
@@ -172,23 +184,9 @@ func TestGameDayAbortIsRetriedSoonNotAtTheInterval(t *testing.T) {
 	var failedAt atomic.Int64
 	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
-		gameDayClient: func(c client.Client) client.Client {
-			return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
-				if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
-					return nil
-				}
-				if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
-					return nil
-				}
-				failedAt.Store(time.Now().UnixNano())
-				return errors.New("injected: the API server is unavailable")
-			}}
-		}})
+		gameDayClient: failFirstAbortPatch(&failed, func() { failedAt.Store(time.Now().UnixNano()) })})
 	gd := gameDay(ns, "soon", latencyStep(t, ns))
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: 20 * time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_abort_soon_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_abort_soon_signal", 20*time.Second)
 	mustCreate(t, gd)
 	waitInjected(t, ns, "soon-slow")
 	signal(1)
@@ -217,28 +215,15 @@ func TestGameDayAbortDecisionSurvivesAFailedExperimentPatch(t *testing.T) {
 	var failed atomic.Int32
 	lf := newLastingFault()
 	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionNetworkLatency: lf},
-		gameDayClient: func(c client.Client) client.Client {
-			return failingClient{Client: c, failPatch: func(obj client.Object, patch client.Patch) error {
-				if _, ok := obj.(*chaosv1alpha1.Experiment); !ok {
-					return nil
-				}
-				if data, err := patch.Data(obj); err != nil || !strings.Contains(string(data), chaosv1alpha1.AnnotationAbort) || failed.Add(1) != 1 {
-					return nil
-				}
-				signal(0) // the condition stops firing before the next pass
-				return errors.New("injected: the API server is unavailable")
-			}}
-		}})
+		// The condition stops firing before the next pass.
+		gameDayClient: failFirstAbortPatch(&failed, func() { signal(0) })})
 	first := latencyStep(t, ns)
 	labels, _ := deployment(t, ns, "api", 2)
 	second := first.DeepCopy()
 	second.Name, second.WithPrevious = "slower", true
 	second.Experiment.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
 	gd := gameDay(ns, "kept", first, *second)
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_abort_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_abort_signal", time.Second)
 	mustCreate(t, gd)
 	waitInjected(t, ns, "kept-slow")
 	waitInjected(t, ns, "kept-slower")
@@ -743,10 +728,7 @@ func TestGameDayAbortReachesAStepWhoseStartWasNotWritten(t *testing.T) {
 			return len(lf.injected) > 0
 		}, func() { signal(1) })})
 	gd := gameDay(ns, "unwritten", latencyStep(t, ns))
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_unwritten_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_unwritten_signal", time.Second)
 	mustCreate(t, gd)
 	got := waitGameDay(t, client.ObjectKeyFromObject(gd), "finished", 20*time.Second, func(g *chaosv1alpha1.GameDay) bool { return g.Status.Phase.Finished() })
 	if !failed.Load() {
@@ -835,10 +817,7 @@ func TestGameDayGuardCadenceIsNotStretchedBySlowHypotheses(t *testing.T) {
 	signal := promSignal(t, prom, "gd_cadence_signal")
 	signal(0)
 	gd := gameDay(ns, "hyp", pauseStep("wait", time.Hour))
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_cadence_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_cadence_signal", time.Second)
 	for i := range 4 { // 4 × the 5 s HTTP timeout, one after another: a pass of 20 s
 		gd.Spec.Hypotheses = append(gd.Spec.Hypotheses, chaosv1alpha1.Hypothesis{Name: fmt.Sprintf("answers-%d", i),
 			HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL}, When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisDuring}})
@@ -885,10 +864,7 @@ func TestGameDayGuardCadenceIsNotStretchedByAFailingStep(t *testing.T) {
 	second.Name, second.WithPrevious = "blocked", true
 	second.Experiment.Selector.LabelSelector = &chaosv1alpha1.LabelSelector{MatchLabels: labels}
 	gd := gameDay(ns, "cadence", first, *second)
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_step_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_step_signal", time.Second)
 	mustCreate(t, gd)
 	waitInjected(t, ns, "cadence-slow")
 	time.Sleep(13 * time.Second) // long enough for an error backoff to have grown to seconds (about 5 s, then 10 s)
@@ -921,10 +897,7 @@ func TestGameDayAbortIsWrittenBeforeTheAfterReport(t *testing.T) {
 	signal := promSignal(t, prom, "gd_report_signal")
 	signal(0)
 	gd := gameDay(ns, "report", pauseStep("wait", time.Hour))
-	gd.Spec.Prometheus = &chaosv1alpha1.PrometheusSource{Address: prom.URL, Timeout: &metav1.Duration{Duration: time.Second}}
-	gd.Spec.EvaluationInterval = &metav1.Duration{Duration: time.Second}
-	gd.Spec.AbortConditions = []chaosv1alpha1.AbortCondition{{Name: "signal",
-		PromQLCheck: chaosv1alpha1.PromQLCheck{Query: "gd_report_signal", Operator: ">", Threshold: "0"}}}
+	abortOnSignal(gd, prom, "gd_report_signal", time.Second)
 	gd.Spec.Hypotheses = []chaosv1alpha1.Hypothesis{{Name: "answers-after", HTTP: &chaosv1alpha1.HTTPCheck{URL: hang.URL},
 		When: []chaosv1alpha1.HypothesisPhase{chaosv1alpha1.HypothesisAfter}}}
 	mustCreate(t, gd)

@@ -225,16 +225,24 @@ func TestAgentRemovesExpiredFaultWithoutTheManager(t *testing.T) {
 	})
 }
 
+// agentFault runs an agent for node, with no manager, and a pod web in ns whose Injection (a
+// partition, as the manager would write it) the agent has applied.
+func agentFault(t *testing.T, ns, node string) (*netnstest.Pair, *corev1.Pod, *chaosv1alpha1.Injection) {
+	t.Helper()
+	p := netnstest.NewPair(t)
+	pods := &podsOnNode{}
+	pod := netPod(t, ns, "web", node, p, pods)
+	startAgent(t, node, pods)
+	inj, _ := injectionFor(t, partition(ns, "cut", "10.99.0.3/32", time.Hour), pod.Name, pod.UID, node, false)
+	eventually(t, "the fault on the pod", 10*time.Second, func() bool { return present(t, p) })
+	return p, pod, inj
+}
+
 // An emergency stop holds on the node even while the manager is down: the agent takes every
 // fault off by itself, and one it took off stays off once the stop is lifted (a stop ends what
 // was running); a fault asked for afterwards is applied.
 func TestAgentHonoursTheEmergencyStopWithoutTheManager(t *testing.T) {
-	p := netnstest.NewPair(t)
-	pods := &podsOnNode{}
-	pod := netPod(t, "net-estop-agent", "web", "node-es", p, pods)
-	startAgent(t, "node-es", pods)
-	inj, _ := injectionFor(t, partition("net-estop-agent", "cut", "10.99.0.3/32", time.Hour), pod.Name, pod.UID, "node-es", false)
-	eventually(t, "the fault on the pod", 10*time.Second, func() bool { return present(t, p) })
+	p, pod, inj := agentFault(t, "net-estop-agent", "node-es")
 
 	stop := &chaosv1alpha1.EmergencyStop{ObjectMeta: metav1.ObjectMeta{Name: "node-incident"}, Spec: chaosv1alpha1.EmergencyStopSpec{Reason: "manager down, pager on"}}
 	mustCreate(t, stop)
@@ -285,12 +293,7 @@ func TestAgentHonoursTheEmergencyStopWithoutTheManager(t *testing.T) {
 // An Injection whose expiry is further off than any experiment lasts (one written by hand: the
 // manager's never are) is refused by the agent, so it cannot outlast the dead man's switch.
 func TestAgentRefusesAnExpiryFurtherThanAnyExperiment(t *testing.T) {
-	p := netnstest.NewPair(t)
-	pods := &podsOnNode{}
-	pod := netPod(t, "net-far", "web", "node-far", p, pods)
-	startAgent(t, "node-far", pods)
-	inj, _ := injectionFor(t, partition("net-far", "cut", "10.99.0.3/32", time.Hour), pod.Name, pod.UID, "node-far", false)
-	eventually(t, "the fault on the pod", 10*time.Second, func() bool { return present(t, p) })
+	p, _, inj := agentFault(t, "net-far", "node-far")
 	far := metav1.NewTime(time.Now().Add(chaosv1alpha1.MaxFaultDuration + time.Hour))
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the agent writes its status meanwhile
 		if err := k8s.Get(t.Context(), client.ObjectKeyFromObject(inj), inj); err != nil {
