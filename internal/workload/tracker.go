@@ -65,8 +65,10 @@ type watched struct {
 	synced  func() bool
 	desired int32
 	sel     labels.Selector
-	pods    map[types.UID]*corev1.Pod
-	users   map[types.NamespacedName]*waiter
+	// pods by name, as the watch keys them: a pod replaced under its name (a StatefulSet's)
+	// whose deletion the watch missed arrives as an update, and must replace its predecessor.
+	pods  map[string]*corev1.Pod
+	users map[types.NamespacedName]*waiter
 }
 
 // waiter is one experiment waiting on a workload.
@@ -201,7 +203,7 @@ func (t *Tracker) start(ctx context.Context, ref Ref, desired int32, sel labels.
 	}
 	wctx, cancel := context.WithCancel(base)
 	w := &watched{ref: ref, cancel: cancel, desired: desired, sel: sel,
-		pods: map[types.UID]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
+		pods: map[string]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
 	lw := cache.NewFilteredListWatchFromClient(t.Pods.CoreV1().RESTClient(), "pods", ref.Namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = sel.String() })
 	_, ctl := cache.NewInformerWithOptions(cache.InformerOptions{
@@ -238,9 +240,9 @@ func (t *Tracker) observe(ctx context.Context, w *watched, obj any, deleted, ini
 	}
 	t.mu.Lock()
 	if deleted {
-		delete(w.pods, p.UID)
+		delete(w.pods, p.Name)
 	} else {
-		w.pods[p.UID] = p
+		w.pods[p.Name] = p
 	}
 	if initial {
 		t.mu.Unlock()

@@ -49,3 +49,21 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// A pod replaced under its name (a StatefulSet's) whose deletion the watch missed reaches the
+// tracker as an update after a relist: it replaces its predecessor, whose last Ready state must
+// not count on.
+func TestTrackerKeepsOnePodPerName(t *testing.T) {
+	tr := &Tracker{}
+	w := &watched{desired: 1, sel: labels.SelectorFromSet(labels.Set{"app": "x"}), pods: map[string]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	old := pod("uid-old", true, at, false)
+	old.Name = "db-0"
+	tr.observe(t.Context(), w, &old, false, true)
+	successor := pod("uid-new", false, at.Add(time.Minute), false)
+	successor.Name = "db-0"
+	tr.observe(t.Context(), w, &successor, false, false)
+	if r := tr.readiness(w, &waiter{killed: sets.New[types.UID]()}); r.Ready != 0 || r.Whole() {
+		t.Errorf("readiness %+v: the replaced pod's Ready still counts", r)
+	}
+}
