@@ -439,7 +439,11 @@ func (r *ExperimentReconciler) injectRound(ctx context.Context, s *scope, fault 
 	for _, o := range r.injectAll(ctx, s.exp, fault, resumed) {
 		t, err, now := &st.Targets[o.target], o.err, o.at
 		var perm *experiments.PermanentError
+		var already *experiments.AlreadyInjected
 		switch {
+		case errors.As(err, &already):
+			t.State, t.InjectedAt, t.Message = chaosv1alpha1.TargetInjected, &metav1.Time{Time: already.At}, ""
+			injected++
 		case errors.As(err, &perm):
 			t.Message = perm.Message
 			permanent = perm

@@ -15,6 +15,15 @@ import (
 // on it, so nothing may hold an experiment's finalizer for it.
 var ErrTargetGone = errors.New("target is gone")
 
+// AlreadyInjected is what Inject returns on a resumed round when it finds the fault in place from
+// before the restart (a pod already terminating): the round counts it injected At, when the
+// target shows it happened, not when the manager came back (a recovery time counts from it).
+type AlreadyInjected struct{ At time.Time }
+
+func (e *AlreadyInjected) Error() string {
+	return "injected before the restart, at " + e.At.UTC().Format(time.RFC3339)
+}
+
 // ErrInProgress (wrapped, with what is awaited) means the kind has asked for the change and is
 // waiting for it to take effect (an agent applying or removing a network fault). The engine
 // checks again shortly, without counting it as a failure.
@@ -43,8 +52,8 @@ type Fault interface {
 
 	// Inject applies the fault to one target. resumed is true when the target was recorded by an
 	// earlier pass that may have acted on it before a restart: the kind must then check before it
-	// acts, so that no target is hit twice for one round. ErrTargetGone when the target no
-	// longer exists. A pod kind's Inject is called concurrently for the targets of a round (a
+	// acts, so that no target is hit twice for one round (AlreadyInjected, with when, for one it
+	// finds hit). ErrTargetGone when the target no longer exists. A pod kind's Inject is called concurrently for the targets of a round (a
 	// zone's pods go down together) and must only read exp. A Targeter's is called for one
 	// target after another and may record figures in exp's status.
 	Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error

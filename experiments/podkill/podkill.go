@@ -5,6 +5,7 @@ package podkill
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,7 +34,7 @@ func (PodKill) Preflight(context.Context, *chaosv1alpha1.Experiment, []corev1.Po
 // Inject deletes the target pod. The deletion carries the pod's UID as a precondition, so a pod
 // recreated under the same name (a StatefulSet's) is never killed in its predecessor's place.
 // On the resume path a pod that is already terminating was killed before the restart and is not
-// deleted again.
+// deleted again (AlreadyInjected, with when).
 func (p PodKill) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error {
 	if resumed {
 		var pod corev1.Pod
@@ -46,7 +47,12 @@ func (p PodKill) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t ch
 		case pod.UID != t.UID:
 			return experiments.ErrTargetGone
 		case pod.DeletionTimestamp != nil:
-			return nil
+			// Killed before the restart: deletionTimestamp is the kill plus the grace period.
+			at := pod.DeletionTimestamp.Time
+			if g := pod.DeletionGracePeriodSeconds; g != nil {
+				at = at.Add(-time.Duration(*g) * time.Second)
+			}
+			return &experiments.AlreadyInjected{At: at}
 		}
 	}
 	opts := []client.DeleteOption{client.Preconditions{UID: &t.UID}}

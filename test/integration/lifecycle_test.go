@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -609,8 +610,15 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			mustCreate(t, exp)
 			key := client.ObjectKeyFromObject(exp)
 			crashing.await(t, stop1)
+			crashedAt := time.Now()
+			mu.Lock()
+			killedBefore := maps.Clone(deletes)
+			mu.Unlock()
 			// The round is in status as intent only: the pass died before recording what it did.
 			intent := requireIntentOnly(t, key, tc.want)
+			// The restart comes over a second later: a kill from before it must be recorded at
+			// its own time (status times are in whole seconds), not when the manager came back.
+			time.Sleep(1500 * time.Millisecond)
 			before, t0 := roundSteps(t, chaosv1alpha1.ActionPodKill), time.Now()
 
 			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
@@ -628,6 +636,9 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 				}
 				if deletes[tg.Name] != 1 {
 					t.Errorf("pod %s deleted %d times, want exactly once", tg.Name, deletes[tg.Name])
+				}
+				if killedBefore[tg.Name] > 0 && (tg.InjectedAt == nil || tg.InjectedAt.After(crashedAt)) {
+					t.Errorf("target %s killed before the crash is recorded injected at %v, after the crash (%s): the resume's time, not the kill's", tg.Name, tg.InjectedAt, crashedAt.Format(time.RFC3339Nano))
 				}
 			}
 			if total := len(deletes); total != tc.want {
