@@ -127,13 +127,26 @@ func (r *GameDayReconciler) reconcileSchedule(ctx context.Context, s *gdScope) (
 // scheduleTimes gives the latest time due in (last, now], zero if none (earlier missed times are
 // not run late), and the first time after now, both in loc. ok is false when the schedule has
 // no next time: cron's Next returns the zero time for a date that never comes (30 February).
+//
+// When the clocks go back, a wall time comes twice (02:30 CEST, then 02:30 CET): it is one time of
+// the schedule, run once, as cron does.
 func scheduleTimes(cs cron.Schedule, loc *time.Location, last, now time.Time) (due, next time.Time, ok bool) {
+	wall := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") }
 	next = cs.Next(now.In(loc))
 	if next.IsZero() {
 		return time.Time{}, time.Time{}, false
 	}
 	for t, n := cs.Next(last.In(loc)), 0; !t.IsZero() && !t.After(now) && n < 10000; t, n = cs.Next(t), n+1 {
-		due = t
+		if wall(t) != wall(last) {
+			due = t // the latest time due; earlier missed ones are not run late
+		}
+	}
+	done := last
+	if due.After(done) {
+		done = due
+	}
+	if wall(next) == wall(done) {
+		next = cs.Next(next)
 	}
 	return due, next, true
 }

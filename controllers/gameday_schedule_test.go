@@ -27,6 +27,9 @@ func TestScheduleTimes(t *testing.T) {
 		{"in a time zone", "0 10 * * *", paris, utc(11, 24, 8, 0), utc(11, 24, 9, 30), utc(11, 24, 9, 0), utc(11, 25, 9, 0), true},
 		{"30 February never fires", "0 10 30 2 *", time.UTC, utc(11, 24, 9, 0), utc(11, 24, 9, 58), time.Time{}, time.Time{}, false},
 		{"31 April never fires", "0 0 31 4 *", time.UTC, utc(1, 1, 0, 0), utc(11, 24, 9, 58), time.Time{}, time.Time{}, false},
+		// 2026-10-25, Paris goes from CEST to CET at 03:00: 02:30 comes twice (00:30 and 01:30 UTC).
+		{"a wall time that comes twice runs once", "30 2 * * *", paris, utc(10, 25, 0, 30), utc(10, 25, 1, 35), time.Time{}, utc(10, 26, 1, 30), true},
+		{"its first coming is due", "30 2 * * *", paris, utc(10, 24, 0, 30), utc(10, 25, 0, 31), utc(10, 25, 0, 30), utc(10, 26, 1, 30), true},
 		{"29 February fires in a leap year", "0 10 29 2 *", time.UTC, utc(11, 24, 9, 0), utc(11, 24, 9, 58), time.Time{}, time.Date(2028, 2, 29, 10, 0, 0, 0, time.UTC), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
