@@ -237,8 +237,8 @@ func (r *GameDayReconciler) startRun(ctx context.Context, s *gdScope, due time.T
 	return false, nil
 }
 
-// trimRuns keeps the active runs and the historyLimit most recent finished (or skipped, or
-// deleted) ones, deleting the older runs' GameDays.
+// trimRuns keeps the active runs, the historyLimit most recent finished (or deleted) ones and
+// the historyLimit most recent skipped times, deleting the older runs' GameDays.
 func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	limit := 3
 	if h := s.gd.Spec.Schedule.HistoryLimit; h != nil {
@@ -247,10 +247,18 @@ func (r *GameDayReconciler) trimRuns(ctx context.Context, s *gdScope) error {
 	runs := s.gd.Status.Runs
 	slices.SortFunc(runs, func(a, b chaosv1alpha1.ScheduledRun) int { return b.ScheduledAt.Compare(a.ScheduledAt.Time) })
 	var kept []chaosv1alpha1.ScheduledRun
-	finished := 0
+	// Skipped times are counted apart from runs: hours of a suspended schedule must not push the
+	// last runs' GameDays, which hold their reports, out of the history.
+	finished, skipped := 0, 0
 	for _, run := range runs {
-		done := run.Phase == chaosv1alpha1.ScheduledRunSkipped || run.Phase == chaosv1alpha1.ScheduledRunDeleted || chaosv1alpha1.GameDayPhase(run.Phase).Finished()
-		if !done {
+		if run.Phase == chaosv1alpha1.ScheduledRunSkipped {
+			if skipped < limit {
+				skipped++
+				kept = append(kept, run)
+			}
+			continue
+		}
+		if run.Phase != chaosv1alpha1.ScheduledRunDeleted && !chaosv1alpha1.GameDayPhase(run.Phase).Finished() {
 			kept = append(kept, run)
 			continue
 		}

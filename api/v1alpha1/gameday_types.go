@@ -309,7 +309,7 @@ type GameDaySchedule struct {
 	// +listType=atomic
 	// +optional
 	Blackouts []BlackoutWindow `json:"blackouts,omitempty"`
-	// historyLimit is how many finished runs are kept; default 3.
+	// historyLimit is how many finished runs are kept, and how many skipped times; default 3.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
@@ -451,7 +451,8 @@ type GameDayStatus struct {
 	// nextScheduleTime is when the next run is due; empty while the schedule is invalid.
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
-	// runs: the scheduled runs kept (historyLimit finished ones, and the active one).
+	// runs: the scheduled runs kept (historyLimit finished ones, historyLimit skipped times, and
+	// the active one).
 	// +listType=atomic
 	// +optional
 	Runs []ScheduledRun `json:"runs,omitempty"`

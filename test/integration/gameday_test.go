@@ -464,6 +464,10 @@ func TestGameDayScheduleOnAnInjectedClock(t *testing.T) {
 	if msg := got.Status.Runs[len(got.Status.Runs)-1].Message; !strings.Contains(msg, `blackout window "release-freeze"`) {
 		t.Errorf("skip message %q", msg)
 	}
+	// A skipped time does not count against the runs kept: the first run and its report stay.
+	if err := k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: first}, &chaosv1alpha1.GameDay{}); err != nil {
+		t.Errorf("the first run is gone after a skipped time (history limit 1): %v", err)
+	}
 
 	poke(time.Date(2026, 12, 8, 10, 0, 30, 0, paris))
 	third := fmt.Sprintf("weekly-%d", time.Date(2026, 12, 8, 10, 0, 0, 0, paris).Unix()/60)
@@ -474,9 +478,9 @@ func TestGameDayScheduleOnAnInjectedClock(t *testing.T) {
 	eventually(t, "the oldest run deleted (history limit 1)", 15*time.Second, func() bool {
 		return apierrors.IsNotFound(k8s.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: first}, &chaosv1alpha1.GameDay{}))
 	})
-	got = waitGameDay(t, key, "history", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 1 })
-	if got.Status.Runs[0].GameDay != third || got.Status.Runs[0].Phase != string(chaosv1alpha1.GameDaySucceeded) {
-		t.Errorf("runs kept %+v, want only the third, Succeeded", got.Status.Runs)
+	got = waitGameDay(t, key, "history", 10*time.Second, func(g *chaosv1alpha1.GameDay) bool { return len(g.Status.Runs) == 2 })
+	if r := got.Status.Runs; r[0].Phase != chaosv1alpha1.ScheduledRunSkipped || r[1].GameDay != third || r[1].Phase != string(chaosv1alpha1.GameDaySucceeded) {
+		t.Errorf("runs kept %+v, want the skipped time and the third run, Succeeded (one of each)", got.Status.Runs)
 	}
 }
 
