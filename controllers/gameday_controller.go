@@ -57,6 +57,8 @@ type GameDayReconciler struct {
 	NewQuerier func(address string, timeout time.Duration) (slo.Querier, error)
 
 	queriers sync.Map // address|timeout → slo.Querier
+	// written holds, per GameDay, the resourceVersion of this controller's last write to it.
+	written sync.Map
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays,verbs=get;list;watch;update;patch
@@ -67,6 +69,9 @@ type GameDayReconciler struct {
 
 type gdScope struct {
 	before, gd *chaosv1alpha1.GameDay
+	// eventsFrom is the object as read: events tell every transition of the pass, including
+	// those an early write (the abort decision) already recorded.
+	eventsFrom *chaosv1alpha1.GameDay
 	now        time.Time
 	// stop is the EmergencyStop in force, if any: nothing starts, a running game day aborts.
 	stop *chaosv1alpha1.EmergencyStop
@@ -79,9 +84,9 @@ func (s *gdScope) stopMsg() string {
 
 // Reconcile reads the GameDay, runs the phase function, writes status once.
 func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	gd := &chaosv1alpha1.GameDay{}
-	if err := r.Client.Get(ctx, req.NamespacedName, gd); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	gd, err := r.read(ctx, req.NamespacedName)
+	if gd == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("gameday", klog.KObj(gd)))
 	if !gd.DeletionTimestamp.IsZero() {
@@ -96,12 +101,13 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if err := r.Client.Patch(ctx, gd, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
+		r.wrote(gd)
 	}
 	stop, err := emergencyStop(ctx, r.Client)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	s := &gdScope{before: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
+	s := &gdScope{before: gd.DeepCopy(), eventsFrom: gd.DeepCopy(), gd: gd, now: r.Clock.Now(), stop: stop}
 	var res ctrl.Result
 	switch {
 	case reportPending(gd):
@@ -113,14 +119,51 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	case gd.Status.Phase == chaosv1alpha1.GameDayRunning:
 		res, err = r.run(ctx, s)
 	}
-	s.gd.Status.ObservedGeneration = s.gd.Generation
-	if !equality.Semantic.DeepEqual(s.before.Status, s.gd.Status) {
-		if werr := r.Client.Status().Patch(ctx, s.gd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); werr != nil {
-			return ctrl.Result{}, kerrors.NewAggregate([]error{err, fmt.Errorf("writing status: %w", werr)})
-		}
-		r.events(s)
+	if werr := r.writeStatus(ctx, s); werr != nil {
+		return ctrl.Result{}, kerrors.NewAggregate([]error{err, werr})
 	}
+	r.events(s)
 	return res, err
+}
+
+// read gets the GameDay from the cache unless the cache is behind this controller's own last
+// write to it: a pass woken right after that write (an Experiment it told to abort reporting
+// back) would otherwise act on the status before it, and its own write would then conflict and
+// be lost. Then it reads from the API server. A nil GameDay: it is gone.
+func (r *GameDayReconciler) read(ctx context.Context, key types.NamespacedName) (*chaosv1alpha1.GameDay, error) {
+	gd := &chaosv1alpha1.GameDay{}
+	err := r.Client.Get(ctx, key, gd)
+	if rv, ok := r.written.Load(key); err == nil && ok && rv != gd.ResourceVersion {
+		err = r.apiReader().Get(ctx, key, gd)
+	}
+	if apierrors.IsNotFound(err) {
+		r.written.Delete(key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gd, nil
+}
+
+// wrote records the resourceVersion this controller's write produced (see read).
+func (r *GameDayReconciler) wrote(gd *chaosv1alpha1.GameDay) {
+	r.written.Store(client.ObjectKeyFromObject(gd), gd.ResourceVersion)
+}
+
+// writeStatus writes what the pass changed in status, locked on what it read: a pass that read
+// an older object conflicts here rather than overwrite what it did not see.
+func (r *GameDayReconciler) writeStatus(ctx context.Context, s *gdScope) error {
+	s.gd.Status.ObservedGeneration = s.gd.Generation
+	if equality.Semantic.DeepEqual(s.before.Status, s.gd.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, s.gd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	r.wrote(s.gd)
+	s.before = s.gd.DeepCopy()
+	return nil
 }
 
 func (r *GameDayReconciler) events(s *gdScope) {
@@ -128,7 +171,7 @@ func (r *GameDayReconciler) events(s *gdScope) {
 		return
 	}
 	for _, c := range s.gd.Status.Conditions {
-		old := meta.FindStatusCondition(s.before.Status.Conditions, c.Type)
+		old := meta.FindStatusCondition(s.eventsFrom.Status.Conditions, c.Type)
 		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
 			continue
 		}
@@ -878,9 +921,14 @@ func soonest(wait, w time.Duration) time.Duration {
 // abort (each removes its faults at once) and ends the game day Aborted with what fired.
 func (r *GameDayReconciler) abortAll(ctx context.Context, s *gdScope, reason, msg string) error {
 	if s.gd.Status.Abort == nil {
-		// Written with this pass's status even when a request below fails, so the next passes
-		// finish this abort rather than judge afresh.
+		// Recorded before any Experiment is told, so the next passes finish this abort rather
+		// than judge afresh: were it only written at the end of the pass, a lost write (a
+		// conflict) would leave some Experiments aborted and the decision forgotten (the game
+		// day then failing on a step its own abort ended).
 		s.gd.Status.Abort = &chaosv1alpha1.GameDayAbort{Reason: reason, Message: msg, DecidedAt: metav1.Time{Time: s.now}}
+		if err := r.writeStatus(ctx, s); err != nil {
+			return err
+		}
 	}
 	if err := r.abortRunning(ctx, s, reason); err != nil {
 		return err // retried: the game day ends Aborted only once every experiment was told
