@@ -136,7 +136,17 @@ func scheduleTimes(cs cron.Schedule, loc *time.Location, last, now time.Time) (d
 	if next.IsZero() {
 		return time.Time{}, time.Time{}, false
 	}
-	for t, n := cs.Next(last.In(loc)), 0; !t.IsZero() && !t.After(now) && n < 10000; t, n = cs.Next(t), n+1 {
+	// After a long outage of a frequent schedule, step from near now rather than through every
+	// missed time (a minutely cron down for a week has 10,000): from the shortest look back that
+	// holds a due time.
+	from := last
+	for _, back := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour, 31 * 24 * time.Hour, 366 * 24 * time.Hour} {
+		if start := now.Add(-back); start.After(from) && !cs.Next(start.In(loc)).After(now) {
+			from = start
+			break
+		}
+	}
+	for t, n := cs.Next(from.In(loc)), 0; !t.IsZero() && !t.After(now) && n < 10000; t, n = cs.Next(t), n+1 {
 		if wall(t) != wall(last) {
 			due = t // the latest time due; earlier missed ones are not run late
 		}

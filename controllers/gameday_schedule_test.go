@@ -30,6 +30,8 @@ func TestScheduleTimes(t *testing.T) {
 		// 2026-10-25, Paris goes from CEST to CET at 03:00: 02:30 comes twice (00:30 and 01:30 UTC).
 		{"a wall time that comes twice runs once", "30 2 * * *", paris, utc(10, 25, 0, 30), utc(10, 25, 1, 35), time.Time{}, utc(10, 26, 1, 30), true},
 		{"its first coming is due", "30 2 * * *", paris, utc(10, 24, 0, 30), utc(10, 25, 0, 31), utc(10, 25, 0, 30), utc(10, 26, 1, 30), true},
+		{"a minutely schedule down for ten days: the latest time", "* * * * *", time.UTC, utc(11, 14, 9, 0), utc(11, 24, 9, 5), utc(11, 24, 9, 5), utc(11, 24, 9, 6), true},
+		{"a yearly one down for two years: the latest time", "0 10 1 1 *", time.UTC, time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC), utc(11, 24, 9, 5), time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC), true},
 		{"29 February fires in a leap year", "0 10 29 2 *", time.UTC, utc(11, 24, 9, 0), utc(11, 24, 9, 58), time.Time{}, time.Date(2028, 2, 29, 10, 0, 0, 0, time.UTC), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
