@@ -316,14 +316,8 @@ func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault 
 // selectNamed takes the round's targets from a kind that names its own (a cache), then runs its
 // preflight. Like selectRound, nil targets mean the experiment cannot go on.
 func (r *ExperimentReconciler) selectNamed(ctx context.Context, s *scope, tg experiments.Targeter, fault experiments.Fault, round int32) ([]chaosv1alpha1.TargetStatus, error) {
-	if field, ns := namedNamespace(s.exp); ns != "" && r.Protected.Has(ns) {
-		// A pod selector skips a protected namespace among others; a named target in one is
-		// the whole experiment, so it is refused outright.
-		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonProtectedNamespace,
-			fmt.Sprintf("%s: %s is a protected namespace: no experiment acts in it (protected: %s)", field, ns, strings.Join(r.Protected.List(), ", ")))
-		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
-		return nil, nil
-	}
+	// A kind that names its own target refuses one in a protected namespace itself (a
+	// PermanentError with its reason), before it reads or dials anything.
 	targets, err := tg.Targets(ctx, s.exp)
 	var perm *experiments.PermanentError
 	switch {

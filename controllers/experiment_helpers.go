@@ -120,17 +120,3 @@ func recoverySummary(ws []chaosv1alpha1.WorkloadStatus) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-// namedNamespace is the namespace a kind that names its own target acts in, and the field that
-// says so: a cache's Service (its own namespace by default). "" when there is none to check (a
-// cache given by address).
-func namedNamespace(exp *chaosv1alpha1.Experiment) (field, ns string) {
-	cf := exp.Spec.CacheFlush
-	if cf == nil || cf.Service == nil {
-		return "", ""
-	}
-	if cf.Service.Namespace != "" {
-		return "spec.cacheFlush.service.namespace", cf.Service.Namespace
-	}
-	return "spec.cacheFlush.service (the Experiment's namespace)", exp.Namespace
-}

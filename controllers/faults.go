@@ -24,8 +24,8 @@ type FaultOptions struct {
 	// CacheRestoreTimeout bounds how long a CacheFlush restore that keeps failing is retried
 	// (cacheflush.DefaultRestoreTimeout when 0).
 	CacheRestoreTimeout time.Duration
-	// Protected are the namespaces no experiment acts in (a cache given by address is checked
-	// against them; the engine checks every other target).
+	// Protected are the namespaces no experiment acts in (a cache flush checks its Service or
+	// address against them; the engine checks the pods it selects).
 	Protected selector.Protected
 }
 

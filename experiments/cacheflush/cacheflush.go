@@ -48,8 +48,8 @@ type CacheFlush struct {
 	// RestoreTimeout bounds how long a restore that keeps failing is retried, from its first
 	// failed attempt; DefaultRestoreTimeout when 0.
 	RestoreTimeout time.Duration
-	// Protected are the namespaces no experiment acts in: a cache given by address is refused
-	// when the address leads into one.
+	// Protected are the namespaces no experiment acts in: a cache whose Service is in one, or
+	// whose address leads into one, is refused.
 	Protected selector.Protected
 
 	mu sync.Mutex
@@ -108,8 +108,11 @@ func (*CacheFlush) Lasting(exp *chaosv1alpha1.Experiment) bool {
 	return exp.Spec.CacheFlush != nil && exp.Spec.CacheFlush.Restore != nil
 }
 
-// Targets is the one cache the spec names.
+// Targets is the one cache the spec names, unless it is in a protected namespace.
 func (f *CacheFlush) Targets(ctx context.Context, exp *chaosv1alpha1.Experiment) ([]chaosv1alpha1.TargetStatus, error) {
+	if err := f.protectedService(exp); err != nil {
+		return nil, err
+	}
 	addr, err := address(ctx, f.Reader, exp)
 	if err != nil {
 		return nil, err

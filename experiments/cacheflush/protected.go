@@ -19,12 +19,31 @@ import (
 // +kubebuilder:rbac:groups="",resources=services,verbs=list
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
+// protectedService refuses a cache whose Service is in a protected namespace (invariant 7), named
+// or the Experiment's own, before anything is read or dialled. A pod selector skips a protected
+// namespace among others; a named cache in one is the whole experiment, so it is refused.
+func (f *CacheFlush) protectedService(exp *chaosv1alpha1.Experiment) error {
+	ref := exp.Spec.CacheFlush.Service
+	if ref == nil {
+		return nil
+	}
+	field, ns := "spec.cacheFlush.service.namespace", ref.Namespace
+	if ns == "" {
+		field, ns = "spec.cacheFlush.service (the Experiment's namespace)", exp.Namespace
+	}
+	if !f.Protected.Has(ns) {
+		return nil
+	}
+	return &experiments.PermanentError{Reason: chaosv1alpha1.ReasonProtectedNamespace,
+		Message: fmt.Sprintf("%s: %s is a protected namespace: no experiment acts in it (protected: %s)", field, ns, strings.Join(f.Protected.List(), ", "))}
+}
+
 // protectedAddress refuses an address that reaches a cache in a protected namespace: a Service
 // or pod DNS name there (<name>.<namespace>[.svc|.pod[.<cluster domain>]]), or an IP that is a
 // Service's cluster, external or load-balancer IP there, or a pod's. An unknown host name is
-// refused for good. The engine checks a cache named by Service;
-// an address must not be the way around it (invariant 7). A hostNetwork pod's IP is its node's,
-// shared by everything on the node, and says nothing about which namespace answers.
+// refused for good. An address must not be the way around protectedService. A hostNetwork
+// pod's IP is its node's, shared by everything on the node, and says nothing about which
+// namespace answers.
 func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
 	if len(f.Protected.List()) == 0 {
 		return nil
@@ -60,15 +79,16 @@ func (f *CacheFlush) protectedAddress(ctx context.Context, addr string) error {
 				return refuse(fmt.Sprintf("the IP of pod %s", p.Name), p.Namespace)
 			}
 		}
-		for _, ns := range f.Protected.List() {
-			var svcs corev1.ServiceList
-			if err := f.Reader.List(ctx, &svcs, client.InNamespace(ns), apiread.FromWatchCache{}); err != nil {
-				return fmt.Errorf("listing the Services of %s: %w: %w", ns, experiments.ErrTransient, err)
-			}
-			for _, s := range svcs.Items {
-				if slices.ContainsFunc(serviceIPs(&s), func(a string) bool { return ip.Equal(net.ParseIP(a)) }) {
-					return refuse(fmt.Sprintf("an IP of Service %s", s.Name), ns)
-				}
+	}
+	// The protected namespaces' Services, listed once for every address the host resolves to.
+	for _, ns := range f.Protected.List() {
+		var svcs corev1.ServiceList
+		if err := f.Reader.List(ctx, &svcs, client.InNamespace(ns), apiread.FromWatchCache{}); err != nil {
+			return fmt.Errorf("listing the Services of %s: %w: %w", ns, experiments.ErrTransient, err)
+		}
+		for _, s := range svcs.Items {
+			if slices.ContainsFunc(serviceIPs(&s), func(a string) bool { return slices.ContainsFunc(ips, net.ParseIP(a).Equal) }) {
+				return refuse(fmt.Sprintf("an IP of Service %s", s.Name), ns)
 			}
 		}
 	}
