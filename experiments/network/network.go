@@ -109,9 +109,23 @@ func (n *Network) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t c
 	if err != nil {
 		return err
 	}
+	inj, err := n.bring(ctx, exp, t, dest, true)
+	switch {
+	case err != nil:
+		return err
+	case inj == nil:
+		return experiments.ErrTargetGone
+	}
+	return verdict(inj)
+}
+
+// bring makes the target's Injection carry exp's fault to dest, and returns it; nil when the
+// target's pod is gone (or terminating, with terminatingGone) and no Injection was made. The
+// Injection is read from the cache; only without one is the pod read, which names what to make.
+func (n *Network) bring(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, dest destinations, terminatingGone bool) (*chaosv1alpha1.Injection, error) {
 	inj, err := n.cached(ctx, exp, t.UID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var spec chaosv1alpha1.InjectionSpec
 	if inj != nil {
@@ -120,16 +134,13 @@ func (n *Network) Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t c
 		pod, err := n.pod(ctx, t)
 		switch {
 		case err != nil:
-			return err
-		case pod == nil || pod.DeletionTimestamp != nil:
-			return experiments.ErrTargetGone
+			return nil, err
+		case pod == nil || (terminatingGone && pod.DeletionTimestamp != nil):
+			return nil, nil
 		}
 		spec = n.desired(exp, podRef(pod), pod.Spec.NodeName, pod.Spec.HostNetwork, dest)
 	}
-	if inj, err = n.ensure(ctx, exp, inj, spec); err != nil {
-		return err
-	}
-	return verdict(inj)
+	return n.ensure(ctx, exp, inj, spec)
 }
 
 // cached reads the experiment's Injection on the pod with uid from the manager's cache (the
@@ -432,26 +443,12 @@ func (n *Network) Refresh(ctx context.Context, exp *chaosv1alpha1.Experiment, ta
 			}
 			dest = &d
 		}
-		inj, err := n.cached(ctx, exp, t.UID)
+		inj, err := n.bring(ctx, exp, t, *dest, false)
 		if err != nil {
 			return err
 		}
-		var spec chaosv1alpha1.InjectionSpec
-		if inj != nil {
-			spec = n.desired(exp, inj.Spec.Pod, inj.Spec.NodeName, inj.Spec.HostNetwork, *dest)
-		} else {
-			// Not in the cache: the pod says whether the fault is still wanted.
-			pod, err := n.pod(ctx, t)
-			if err != nil {
-				return err
-			}
-			if pod == nil {
-				continue // gone: Recover handles it
-			}
-			spec = n.desired(exp, podRef(pod), pod.Spec.NodeName, pod.Spec.HostNetwork, *dest)
-		}
-		if inj, err = n.ensure(ctx, exp, inj, spec); err != nil {
-			return err
+		if inj == nil {
+			continue // gone: Recover handles it
 		}
 		err = verdict(inj)
 		var perm *experiments.PermanentError
