@@ -66,8 +66,8 @@ type ExperimentReconciler struct {
 	// per workload) and wakes the experiment; the recovery poll remains the fallback.
 	Tracker *workload.Tracker
 
-	// written holds, per Experiment, the resourceVersion of this controller's last write to it.
-	written sync.Map
+	// written is this controller's last write to each Experiment (see read).
+	written ownWrites
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;update;patch
@@ -141,27 +141,13 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return res, kerrors.NewAggregate([]error{err, werr})
 }
 
-// read gets the Experiment from the cache unless the cache is behind this controller's own last
-// write to it: a pass triggered right after that write (an Injection it created reporting back)
-// would otherwise see the status before it and act on it again (recreate an Injection it had
-// just removed). Then it reads from the API server. A nil Experiment: it is gone.
+// read gets the Experiment, from the API server while the cache is behind this controller's own
+// last write to it (see ownWrites): a pass triggered right after that write (an Injection it
+// created reporting back) would otherwise act on the status before it (recreate an Injection it
+// had just removed). A nil Experiment: it is gone.
 func (r *ExperimentReconciler) read(ctx context.Context, key types.NamespacedName) (*chaosv1alpha1.Experiment, error) {
 	exp := &chaosv1alpha1.Experiment{}
-	if err := r.Client.Get(ctx, key, exp); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.Delete(key)
-			return nil, nil
-		}
-		return nil, err
-	}
-	if rv, ok := r.written.Load(key); !ok || rv == exp.ResourceVersion {
-		return exp, nil
-	}
-	if err := r.APIReader.Get(ctx, key, exp); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.Delete(key)
-			return nil, nil
-		}
+	if found, err := r.written.get(ctx, r.Client, r.APIReader, key, exp); !found {
 		return nil, err
 	}
 	return exp, nil
@@ -172,11 +158,6 @@ func (r *ExperimentReconciler) release(key types.NamespacedName) {
 	if r.Tracker != nil {
 		r.Tracker.Release(key)
 	}
-}
-
-// wrote records the resourceVersion this controller's write produced (see read).
-func (r *ExperimentReconciler) wrote(exp *chaosv1alpha1.Experiment) {
-	r.written.Store(client.ObjectKeyFromObject(exp), exp.ResourceVersion)
 }
 
 func (r *ExperimentReconciler) inProgressPoll() time.Duration {
@@ -237,7 +218,7 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 		if err := r.Client.Patch(ctx, withFinalizer, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
-		r.wrote(withFinalizer)
+		r.written.wrote(withFinalizer)
 		s.exp.Finalizers, s.exp.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
 		s.before.Finalizers, s.before.ResourceVersion = withFinalizer.Finalizers, withFinalizer.ResourceVersion
 		s.steps.done(StepFinalizer)
@@ -961,7 +942,7 @@ func (r *ExperimentReconciler) reconcileDelete(ctx context.Context, s *scope) (c
 	if err := r.Client.Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	r.written.Delete(client.ObjectKeyFromObject(s.exp))
+	r.written.forget(client.ObjectKeyFromObject(s.exp))
 	s.deleted = true
 	r.recordEvents(ctx, s.eventsFrom, outcome)
 	return ctrl.Result{}, nil
@@ -992,7 +973,7 @@ func (r *ExperimentReconciler) writeStatus(ctx context.Context, s *scope) error 
 	if err := r.Client.Status().Patch(ctx, s.exp, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.wrote(s.exp)
+	r.written.wrote(s.exp)
 	s.before = s.exp.DeepCopy()
 	return nil
 }

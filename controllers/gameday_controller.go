@@ -57,8 +57,8 @@ type GameDayReconciler struct {
 	NewQuerier func(address string, timeout time.Duration) (slo.Querier, error)
 
 	queriers sync.Map // address|timeout → slo.Querier
-	// written holds, per GameDay, the resourceVersion of this controller's last write to it.
-	written sync.Map
+	// written is this controller's last write to each GameDay (see read).
+	written ownWrites
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=gamedays,verbs=get;list;watch;update;patch
@@ -101,7 +101,7 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if err := r.Client.Patch(ctx, gd, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
-		r.wrote(gd)
+		r.written.wrote(gd)
 	}
 	stop, err := emergencyStop(ctx, r.Client)
 	if err != nil {
@@ -126,29 +126,16 @@ func (r *GameDayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return res, err
 }
 
-// read gets the GameDay from the cache unless the cache is behind this controller's own last
-// write to it: a pass woken right after that write (an Experiment it told to abort reporting
-// back) would otherwise act on the status before it, and its own write would then conflict and
-// be lost. Then it reads from the API server. A nil GameDay: it is gone.
+// read gets the GameDay, from the API server while the cache is behind this controller's own
+// last write to it (see ownWrites): a pass woken right after that write (an Experiment it told to
+// abort reporting back) would otherwise act on the status before it, and its own write would
+// then conflict and be lost. A nil GameDay: it is gone.
 func (r *GameDayReconciler) read(ctx context.Context, key types.NamespacedName) (*chaosv1alpha1.GameDay, error) {
 	gd := &chaosv1alpha1.GameDay{}
-	err := r.Client.Get(ctx, key, gd)
-	if rv, ok := r.written.Load(key); err == nil && ok && rv != gd.ResourceVersion {
-		err = r.apiReader().Get(ctx, key, gd)
-	}
-	if apierrors.IsNotFound(err) {
-		r.written.Delete(key)
-		return nil, nil
-	}
-	if err != nil {
+	if found, err := r.written.get(ctx, r.Client, r.apiReader(), key, gd); !found {
 		return nil, err
 	}
 	return gd, nil
-}
-
-// wrote records the resourceVersion this controller's write produced (see read).
-func (r *GameDayReconciler) wrote(gd *chaosv1alpha1.GameDay) {
-	r.written.Store(client.ObjectKeyFromObject(gd), gd.ResourceVersion)
 }
 
 // writeStatus writes what the pass changed in status, locked on what it read: a pass that read
@@ -161,7 +148,7 @@ func (r *GameDayReconciler) writeStatus(ctx context.Context, s *gdScope) error {
 	if err := r.Client.Status().Patch(ctx, s.gd, client.MergeFromWithOptions(s.before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.wrote(s.gd)
+	r.written.wrote(s.gd)
 	s.before = s.gd.DeepCopy()
 	return nil
 }
