@@ -13,12 +13,6 @@ import (
 	"github.com/firedrill-dev/firedrill/internal/selector"
 )
 
-// DefaultFaults are the fault kinds this build implements, with default options. An Experiment
-// whose action is not here fails with reason UnsupportedAction instead of waiting forever.
-func DefaultFaults(c client.Client, r client.Reader) map[chaosv1alpha1.Action]experiments.Fault {
-	return Faults(c, r, FaultOptions{})
-}
-
 // FaultOptions tune the fault kinds; a zero field keeps the kind's default.
 type FaultOptions struct {
 	// CacheRestoreTimeout bounds how long a CacheFlush restore that keeps failing is retried
@@ -29,7 +23,8 @@ type FaultOptions struct {
 	Protected selector.Protected
 }
 
-// Faults are the fault kinds this build implements, tuned by o.
+// Faults are the fault kinds this build implements, tuned by o. An Experiment whose action is
+// not here fails with reason UnsupportedAction instead of waiting forever.
 func Faults(c client.Client, r client.Reader, o FaultOptions) map[chaosv1alpha1.Action]experiments.Fault {
 	net := &network.Network{Client: c, Reader: r}
 	return map[chaosv1alpha1.Action]experiments.Fault{

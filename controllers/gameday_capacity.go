@@ -173,15 +173,6 @@ func (r *GameDayReconciler) predictGroup(ctx context.Context, gd *chaosv1alpha1.
 	return gdcapacity.PredictGroup(ctx, m, gd.Spec.Capacity.Services, steps, in, live)
 }
 
-// stepNames lists the steps' names, for messages.
-func stepNames(steps []chaosv1alpha1.GameDayStep) string {
-	names := make([]string, len(steps))
-	for i, st := range steps {
-		names[i] = st.Name
-	}
-	return strings.Join(names, ", ")
-}
-
 // capacityPreflight predicts a step before it starts. It returns false when the step is refused:
 // the steps already running are told to abort and the game day fails with the numbers.
 func (r *GameDayReconciler) capacityPreflight(ctx context.Context, s *gdScope, i int) (bool, error) {
@@ -261,7 +252,7 @@ func (r *GameDayReconciler) groupPreflight(ctx context.Context, s *gdScope, star
 	if len(p.Saturated) == 0 {
 		return true, nil
 	}
-	msg := fmt.Sprintf("steps %s together (a parallel group) refused: %s", stepNames(steps), strings.Join(p.Saturated, "; "))
+	msg := fmt.Sprintf("steps %s together (a parallel group) refused: %s", gdcapacity.StepNames(steps), strings.Join(p.Saturated, "; "))
 	for i := start; i < end; i++ {
 		st := &gd.Status.Steps[i]
 		st.Phase, st.FinishedAt, st.Message = chaosv1alpha1.StepFailed, &metav1.Time{Time: s.now}, msg
@@ -319,7 +310,7 @@ func (r *GameDayReconciler) capacityGuard(ctx context.Context, s *gdScope) (stri
 		case err != nil:
 			r.setCondition(s, chaosv1alpha1.ConditionWithinCapacity, metav1.ConditionUnknown, chaosv1alpha1.ReasonCapacityModelError, err.Error())
 		case len(p.Saturated) > 0:
-			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", stepNames(together), strings.Join(p.Saturated, "; ")))
+			abort = append(abort, fmt.Sprintf("steps %s together, live: %s", gdcapacity.StepNames(together), strings.Join(p.Saturated, "; ")))
 		}
 	}
 	if len(abort) > 0 {

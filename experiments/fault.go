@@ -53,9 +53,10 @@ type Fault interface {
 	// Inject applies the fault to one target. resumed is true when the target was recorded by an
 	// earlier pass that may have acted on it before a restart: the kind must then check before it
 	// acts, so that no target is hit twice for one round (AlreadyInjected, with when, for one it
-	// finds hit). ErrTargetGone when the target no longer exists. A pod kind's Inject is called concurrently for the targets of a round (a
-	// zone's pods go down together) and must only read exp. A Targeter's is called for one
-	// target after another and may record figures in exp's status.
+	// finds hit). ErrTargetGone when the target no longer exists. A pod kind's Inject is called
+	// concurrently for the targets of a round (a zone's pods go down together) and must only
+	// read exp. A Targeter's is called for one target after another and may record figures in
+	// exp's status.
 	Inject(ctx context.Context, exp *chaosv1alpha1.Experiment, t chaosv1alpha1.TargetStatus, resumed bool) error
 
 	// Recover removes the fault from one target. It is idempotent, and a target that is gone

@@ -220,12 +220,8 @@ func planOne(ctx context.Context, w io.Writer, gd *chaosv1alpha1.GameDay, opt op
 				verdict = "REFUSED: predicted to saturate"
 				v.refused++
 			}
-			names := make([]string, len(together))
-			for i, st := range together {
-				names[i] = st.Name
-			}
 			p.Notes = nil // each step's own verdict below says them
-			printStep(w, fmt.Sprintf("steps %s together (a parallel group): %s", strings.Join(names, ", "), verdict), p)
+			printStep(w, fmt.Sprintf("steps %s together (a parallel group): %s", gdcapacity.StepNames(together), verdict), p)
 		}
 		for _, step := range steps[start:end] {
 			if step.Experiment == nil || len(step.CapacityTargets) == 0 {

@@ -267,6 +267,15 @@ func Injects(step chaosv1alpha1.GameDayStep) bool {
 	return step.Experiment != nil && len(step.CapacityTargets) > 0 && !step.Experiment.DryRun
 }
 
+// StepNames lists the steps' names, for messages: "kill-a, kill-b".
+func StepNames(steps []chaosv1alpha1.GameDayStep) string {
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		names[i] = st.Name
+	}
+	return strings.Join(names, ", ")
+}
+
 // Together is the steps of a parallel group (chaosv1alpha1.GroupEnd) judged with their faults
 // combined (PredictGroup) before the group starts: those that Inject, when there are two or more
 // and not all of them allow saturation; nil otherwise. The controller's group preflight and the
