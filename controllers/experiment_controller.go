@@ -42,7 +42,8 @@ const FinalizerRecoverFaults = "chaos.firedrill.dev/recover-faults"
 
 // ExperimentReconciler drives Experiments through Pending → Running → Recovering → Succeeded,
 // or Aborted / Failed. Pods and workloads are read through APIReader, uncached and scoped to what
-// an experiment names, so the manager's memory does not grow with the cluster.
+// an experiment names, or from watches scoped the same way (Selections, Tracker), so the manager's
+// memory does not grow with the cluster.
 type ExperimentReconciler struct {
 	Client    client.Client
 	APIReader client.Reader
@@ -65,6 +66,9 @@ type ExperimentReconciler struct {
 	// Tracker, when set, sees disrupted workloads whole again as it happens (a scoped pod watch
 	// per workload) and wakes the experiment; the recovery poll remains the fallback.
 	Tracker *workload.Tracker
+	// Selections, when set, keeps the pods of recent selections, so that a selection made again
+	// (the next round, the next run of a drill) is picked from memory instead of listed.
+	Selections *selector.Cache
 
 	// written is this controller's last write to each Experiment (see read).
 	written ownWrites
@@ -247,7 +251,7 @@ func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault 
 		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
 		return nil, nil
 	}
-	cands, err := selector.List(ctx, r.APIReader, *exp.Spec.Selector, r.Protected)
+	cands, err := selector.List(ctx, r.APIReader, r.Selections, *exp.Spec.Selector, r.Protected)
 	var invalid *selector.InvalidSelectorError
 	switch {
 	case errors.As(err, &invalid):
@@ -1042,6 +1046,12 @@ func (r *ExperimentReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Selections != nil {
+		// Its watches end when idle, or with the manager.
+		if err := mgr.Add(r.Selections); err != nil {
+			return err
+		}
+	}
 	if r.Tracker != nil {
 		// Its watches end with the manager.
 		if err := mgr.Add(r.Tracker); err != nil {

@@ -45,6 +45,8 @@ func run() error {
 		cacheRestoreTimeout               time.Duration
 		apiQPS                            float64
 		apiBurst                          int
+		selectionIdle                     time.Duration
+		selectionMaxPods                  int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
@@ -54,6 +56,8 @@ func run() error {
 	flag.DurationVar(&recoveryTimeout, "recovery-timeout", 10*time.Minute, "how long an experiment waits for disrupted workloads to be whole again before it fails")
 	flag.DurationVar(&injectTimeout, "inject-timeout", 2*time.Minute, "how long a round retries targets whose injection fails before the experiment fails")
 	flag.DurationVar(&cacheRestoreTimeout, "cache-restore-timeout", cacheflush.DefaultRestoreTimeout, "how long a CacheFlush restore that keeps failing is retried, from its first failed attempt, before it is given up (the snapshot Secrets are kept)")
+	flag.DurationVar(&selectionIdle, "selection-cache-idle", 15*time.Minute, "how long the pods of a selection are kept after the last experiment that used it, so that the same selection is picked from memory, not listed, on the path to a fault; 0 lists every time")
+	flag.IntVar(&selectionMaxPods, "selection-cache-max-pods", 10000, "cap on the pods kept for recent selections, all together")
 	// client-go's default of 5 requests/s throttles a kill behind recovery polling and status
 	// writes (measured: ~90 ms of client-side waiting per kill); API Priority and Fairness protects
 	// the API server.
@@ -96,6 +100,10 @@ func run() error {
 	}
 	prot := selector.NewProtected(ownNamespace, strings.Split(protected, ",")...)
 	ctx := ctrl.SetupSignalHandler()
+	var selections *selector.Cache
+	if selectionIdle > 0 {
+		selections = &selector.Cache{Pods: pods, Clock: clock.RealClock{}, Idle: selectionIdle, MaxPods: selectionMaxPods, MaxSelections: 64}
+	}
 	if err := (&controllers.ExperimentReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
@@ -106,6 +114,7 @@ func run() error {
 		RecoveryTimeout: recoveryTimeout,
 		InjectTimeout:   injectTimeout,
 		Tracker:         &workload.Tracker{Reader: mgr.GetAPIReader(), Pods: pods, Clock: clock.RealClock{}},
+		Selections:      selections,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}

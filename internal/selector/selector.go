@@ -69,7 +69,8 @@ const pageSize = 500
 
 // List resolves sel against the API server. Terminating pods and pods outside the selected phases
 // (Running by default) are not candidates: acting on them would report a fault that did nothing.
-func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector, protected Protected) (Candidates, error) {
+// c, when not nil, answers for the selections it keeps and is told of the others.
+func List(ctx context.Context, r client.Reader, c *Cache, sel chaosv1alpha1.TargetSelector, protected Protected) (Candidates, error) {
 	var out Candidates
 	ls := labels.Everything()
 	if sel.LabelSelector != nil {
@@ -101,33 +102,19 @@ func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector
 			out.SkippedNamespaces = append(out.SkippedNamespaces, ns)
 			continue
 		}
-		opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: ls}, client.Limit(pageSize)}
-		if nodes != nil && nodes.Len() == 1 {
-			// One node: let the API server filter on it.
-			opts = append(opts, client.MatchingFields{"spec.nodeName": sets.List(nodes)[0]})
+		pods, err := podsIn(ctx, r, c, ns, ls, nodes)
+		if err != nil {
+			return out, err
 		}
-		for cont := ""; ; {
-			var pods corev1.PodList
-			page := append(opts, client.Continue(cont))
-			if cont == "" {
-				page = append(page, apiread.FromWatchCache{})
+		for i := range pods {
+			p := &pods[i]
+			if protected.Has(p.Namespace) || !Targetable(p) || !phases.Has(p.Status.Phase) {
+				continue
 			}
-			if err := r.List(ctx, &pods, page...); err != nil {
-				return out, fmt.Errorf("listing pods in namespace %q: %w", ns, err)
+			if nodes != nil && !nodes.Has(p.Spec.NodeName) {
+				continue
 			}
-			for i := range pods.Items {
-				p := &pods.Items[i]
-				if protected.Has(p.Namespace) || !Targetable(p) || !phases.Has(p.Status.Phase) {
-					continue
-				}
-				if nodes != nil && !nodes.Has(p.Spec.NodeName) {
-					continue
-				}
-				out.Eligible = append(out.Eligible, *p)
-			}
-			if cont = pods.Continue; cont == "" {
-				break
-			}
+			out.Eligible = append(out.Eligible, *p)
 		}
 	}
 	sort.Slice(out.Eligible, func(i, j int) bool {
@@ -138,6 +125,42 @@ func List(ctx context.Context, r client.Reader, sel chaosv1alpha1.TargetSelector
 		return a.Name < b.Name
 	})
 	slices.Sort(out.SkippedNamespaces)
+	return out, nil
+}
+
+// podsIn returns the pods in ns that ls matches: from c when it keeps them, else listed (and c
+// then starts keeping them for the next time).
+func podsIn(ctx context.Context, r client.Reader, c *Cache, ns string, ls labels.Selector, nodes sets.Set[string]) ([]corev1.Pod, error) {
+	if pods, ok := c.get(ns, ls); ok {
+		return pods, nil
+	}
+	opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: ls}, client.Limit(pageSize)}
+	onOneNode := nodes != nil && nodes.Len() == 1
+	if onOneNode {
+		// One node: let the API server filter on it.
+		opts = append(opts, client.MatchingFields{"spec.nodeName": sets.List(nodes)[0]})
+	}
+	var out []corev1.Pod
+	for cont := ""; ; {
+		var pods corev1.PodList
+		page := append(opts, client.Continue(cont))
+		if cont == "" {
+			page = append(page, apiread.FromWatchCache{})
+		}
+		if err := r.List(ctx, &pods, page...); err != nil {
+			return nil, fmt.Errorf("listing pods in namespace %q: %w", ns, err)
+		}
+		out = append(out, pods.Items...)
+		if cont = pods.Continue; cont == "" {
+			break
+		}
+	}
+	// Keep the selection only when it fitted in one page: a watch's first list arrives whole, and
+	// must not be the cluster's pods. Filtered on one node, the list does not tell the selection's
+	// size.
+	if !onOneNode && len(out) < pageSize {
+		c.warm(ctx, ns, ls)
+	}
 	return out, nil
 }
 

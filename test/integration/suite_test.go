@@ -107,6 +107,8 @@ type managerOptions struct {
 	// tracker follows workload recovery (one is made unless noTracker: recovery by polling only).
 	tracker   *workload.Tracker
 	noTracker bool
+	// selections keeps recent selections' pods (one is made, as the manager runs by default).
+	selections *selector.Cache
 }
 
 // startManager runs the controllers in-process. stop cancels it and waits for it to exit (it is
@@ -129,6 +131,9 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 	}
 	if opts.onManager != nil {
 		opts.onManager(mgr)
+	}
+	if opts.selections == nil {
+		opts.selections = newSelections()
 	}
 	if opts.tracker == nil && !opts.noTracker {
 		opts.tracker = newTracker()
@@ -158,6 +163,7 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 		RecoveryPoll:     100 * time.Millisecond,
 		InjectTimeout:    2 * time.Second,
 		Tracker:          opts.tracker,
+		Selections:       opts.selections,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +186,11 @@ func startManager(t *testing.T, opts managerOptions) (stop, crash func()) {
 // newTracker is the manager's workload recovery tracker, reading from the API server directly.
 func newTracker() *workload.Tracker {
 	return &workload.Tracker{Reader: k8s, Pods: kubernetes.NewForConfigOrDie(cfg), Clock: clock.RealClock{}}
+}
+
+// newSelections keeps recent selections' pods as the manager does by default.
+func newSelections() *selector.Cache {
+	return &selector.Cache{Pods: kubernetes.NewForConfigOrDie(cfg), Clock: clock.RealClock{}, Idle: 15 * time.Minute, MaxPods: 10000, MaxSelections: 64}
 }
 
 // runManager starts mgr until cancel; the returned stop cancels it and waits for it to end (also
