@@ -4,11 +4,14 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -25,8 +28,10 @@ import (
 // only the pods experiments select, never the cluster's, and at most MaxPods of them.
 //
 // The watch serves from the API server's watch cache, as the uncached list does (apiread), and
-// is milliseconds behind it at most: a pod deleted meanwhile fails the kill's UID precondition
-// and is recorded as gone, as with the list.
+// is milliseconds behind it at most while it is open: a pod deleted meanwhile fails the kill's
+// UID precondition and is recorded as gone, as with the list. While a selection's watch is not
+// open (it broke, and client-go has not listed again yet) the selection is listed. A cluster-wide
+// selection, or one of 500 pods or more, is never kept.
 type Cache struct {
 	// Pods lists and watches pods.
 	Pods kubernetes.Interface
@@ -40,9 +45,10 @@ type Cache struct {
 	// MaxSelections caps the watches kept at once; starting one more stops the least recently used.
 	MaxSelections int
 
-	mu    sync.Mutex
-	byKey map[cacheKey]*scoped
-	held  int // pods held by all watches
+	mu      sync.Mutex
+	running sync.WaitGroup // the watches' goroutines
+	byKey   map[cacheKey]*scoped
+	held    int // pods held by all watches
 	// base is the manager's context (Start): every watch ends with it.
 	base context.Context
 }
@@ -52,11 +58,19 @@ type cacheKey struct{ namespace, selector string }
 type scoped struct {
 	cancel context.CancelFunc
 	store  cache.Store
+	// synced: the watch's first list is in, and counted.
 	synced func() bool
-	used   time.Time
-	held   int
-	// over: the watch went past MaxPods and was stopped; the key stays, so that the selection
-	// is not watched again on every use, until it has been idle for Idle.
+	// open: the watch is open now. client-go reports no error for a watch stream that ended; it
+	// lists again after a backoff of up to 30 s, meanwhile the store is as it was when the
+	// stream ended, so the selection is listed instead until the watch is open again.
+	// It holds the open watch's number (0: none), so that the end of a watch the reflector has
+	// already replaced does not close its successor.
+	open atomic.Uint64
+	used time.Time
+	held int
+	// over: a marker, with no watch and no store: a watch for the selection went past MaxPods
+	// and was stopped. It stays, so that the selection is not watched again at every use, until
+	// Idle after it went over.
 	over bool
 }
 
@@ -71,10 +85,11 @@ func (c *Cache) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			c.mu.Lock()
-			defer c.mu.Unlock()
 			for k, s := range c.byKey {
 				c.drop(k, s)
 			}
+			c.mu.Unlock()
+			c.running.Wait()
 			return nil
 		case <-tick.C:
 			c.Sweep()
@@ -107,7 +122,7 @@ func (c *Cache) Selections() (kept, synced, pods int) {
 	pods = c.held
 	c.mu.Unlock()
 	for _, s := range all { // not under mu: see get
-		if s.synced() {
+		if s.synced() && s.open.Load() != 0 {
 			synced++
 		}
 	}
@@ -127,10 +142,9 @@ func (c *Cache) get(namespace string, sel labels.Selector) ([]corev1.Pod, bool) 
 	}
 	s.used = c.Clock.Now()
 	c.mu.Unlock()
-	// Not under mu: the watch's goroutine holds its queue's lock while it reports to count. A
-	// watch stopped meanwhile (over MaxPods, idle) still has every pod it had: the answer is
-	// as fresh as a list would have been a moment ago.
-	if !s.synced() {
+	// Not under mu: mu is never held while the informer is asked anything. A watch stopped
+	// meanwhile (over MaxPods, idle) still has every pod it had a moment ago.
+	if !s.synced() || s.open.Load() == 0 {
 		return nil, false
 	}
 	items := s.store.List()
@@ -152,7 +166,9 @@ func (c *Cache) warm(ctx context.Context, namespace string, sel labels.Selector)
 	defer c.mu.Unlock()
 	k := cacheKey{namespace, sel.String()}
 	if s := c.byKey[k]; s != nil {
-		s.used = c.Clock.Now()
+		if !s.over { // a marker expires Idle after the selection went over, used or not
+			s.used = c.Clock.Now()
+		}
 		return
 	}
 	if c.byKey == nil {
@@ -163,34 +179,46 @@ func (c *Cache) warm(ctx context.Context, namespace string, sel labels.Selector)
 	}
 	// The watch outlives this reconcile: it ends when idle, or with the manager.
 	base := c.base
+	if base != nil && base.Err() != nil {
+		return // the manager is stopping
+	}
 	if base == nil { // not run by a manager
 		base = context.WithoutCancel(ctx)
 	}
 	wctx, cancel := context.WithCancel(base)
 	s := &scoped{cancel: cancel, used: c.Clock.Now()}
-	lw := cache.NewFilteredListWatchFromClient(c.Pods.CoreV1().RESTClient(), "pods", namespace,
-		func(o *metav1.ListOptions) { o.LabelSelector = k.selector })
+	pods := c.Pods.CoreV1().Pods(namespace)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = k.selector
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = k.selector
+			w, err := pods.Watch(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return tracked(w, &s.open), nil
+		},
+	}
 	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{})
 	if err := inf.SetTransform(keep); err != nil {
 		cancel()
 		return // only before Run: cannot happen here; the selection is listed
 	}
-	// A watch that broke may be seconds behind until it has listed again: the selection is let
-	// go, and listed at its next use.
-	if err := inf.SetWatchErrorHandlerWithContext(func(context.Context, *cache.Reflector, error) { c.forget(k, s) }); err != nil {
-		cancel()
-		return
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.count(k, s, 1) },
 		DeleteFunc: func(any) { c.count(k, s, -1) },
-	}); err != nil {
+	})
+	if err != nil {
 		cancel()
 		return
 	}
-	s.store, s.synced = inf.GetStore(), inf.HasSynced
+	// The handler's sync, not the informer's: the first list is then counted as well as stored.
+	s.store, s.synced = inf.GetStore(), reg.HasSynced
 	c.byKey[k] = s
-	go inf.RunWithContext(wctx)
+	c.running.Go(func() { inf.RunWithContext(wctx) })
 	ctrl.LoggerFrom(ctx).V(1).Info("keeping the pods of a selection", "podNamespace", namespace, "labelSelector", k.selector)
 }
 
@@ -204,18 +232,10 @@ func (c *Cache) count(k cacheKey, s *scoped, d int) {
 	s.held += d
 	c.held += d
 	if c.MaxPods > 0 && c.held > c.MaxPods {
+		// The marker holds no store, so the pods go with the stopped watch.
 		s.cancel()
 		c.held -= s.held
-		s.held, s.over = 0, true
-	}
-}
-
-// forget drops the selection if s is still the one kept for it.
-func (c *Cache) forget(k cacheKey, s *scoped) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byKey[k] == s {
-		c.drop(k, s)
+		c.byKey[k] = &scoped{cancel: s.cancel, used: c.Clock.Now(), over: true}
 	}
 }
 
@@ -251,3 +271,45 @@ func keep(obj any) (any, error) {
 		Status: corev1.PodStatus{Phase: p.Status.Phase},
 	}, nil
 }
+
+// watchNumbers number the watches tracked opens.
+var watchNumbers atomic.Uint64
+
+// tracked passes w's events on, and keeps open at w's number from now until its stream ends or
+// it is stopped.
+func tracked(w watch.Interface, open *atomic.Uint64) watch.Interface {
+	n := watchNumbers.Add(1)
+	t := &trackedWatch{inner: w, out: make(chan watch.Event), done: make(chan struct{})}
+	open.Store(n)
+	go func() {
+		defer close(t.out)
+		defer open.CompareAndSwap(n, 0)
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				open.CompareAndSwap(n, 0) // the reflector ends this watch on it
+			}
+			select {
+			case t.out <- ev:
+			case <-t.done:
+				return
+			}
+		}
+	}()
+	return t
+}
+
+type trackedWatch struct {
+	inner watch.Interface
+	out   chan watch.Event
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (t *trackedWatch) Stop() {
+	t.once.Do(func() {
+		close(t.done)
+		t.inner.Stop()
+	})
+}
+
+func (t *trackedWatch) ResultChan() <-chan watch.Event { return t.out }

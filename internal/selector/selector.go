@@ -157,8 +157,8 @@ func podsIn(ctx context.Context, r client.Reader, c *Cache, ns string, ls labels
 	}
 	// Keep the selection only when it fitted in one page: a watch's first list arrives whole, and
 	// must not be the cluster's pods. Filtered on one node, the list does not tell the selection's
-	// size.
-	if !onOneNode && len(out) < pageSize {
+	// size. A cluster-wide selection is never kept: no watch spans every namespace.
+	if !onOneNode && ns != metav1.NamespaceAll && len(out) < pageSize {
 		c.warm(ctx, ns, ls)
 	}
 	return out, nil
