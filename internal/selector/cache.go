@@ -48,7 +48,6 @@ type Cache struct {
 	mu      sync.Mutex
 	running sync.WaitGroup // the watches' goroutines
 	byKey   map[cacheKey]*scoped
-	held    int // pods held by all watches
 	// base is the manager's context (Start): every watch ends with it.
 	base context.Context
 }
@@ -67,7 +66,7 @@ type scoped struct {
 	// already replaced does not close its successor.
 	open atomic.Uint64
 	used time.Time
-	held int
+	held int // counted by its handler; a marker holds none
 	// over: a marker, with no watch and no store: a watch for the selection went past MaxPods
 	// and was stopped. It stays, so that the selection is not watched again at every use, until
 	// Idle after it went over.
@@ -110,7 +109,7 @@ func (c *Cache) Sweep() {
 }
 
 // Selections returns how many selections are kept, how many of those have all their pods (a
-// watch's first list is in), and the pods they hold (tests, metrics).
+// watch's first list is in), and the pods they hold (tests).
 func (c *Cache) Selections() (kept, synced, pods int) {
 	c.mu.Lock()
 	var all []*scoped
@@ -119,7 +118,7 @@ func (c *Cache) Selections() (kept, synced, pods int) {
 			all = append(all, s)
 		}
 	}
-	pods = c.held
+	pods = c.heldLocked()
 	c.mu.Unlock()
 	for _, s := range all { // not under mu: see get
 		if s.synced() && s.open.Load() != 0 {
@@ -230,21 +229,25 @@ func (c *Cache) count(k cacheKey, s *scoped, d int) {
 		return // stopped; its store is no longer counted
 	}
 	s.held += d
-	c.held += d
-	if c.MaxPods > 0 && c.held > c.MaxPods {
+	if c.MaxPods > 0 && c.heldLocked() > c.MaxPods {
 		// The marker holds no store, so the pods go with the stopped watch.
 		s.cancel()
-		c.held -= s.held
 		c.byKey[k] = &scoped{cancel: s.cancel, used: c.Clock.Now(), over: true}
 	}
+}
+
+// heldLocked is the pods all kept watches hold (at most MaxSelections to add). The caller holds mu.
+func (c *Cache) heldLocked() int {
+	n := 0
+	for _, s := range c.byKey {
+		n += s.held
+	}
+	return n
 }
 
 // drop stops a watch and forgets it. The caller holds mu.
 func (c *Cache) drop(k cacheKey, s *scoped) {
 	s.cancel()
-	if !s.over {
-		c.held -= s.held
-	}
 	delete(c.byKey, k)
 }
 

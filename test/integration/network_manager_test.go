@@ -425,6 +425,13 @@ func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts 
 	return c.Reader.List(ctx, list, opts...)
 }
 
+// made is how many calls of one kind (call "get" or "list", on obj's type) it counted.
+func (c *countingReader) made(call string, obj any) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[fmt.Sprintf("%s %T", call, obj)]
+}
+
 func (c *countingReader) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

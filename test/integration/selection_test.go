@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,18 +19,8 @@ import (
 	"github.com/firedrill-dev/firedrill/test/builder"
 )
 
-// podLists counts the pod lists made through a reader.
-type podLists struct {
-	client.Reader
-	n atomic.Int32
-}
-
-func (r *podLists) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	if _, ok := list.(*corev1.PodList); ok {
-		r.n.Add(1)
-	}
-	return r.Reader.List(ctx, list, opts...)
-}
+// podLists is how many pod lists reached the API server through r.
+func podLists(r *countingReader) int { return r.made("list", &corev1.PodList{}) }
 
 // keptSelection lists sel through c and returns the eligible pods' names.
 func keptSelection(t *testing.T, r client.Reader, c *selector.Cache, sel chaosv1alpha1.TargetSelector) []string {
@@ -70,7 +59,7 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 	mustCreate(t, builder.Namespace(ns))
 	web := map[string]string{"app": "web"}
 	runningPods(t, builder.Pod(ns, "web-a", web), builder.Pod(ns, "web-b", web), builder.Pod(ns, "web-c", web))
-	reads := &podLists{Reader: k8s}
+	reads := &countingReader{Reader: k8s}
 	clk := clocktesting.NewFakeClock(time.Now())
 	c := &selector.Cache{Pods: kubernetes.NewForConfigOrDie(cfg), Clock: clk, Idle: time.Minute, MaxPods: 5, MaxSelections: 2}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -82,7 +71,7 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 	if got, want := keptSelection(t, reads, c, sel), []string{"web-a", "web-b", "web-c"}; !slices.Equal(got, want) {
 		t.Fatalf("first selection %v, want %v", got, want)
 	}
-	if n := reads.n.Load(); n != 1 {
+	if n := podLists(reads); n != 1 {
 		t.Fatalf("first selection made %d pod lists, want 1", n)
 	}
 	untilKept(t, c, 1)
@@ -108,7 +97,7 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	untilSelected(t, reads, c, sel, []string{"web-b", "web-c", "web-d"})
-	if n := reads.n.Load(); n != 1 {
+	if n := podLists(reads); n != 1 {
 		t.Fatalf("selections made again made %d more pod lists, want none", n-1)
 	}
 
@@ -121,7 +110,7 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 	}
 	untilKept(t, c, 2)
 	keptSelection(t, reads, c, other)
-	if n := reads.n.Load(); n != 2 {
+	if n := podLists(reads); n != 2 {
 		t.Fatalf("%d pod lists after a second selection made twice, want 2", n)
 	}
 
@@ -133,9 +122,9 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 	if kept, _, _ := c.Selections(); kept != 1 {
 		t.Fatalf("%d selections kept, want 1: the one idle for 89 s goes, the one used 30 s ago stays", kept)
 	}
-	before := reads.n.Load()
+	before := podLists(reads)
 	keptSelection(t, reads, c, other)
-	if n := reads.n.Load() - before; n != 1 {
+	if n := podLists(reads) - before; n != 1 {
 		t.Fatalf("a selection let go made %d pod lists at its next use, want 1", n)
 	}
 	untilKept(t, c, 2)
@@ -154,11 +143,11 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 		t.Fatalf("%d selections kept holding %d pods: want the one over the cap let go", kept, pods)
 	}
 	for range 2 {
-		before = reads.n.Load()
+		before = podLists(reads)
 		if got := keptSelection(t, reads, c, other); !slices.Equal(got, []string{"api-a", "api-b"}) {
 			t.Fatalf("selection over the cap %v, want [api-a api-b]", got)
 		}
-		if n := reads.n.Load() - before; n != 1 {
+		if n := podLists(reads) - before; n != 1 {
 			t.Fatalf("a selection over the cap made %d pod lists, want 1", n)
 		}
 	}
@@ -184,14 +173,14 @@ func TestExperimentPicksAKeptSelectionWithoutAList(t *testing.T) {
 	mustCreate(t, builder.Namespace(ns))
 	web := map[string]string{"app": "web"}
 	runningPods(t, builder.Pod(ns, "web-a", web), builder.Pod(ns, "web-b", web))
-	reads := &podLists{}
+	reads := &countingReader{}
 	kept := newSelections()
 	startManager(t, managerOptions{selections: kept, apiReader: func(r client.Reader) client.Reader { reads.Reader = r; return reads }})
 
 	first := builder.Experiment(ns, "first").Labels(web).Mode(chaosv1alpha1.ModeAll, 0).DryRun().Build()
 	mustCreate(t, first)
 	waitForPhase(t, client.ObjectKeyFromObject(first), chaosv1alpha1.ExperimentSucceeded)
-	if n := reads.n.Load(); n != 1 {
+	if n := podLists(reads); n != 1 {
 		t.Fatalf("the first experiment made %d pod lists, want 1", n)
 	}
 	// Its selection is kept from now on; a pod added meanwhile is in the next one.
@@ -210,7 +199,7 @@ func TestExperimentPicksAKeptSelectionWithoutAList(t *testing.T) {
 	if len(got.Status.Targets) != 3 {
 		t.Fatalf("targets %+v: want web-a, web-b and web-c", got.Status.Targets)
 	}
-	if n := reads.n.Load(); n != 1 {
+	if n := podLists(reads); n != 1 {
 		t.Fatalf("%d pod lists for experiments with one selection, want 1 (the first)", n)
 	}
 }
