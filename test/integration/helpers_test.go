@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
+	"github.com/firedrill-dev/firedrill/internal/apiread"
 	"github.com/firedrill-dev/firedrill/test/builder"
 	"github.com/firedrill-dev/firedrill/test/metricstest"
 )
@@ -31,7 +32,9 @@ func mustCreate(t *testing.T, objs ...client.Object) {
 }
 
 // runningPods creates pods and gives them the status a kubelet would: Running and Ready. envtest
-// has no kubelet, so the test plays its part.
+// has no kubelet, so the test plays its part. It returns once the API server's watch cache has
+// them Running: the manager lists pods from it (apiread.FromWatchCache), and a list made a
+// moment after the writes can miss them (CI saw a selection come back empty).
 func runningPods(t *testing.T, pods ...*corev1.Pod) {
 	t.Helper()
 	for _, p := range pods {
@@ -39,6 +42,18 @@ func runningPods(t *testing.T, pods ...*corev1.Pod) {
 		p.Status = builder.RunningStatus(time.Now().Add(-time.Hour))
 		if err := k8s.Status().Update(t.Context(), p); err != nil {
 			t.Fatalf("setting pod %s running: %v", p.Name, err)
+		}
+	}
+	for _, p := range pods {
+		got := &corev1.Pod{}
+		err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(p), got, apiread.FromWatchCache{}); err != nil {
+				return false, client.IgnoreNotFound(err)
+			}
+			return got.Status.Phase == corev1.PodRunning, nil
+		})
+		if err != nil {
+			t.Fatalf("pod %s not Running in the API server's watch cache: %v", p.Name, err)
 		}
 	}
 }
