@@ -291,7 +291,8 @@ type WorkloadStatus struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// desiredReplicas when the experiment disrupted it.
+	// desiredReplicas it is judged against: its desired replicas as read at the last check, so
+	// a workload scaled after the disruption must reach its new size to count as recovered.
 	DesiredReplicas int32 `json:"desiredReplicas"`
 	// disruptedAt is the first injection into one of its pods.
 	DisruptedAt metav1.Time `json:"disruptedAt"`

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -29,6 +30,7 @@ import (
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/experiments/podkill"
+	"github.com/firedrill-dev/firedrill/internal/apiread"
 	"github.com/firedrill-dev/firedrill/test/builder"
 )
 
@@ -126,6 +128,51 @@ func TestPodKillKillsHalfAndRecordsRecovery(t *testing.T) {
 	}
 	// Every transition is an event.
 	requireEvents(t, got, chaosv1alpha1.ReasonTargetsFound, chaosv1alpha1.ReasonFaultInjected, chaosv1alpha1.ReasonWorkloadsRecovered)
+}
+
+// A workload scaled up after the kill (an HPA reacting to the lost pod) has recovered when its
+// new size is Ready, not when the replacement alone is: desired replicas are read at each check.
+func TestRecoveryIsJudgedAgainstTheWorkloadsSizeNow(t *testing.T) {
+	startManager(t, managerOptions{})
+	ns := "pk-scaled"
+	labels, rsUID := deployment(t, ns, "scaled", 2)
+	exp := builder.Experiment(ns, "one").Labels(labels).Grace(0).Build()
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
+
+	rs := &appsv1.ReplicaSet{}
+	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "scaled-rs"}, rs); err != nil {
+		t.Fatal(err)
+	}
+	rs.Spec.Replicas = ptr.To[int32](3)
+	if err := k8s.Update(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	// The manager reads workloads from the API server's watch cache: let the scale reach it
+	// before the replacement does, as it would after an HPA's decision.
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(rs), rs, apiread.FromWatchCache{})
+		return err == nil && *rs.Spec.Replicas == 3, err
+	})
+	if err != nil {
+		t.Fatalf("the scale-up never reached the watch cache: %v", err)
+	}
+
+	replace(t, ns, "scaled", rsUID, labels, 1)
+	got := waitFor(t, key, "waiting on 2/3 ready", func(e *chaosv1alpha1.Experiment) bool {
+		c := meta.FindStatusCondition(e.Status.Conditions, chaosv1alpha1.ConditionRecovered)
+		return c != nil && strings.Contains(c.Message, "ReplicaSet pk-scaled/scaled-rs 2/3 ready") || e.Status.Phase.Finished()
+	})
+	if got.Status.Phase != chaosv1alpha1.ExperimentRecovering {
+		t.Fatalf("phase %s with 2 of 3 desired replicas ready (workloads %+v): want Recovering", got.Status.Phase, got.Status.Workloads)
+	}
+
+	runningPods(t, builder.OwnedBy(builder.Pod(ns, "scaled-third", labels), "ReplicaSet", "scaled-rs", rsUID))
+	got = waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+	if w := got.Status.Workloads; len(w) != 1 || w[0].DesiredReplicas != 3 || w[0].TimeToRecover == nil {
+		t.Fatalf("workloads %+v: want the ReplicaSet recovered at 3 desired replicas", w)
+	}
 }
 
 // requireEvents waits for events with every reason in want about exp (the recorder sends them
