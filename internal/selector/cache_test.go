@@ -24,27 +24,22 @@ import (
 // real API server's side is in test/integration (TestKeptSelectionsFollowThePodsAndStayBounded).
 func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 	web := map[string]string{"app": "web"}
-	cs := fake.NewClientset()
-	var (
-		mu      sync.Mutex
-		current *watch.FakeWatcher
-		refuse  atomic.Bool
-	)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-a", Labels: web, ResourceVersion: "5"}}
+	cs := fake.NewClientset(pod.DeepCopy())
+	var (
+		mu       sync.Mutex
+		current  *watch.FakeWatcher
+		refuse   atomic.Bool
+		watchRVs []string
+	)
 	cs.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
 		if refuse.Load() {
 			return true, nil, errors.New("refused by the test")
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		watchRVs = append(watchRVs, a.(k8stesting.WatchAction).GetWatchRestrictions().ResourceVersion)
 		current = watch.NewFakeWithChanSize(2, false)
-		if a.(k8stesting.WatchAction).GetWatchRestrictions().ResourceVersion == "" {
-			// client-go's reflector starts with a watch that streams the pods, then a bookmark
-			// marking their end (WatchListClient), as the API server does.
-			current.Add(pod.DeepCopy())
-			current.Action(watch.Bookmark, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "5",
-				Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
-		}
 		return true, current, nil
 	})
 	c := &Cache{Pods: cs, Clock: clocktesting.NewFakeClock(time.Now()), Idle: time.Hour}
@@ -64,11 +59,23 @@ func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 			t.Fatalf("kept selection answered: %v, want %v", !want, want)
 		}
 	}
-	c.warm(t.Context(), "shop", sel)
+	// The selection's list, just made by the caller, is the watch's first list: the watch starts
+	// from its resourceVersion and lists nothing itself.
+	c.warm(t.Context(), "shop", sel, &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "5"}, Items: []corev1.Pod{*pod}})
 	answered(true)
 	if pods, _ := c.get("shop", sel); len(pods) != 1 || pods[0].Name != "web-a" {
 		t.Fatalf("kept pods %v, want web-a", pods)
 	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "list" {
+			t.Fatalf("the watch listed the pods again (%v): want it started from the list it was given", a)
+		}
+	}
+	mu.Lock()
+	if len(watchRVs) != 1 || watchRVs[0] != "5" {
+		t.Fatalf("watches opened at resourceVersions %q, want one at the given list's \"5\"", watchRVs)
+	}
+	mu.Unlock()
 
 	// The stream ends and the reflector cannot watch again: the selection must be listed.
 	refuse.Store(true)

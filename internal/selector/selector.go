@@ -140,9 +140,13 @@ func podsIn(ctx context.Context, r client.Reader, c *Cache, ns string, ls labels
 		// One node: let the API server filter on it.
 		opts = append(opts, client.MatchingFields{"spec.nodeName": sets.List(nodes)[0]})
 	}
-	var out []corev1.Pod
-	for cont := ""; ; {
-		var pods corev1.PodList
+	var (
+		out   []corev1.Pod
+		pods  corev1.PodList
+		pages int
+	)
+	for cont := ""; ; pages++ {
+		pods = corev1.PodList{}
 		page := append(opts, client.Continue(cont))
 		if cont == "" {
 			page = append(page, apiread.FromWatchCache{})
@@ -155,11 +159,12 @@ func podsIn(ctx context.Context, r client.Reader, c *Cache, ns string, ls labels
 			break
 		}
 	}
-	// Keep the selection only when it fitted in one page: a watch's first list arrives whole, and
-	// must not be the cluster's pods. Filtered on one node, the list does not tell the selection's
-	// size. A cluster-wide selection is never kept: no watch spans every namespace.
-	if !onOneNode && ns != metav1.NamespaceAll && len(out) < pageSize {
-		c.warm(ctx, ns, ls)
+	// Keep the selection only when it came in one page: the page is the watch's first list (whole,
+	// with its resourceVersion), and the selection is not the cluster's pods. Filtered on one node,
+	// the list does not tell the selection's size. A cluster-wide selection is never kept: no
+	// watch spans every namespace.
+	if !onOneNode && ns != metav1.NamespaceAll && pages == 0 && len(out) < pageSize {
+		c.warm(ctx, ns, ls, &pods)
 	}
 	return out, nil
 }
