@@ -192,7 +192,11 @@ func (c *Cache) warm(ctx context.Context, namespace string, sel labels.Selector,
 	s := &scoped{cancel: cancel, used: c.Clock.Now()}
 	pods := c.Pods.CoreV1().Pods(namespace)
 	var seeded atomic.Pointer[corev1.PodList]
-	seeded.Store(seed)
+	if seed != nil && seed.ResourceVersion != "" {
+		// Without a version the watch would start from now, and a pod deleted since the list
+		// would stay in the store until a relist: then the watch lists for itself.
+		seeded.Store(seed)
+	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			if s := seeded.Swap(nil); s != nil {

@@ -92,6 +92,36 @@ func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 	answered(true)
 }
 
+// A list without a resourceVersion cannot start a watch (the watch would begin at "now" and
+// never see a pod deleted since the list): the watch then lists for itself.
+func TestKeptSelectionListsItselfGivenAListWithoutAVersion(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-a", Labels: web, ResourceVersion: "5"}}
+	cs := fake.NewClientset(pod.DeepCopy())
+	c := &Cache{Pods: cs, Clock: clocktesting.NewFakeClock(time.Now()), Idle: time.Hour}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	sel := labels.SelectorFromSet(web)
+
+	c.warm(t.Context(), "shop", sel, &corev1.PodList{Items: []corev1.Pod{*pod}})
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, ok := c.get("shop", sel)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatal("the selection was never answered from its watch")
+	}
+	listed := false
+	for _, a := range cs.Actions() {
+		listed = listed || a.GetVerb() == "list"
+	}
+	if !listed {
+		t.Fatal("the watch did not list the pods: want a list of its own when the given one has no resourceVersion")
+	}
+}
+
 // The pods kept for a selection are what selection reads of them, and no more.
 func TestKeepStripsAPod(t *testing.T) {
 	now := metav1.Now()
