@@ -42,11 +42,7 @@ func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 		current = watch.NewFakeWithChanSize(2, false)
 		return true, current, nil
 	})
-	c := &Cache{Pods: cs, Clock: clocktesting.NewFakeClock(time.Now()), Idle: time.Hour}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	c := startCache(t, cs)
 	sel := labels.SelectorFromSet(web)
 
 	answered := func(want bool) {
@@ -98,11 +94,7 @@ func TestKeptSelectionListsItselfGivenAListWithoutAVersion(t *testing.T) {
 	web := map[string]string{"app": "web"}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-a", Labels: web, ResourceVersion: "5"}}
 	cs := fake.NewClientset(pod.DeepCopy())
-	c := &Cache{Pods: cs, Clock: clocktesting.NewFakeClock(time.Now()), Idle: time.Hour}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	c := startCache(t, cs)
 	sel := labels.SelectorFromSet(web)
 
 	c.warm(t.Context(), "shop", sel, &corev1.PodList{Items: []corev1.Pod{*pod}})
@@ -120,6 +112,17 @@ func TestKeptSelectionListsItselfGivenAListWithoutAVersion(t *testing.T) {
 	if !listed {
 		t.Fatal("the watch did not list the pods: want a list of its own when the given one has no resourceVersion")
 	}
+}
+
+// startCache runs a Cache on cs until the test ends.
+func startCache(t *testing.T, cs *fake.Clientset) *Cache {
+	t.Helper()
+	c := &Cache{Pods: cs, Clock: clocktesting.NewFakeClock(time.Now()), Idle: time.Hour}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
 }
 
 // The pods kept for a selection are what selection reads of them, and no more.
