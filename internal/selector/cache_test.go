@@ -45,27 +45,15 @@ func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 	c := startCache(t, cs)
 	sel := labels.SelectorFromSet(web)
 
-	answered := func(want bool) {
-		t.Helper()
-		err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-			_, ok := c.get("shop", sel)
-			return ok == want, nil
-		})
-		if err != nil {
-			t.Fatalf("kept selection answered: %v, want %v", !want, want)
-		}
-	}
 	// The selection's list, just made by the caller, is the watch's first list: the watch starts
 	// from its resourceVersion and lists nothing itself.
 	c.warm(t.Context(), "shop", sel, &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "5"}, Items: []corev1.Pod{*pod}})
-	answered(true)
+	untilAnswered(t, c, "shop", sel, true)
 	if pods, _ := c.get("shop", sel); len(pods) != 1 || pods[0].Name != "web-a" {
 		t.Fatalf("kept pods %v, want web-a", pods)
 	}
-	for _, a := range cs.Actions() {
-		if a.GetVerb() == "list" {
-			t.Fatalf("the watch listed the pods again (%v): want it started from the list it was given", a)
-		}
+	if n := lists(cs); n != 0 {
+		t.Fatalf("the watch listed the pods %d times: want it started from the list it was given", n)
 	}
 	mu.Lock()
 	if len(watchRVs) != 1 || watchRVs[0] != "5" {
@@ -78,14 +66,14 @@ func TestKeptSelectionIsNotUsedWhileItsWatchIsDown(t *testing.T) {
 	mu.Lock()
 	current.Stop()
 	mu.Unlock()
-	answered(false)
+	untilAnswered(t, c, "shop", sel, false)
 	if kept, synced, _ := c.Selections(); kept != 1 || synced != 0 {
 		t.Fatalf("kept %d, answering %d: want the selection kept but not answering", kept, synced)
 	}
 
 	// Watching again (after client-go's backoff): answered from memory again.
 	refuse.Store(false)
-	answered(true)
+	untilAnswered(t, c, "shop", sel, true)
 }
 
 // A list without a resourceVersion cannot start a watch (the watch would begin at "now" and
@@ -98,20 +86,33 @@ func TestKeptSelectionListsItselfGivenAListWithoutAVersion(t *testing.T) {
 	sel := labels.SelectorFromSet(web)
 
 	c.warm(t.Context(), "shop", sel, &corev1.PodList{Items: []corev1.Pod{*pod}})
-	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		_, ok := c.get("shop", sel)
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatal("the selection was never answered from its watch")
-	}
-	listed := false
-	for _, a := range cs.Actions() {
-		listed = listed || a.GetVerb() == "list"
-	}
-	if !listed {
+	untilAnswered(t, c, "shop", sel, true)
+	if lists(cs) == 0 {
 		t.Fatal("the watch did not list the pods: want a list of its own when the given one has no resourceVersion")
 	}
+}
+
+// untilAnswered waits until c answers (or, want false, stops answering) the selection from memory.
+func untilAnswered(t *testing.T, c *Cache, namespace string, sel labels.Selector, want bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, ok := c.get(namespace, sel)
+		return ok == want, nil
+	})
+	if err != nil {
+		t.Fatalf("kept selection answered: %v, want %v", !want, want)
+	}
+}
+
+// lists is how many lists cs was asked for.
+func lists(cs *fake.Clientset) int {
+	n := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "list" {
+			n++
+		}
+	}
+	return n
 }
 
 // startCache runs a Cache on cs until the test ends.

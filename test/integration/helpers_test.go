@@ -46,15 +46,22 @@ func runningPods(t *testing.T, pods ...*corev1.Pod) {
 	}
 	for _, p := range pods {
 		got := &corev1.Pod{}
-		err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-			if err := k8s.Get(ctx, client.ObjectKeyFromObject(p), got, apiread.FromWatchCache{}); err != nil {
-				return false, client.IgnoreNotFound(err)
-			}
-			return got.Status.Phase == corev1.PodRunning, nil
-		})
-		if err != nil {
-			t.Fatalf("pod %s not Running in the API server's watch cache: %v", p.Name, err)
+		untilInWatchCache(t, client.ObjectKeyFromObject(p), got, "Running", func() bool { return got.Status.Phase == corev1.PodRunning })
+	}
+}
+
+// untilInWatchCache reads key into obj from the API server's watch cache (what the manager reads,
+// apiread.FromWatchCache) until cond holds: it follows the writes by milliseconds.
+func untilInWatchCache(t *testing.T, key client.ObjectKey, obj client.Object, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := k8s.Get(ctx, key, obj, apiread.FromWatchCache{}); err != nil {
+			return false, client.IgnoreNotFound(err)
 		}
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("%T %s not %s in the API server's watch cache: %v", obj, key, what, err)
 	}
 }
 

@@ -30,7 +30,6 @@ import (
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/experiments"
 	"github.com/firedrill-dev/firedrill/experiments/podkill"
-	"github.com/firedrill-dev/firedrill/internal/apiread"
 	"github.com/firedrill-dev/firedrill/test/builder"
 )
 
@@ -151,13 +150,7 @@ func TestRecoveryIsJudgedAgainstTheWorkloadsSizeNow(t *testing.T) {
 	}
 	// The manager reads workloads from the API server's watch cache: let the scale reach it
 	// before the replacement does, as it would after an HPA's decision.
-	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		err := k8s.Get(ctx, client.ObjectKeyFromObject(rs), rs, apiread.FromWatchCache{})
-		return err == nil && *rs.Spec.Replicas == 3, err
-	})
-	if err != nil {
-		t.Fatalf("the scale-up never reached the watch cache: %v", err)
-	}
+	untilInWatchCache(t, client.ObjectKeyFromObject(rs), rs, "scaled to 3", func() bool { return *rs.Spec.Replicas == 3 })
 
 	replace(t, ns, "scaled", rsUID, labels, 1)
 	got := waitFor(t, key, "waiting on 2/3 ready", func(e *chaosv1alpha1.Experiment) bool {
