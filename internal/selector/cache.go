@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/firedrill-dev/firedrill/internal/livewatch"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
@@ -59,12 +61,9 @@ type scoped struct {
 	store  cache.Store
 	// synced: the watch's first list is in, and counted.
 	synced func() bool
-	// open: the watch is open now. client-go reports no error for a watch stream that ended; it
-	// lists again after a backoff of up to 30 s, meanwhile the store is as it was when the
-	// stream ended, so the selection is listed instead until the watch is open again.
-	// It holds the open watch's number (0: none), so that the end of a watch the reflector has
-	// already replaced does not close its successor.
-	open atomic.Uint64
+	// live: whether the watch is open now (livewatch). While it is not, the store is as it was
+	// when the stream ended, so the selection is listed instead until a watch is open again.
+	live livewatch.State
 	used time.Time
 	held int // counted by its handler; a marker holds none
 	// over: a marker, with no watch and no store: a watch for the selection went past MaxPods
@@ -121,7 +120,7 @@ func (c *Cache) Selections() (kept, synced, pods int) {
 	pods = c.heldLocked()
 	c.mu.Unlock()
 	for _, s := range all { // not under mu: see get
-		if s.synced() && s.open.Load() != 0 {
+		if s.synced() && s.live.Open() {
 			synced++
 		}
 	}
@@ -143,7 +142,7 @@ func (c *Cache) get(namespace string, sel labels.Selector) ([]corev1.Pod, bool) 
 	c.mu.Unlock()
 	// Not under mu: mu is never held while the informer is asked anything. A watch stopped
 	// meanwhile (over MaxPods, idle) still has every pod it had a moment ago.
-	if !s.synced() || s.open.Load() == 0 {
+	if !s.synced() || !s.live.Open() {
 		return nil, false
 	}
 	items := s.store.List()
@@ -213,7 +212,7 @@ func (c *Cache) warm(ctx context.Context, namespace string, sel labels.Selector,
 			if err != nil {
 				return nil, err
 			}
-			return tracked(w, &s.open), nil
+			return s.live.Wrap(w), nil
 		},
 	}
 	inf := cache.NewSharedIndexInformerWithOptions(listThenWatch{lw}, &corev1.Pod{}, cache.SharedIndexInformerOptions{})
@@ -297,45 +296,3 @@ type listThenWatch struct{ *cache.ListWatch }
 
 // IsWatchListSemanticsUnSupported is what client-go's reflector asks.
 func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
-
-// watchNumbers number the watches tracked opens.
-var watchNumbers atomic.Uint64
-
-// tracked passes w's events on, and keeps open at w's number from now until its stream ends or
-// it is stopped.
-func tracked(w watch.Interface, open *atomic.Uint64) watch.Interface {
-	n := watchNumbers.Add(1)
-	t := &trackedWatch{inner: w, out: make(chan watch.Event), done: make(chan struct{})}
-	open.Store(n)
-	go func() {
-		defer close(t.out)
-		defer open.CompareAndSwap(n, 0)
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Error {
-				open.CompareAndSwap(n, 0) // the reflector ends this watch on it
-			}
-			select {
-			case t.out <- ev:
-			case <-t.done:
-				return
-			}
-		}
-	}()
-	return t
-}
-
-type trackedWatch struct {
-	inner watch.Interface
-	out   chan watch.Event
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (t *trackedWatch) Stop() {
-	t.once.Do(func() {
-		close(t.done)
-		t.inner.Stop()
-	})
-}
-
-func (t *trackedWatch) ResultChan() <-chan watch.Event { return t.out }
