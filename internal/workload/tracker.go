@@ -10,11 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/firedrill-dev/firedrill/internal/livewatch"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=watch
@@ -29,6 +32,8 @@ import (
 // selector, started at the kill and stopped when no experiment waits on it any more, so the
 // manager holds only the pods of workloads under disruption. Events are applied in order to its
 // own copy of those pods, and every experiment waiting on the workload is judged after each one.
+// While its watch is down (the connection to the API server lost) it cannot tell, and says so
+// (Recovered): the caller asks the API server, which dates a recovery by the kubelet's Ready time.
 type Tracker struct {
 	// Reader reads the workloads' desired replicas and selectors.
 	Reader client.Reader
@@ -53,16 +58,21 @@ type Recovery struct {
 	Since, At time.Time
 	// Desired is the workload's desired replicas it was judged against.
 	Desired int32
-	// Live: the watch saw the workload broken after the kill and then whole, and At is when it
-	// saw it whole (to the millisecond). Otherwise it was already whole at the watch's first look
-	// and At is when its last pod became ready, as the kubelet reported it (to the second).
+	// Live: the watch saw the workload broken after the kill and then whole, with no watch ended
+	// in between, and At is when it saw it whole (to the millisecond). Otherwise (whole at the
+	// watch's first look, or a watch ended meanwhile) At is when its last pod became ready, as the
+	// kubelet reported it (to the second).
 	Live bool
 }
 
 type watched struct {
-	ref     Ref
-	cancel  context.CancelFunc
-	synced  func() bool
+	ref    Ref
+	cancel context.CancelFunc
+	synced func() bool
+	// live: whether the watch is open, and how many have ended. While none is open the pods are
+	// as they were when the stream ended; after one ended, events may come late (replayed by
+	// the next watch), so the moment one is seen is no longer the moment it happened.
+	live    livewatch.State
 	desired int32
 	sel     labels.Selector
 	// pods by name, as the watch keys them: a pod replaced under its name (a StatefulSet's)
@@ -76,6 +86,8 @@ type waiter struct {
 	since     time.Time
 	killed    sets.Set[types.UID]
 	sawBroken bool
+	// ended is how many of the workload's watches had ended when the wait began.
+	ended     uint64
 	recovered *Recovery
 }
 
@@ -120,7 +132,7 @@ func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, 
 		w.desired = desired
 		u := w.users[exp]
 		if u == nil || since.After(u.since) {
-			u = &waiter{since: since, killed: sets.New[types.UID]()}
+			u = &waiter{since: since, killed: sets.New[types.UID](), ended: w.live.Ended()}
 			w.users[exp] = u
 		}
 		u.killed.Insert(killed.UnsortedList()...)
@@ -131,8 +143,8 @@ func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, 
 
 // Recovered judges ref for exp now, against the desired replicas read afresh: when it was whole
 // again (nil while it is not) and its readiness as the watch sees it. known is false when the
-// tracker cannot tell (not following it for exp, its watch has not listed the pods yet, or the
-// workload could not be read): ask the API server instead.
+// tracker cannot tell (not following it for exp, its watch has not listed the pods yet or is not
+// open now, or the workload could not be read): ask the API server instead.
 func (t *Tracker) Recovered(ctx context.Context, exp types.NamespacedName, ref Ref) (rec *Recovery, rd Readiness, known bool) {
 	t.mu.Lock()
 	w := t.byRef[ref]
@@ -142,7 +154,7 @@ func (t *Tracker) Recovered(ctx context.Context, exp types.NamespacedName, ref R
 	}
 	// HasSynced takes the watch queue's lock: never call it holding t.mu (the watch's handler
 	// takes t.mu while the queue may hold its own lock).
-	if !w.synced() {
+	if !w.synced() || !w.live.Open() {
 		return nil, Readiness{}, false
 	}
 	desired, _, err := spec(ctx, t.Reader, ref)
@@ -206,6 +218,15 @@ func (t *Tracker) start(ctx context.Context, ref Ref, desired int32, sel labels.
 		pods: map[string]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
 	lw := cache.NewFilteredListWatchFromClient(t.Pods.CoreV1().RESTClient(), "pods", ref.Namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = sel.String() })
+	watchPods := lw.WatchFuncWithContext
+	lw.WatchFunc = nil // every watch goes through the one below
+	lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		wi, err := watchPods(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return w.live.Wrap(wi), nil
+	}
 	_, ctl := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
 		ObjectType:    &corev1.Pod{},
@@ -286,9 +307,11 @@ func (t *Tracker) judge(w *watched, u *waiter) bool {
 		u.sawBroken = true
 		return false
 	}
-	if u.sawBroken {
+	if u.sawBroken && w.live.Ended() == u.ended {
 		u.recovered = &Recovery{Since: u.since, At: t.Clock.Now(), Desired: w.desired, Live: true}
 	} else {
+		// Not seen happen: whole at the first look, or seen after a watch ended (the events
+		// that made it whole may be replays, seen up to a reconnect's backoff late).
 		at := r.ReadySince
 		if at.Before(u.since) {
 			at = u.since // whole before the kill showed in the pods' status: count from the kill
