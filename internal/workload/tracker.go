@@ -86,8 +86,11 @@ type waiter struct {
 	since     time.Time
 	killed    sets.Set[types.UID]
 	sawBroken bool
-	// ended is how many of the workload's watches had ended when the wait began.
+	// ended is how many of the workload's watches had ended when the wait began; inOutage, that
+	// the wait began while the watch was down (after one had been open): what the next watch
+	// brings is replayed then, for this wait as for the earlier ones.
 	ended     uint64
+	inOutage  bool
 	recovered *Recovery
 }
 
@@ -132,7 +135,8 @@ func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, 
 		w.desired = desired
 		u := w.users[exp]
 		if u == nil || since.After(u.since) {
-			u = &waiter{since: since, killed: sets.New[types.UID](), ended: w.live.Ended()}
+			ended := w.live.Ended()
+			u = &waiter{since: since, killed: sets.New[types.UID](), ended: ended, inOutage: ended > 0 && !w.live.Open()}
 			w.users[exp] = u
 		}
 		u.killed.Insert(killed.UnsortedList()...)
@@ -307,7 +311,7 @@ func (t *Tracker) judge(w *watched, u *waiter) bool {
 		u.sawBroken = true
 		return false
 	}
-	if u.sawBroken && w.live.Ended() == u.ended {
+	if u.sawBroken && !u.inOutage && w.live.Ended() == u.ended {
 		u.recovered = &Recovery{Since: u.since, At: t.Clock.Now(), Desired: w.desired, Live: true}
 	} else {
 		// Not seen happen: whole at the first look, or seen after a watch ended (the events
