@@ -46,6 +46,17 @@ func deployment(t *testing.T, ns, app string, n int) (labels map[string]string, 
 	return labels, rs.UID
 }
 
+// killOne applies a PodKill of one pod of labels, with no grace, and waits until it is
+// Recovering; it returns the experiment's key and when the kill was recorded.
+func killOne(t *testing.T, ns, name string, labels map[string]string) (client.ObjectKey, time.Time) {
+	t.Helper()
+	exp := builder.Experiment(ns, name).Labels(labels).Mode(chaosv1alpha1.ModeOne, 0).Grace(0).Build()
+	mustCreate(t, exp)
+	key := client.ObjectKeyFromObject(exp)
+	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
+	return key, got.Status.Targets[0].InjectedAt.Time
+}
+
 // replace plays the ReplicaSet controller: one new ready pod for each pod that is gone.
 func replace(t *testing.T, ns, app string, rsUID types.UID, labels map[string]string, gone int) time.Time {
 	t.Helper()
@@ -204,11 +215,7 @@ func TestRecoveryBetweenOverlappingKills(t *testing.T) {
 	startManager(t, managerOptions{tracker: tracker})
 	ns := "pk-overlap"
 	labels, rsUID := deployment(t, ns, "web", 3)
-	exp := builder.Experiment(ns, "first").Labels(labels).Mode(chaosv1alpha1.ModeOne, 0).Grace(0).Build()
-	mustCreate(t, exp)
-	key := client.ObjectKeyFromObject(exp)
-	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
-	lastKill := got.Status.Targets[0].InjectedAt.Time
+	key, lastKill := killOne(t, ns, "first", labels)
 
 	// Whole again, and at once broken again: another pod of the workload goes, and stays gone.
 	tBefore := time.Now()
@@ -225,7 +232,7 @@ func TestRecoveryBetweenOverlappingKills(t *testing.T) {
 	}
 	tBroken := time.Now()
 
-	got = waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+	got := waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
 	if left := podsLeft(t, ns); len(left) != 2 {
 		t.Fatalf("pods %v: the workload should still be 2/3 when the experiment ends", left)
 	}

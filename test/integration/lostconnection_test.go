@@ -124,19 +124,9 @@ func TestRecoveryIsNotDatedByAReconnect(t *testing.T) {
 	go func() { done <- tr.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	victim := &corev1.Pod{}
-	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "api-0"}, victim); err != nil {
-		t.Fatal(err)
-	}
-	if err := k8s.Delete(t.Context(), victim, client.GracePeriodSeconds(0)); err != nil {
-		t.Fatal(err)
-	}
-	killedAt := time.Now()
-	exp := types.NamespacedName{Namespace: ns, Name: "kill"}
 	ref := workload.Ref{Kind: "ReplicaSet", Namespace: ns, Name: "api-rs"}
-	if err := tr.Track(t.Context(), exp, ref, killedAt, sets.New(victim.UID)); err != nil {
-		t.Fatal(err)
-	}
+	exp := types.NamespacedName{Namespace: ns, Name: "kill"}
+	killedAt := killAndTrack(t, tr, ref, "api-0", exp)
 	recovered := func() (*workload.Recovery, workload.Readiness, bool) { return tr.Recovered(t.Context(), exp, ref) }
 	if err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		_, rd, known := recovered()
@@ -149,18 +139,8 @@ func TestRecoveryIsNotDatedByAReconnect(t *testing.T) {
 	cutWatches(t, proxy, "the workload's watch", func() bool { _, _, known := recovered(); return !known })
 
 	// A second experiment kills the other pod while the watch is down.
-	second := &corev1.Pod{}
-	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "api-1"}, second); err != nil {
-		t.Fatal(err)
-	}
-	if err := k8s.Delete(t.Context(), second, client.GracePeriodSeconds(0)); err != nil {
-		t.Fatal(err)
-	}
-	secondAt := time.Now()
 	exp2 := types.NamespacedName{Namespace: ns, Name: "kill-2"}
-	if err := tr.Track(t.Context(), exp2, ref, secondAt, sets.New(second.UID)); err != nil {
-		t.Fatal(err)
-	}
+	secondAt := killAndTrack(t, tr, ref, "api-1", exp2)
 
 	// Whole again while the watch is down, as the kubelet reports it (to the second), after the kills.
 	time.Sleep(time.Until(secondAt.Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
@@ -207,11 +187,7 @@ func TestExperimentRecordsRecoveryWhileItsWatchIsDown(t *testing.T) {
 	startManager(t, managerOptions{tracker: tracker})
 	ns := "pk-cut"
 	labels, rsUID := deployment(t, ns, "web", 2)
-	exp := builder.Experiment(ns, "kill").Labels(labels).Mode(chaosv1alpha1.ModeOne, 0).Grace(0).Build()
-	mustCreate(t, exp)
-	key := client.ObjectKeyFromObject(exp)
-	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
-	killedAt := got.Status.Targets[0].InjectedAt.Time
+	key, killedAt := killOne(t, ns, "kill", labels)
 	ref := workload.Ref{Kind: "ReplicaSet", Namespace: ns, Name: "web-rs"}
 	known := func() bool { _, _, k := tracker.Recovered(t.Context(), key, ref); return k }
 	if err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
@@ -223,7 +199,7 @@ func TestExperimentRecordsRecoveryWhileItsWatchIsDown(t *testing.T) {
 	cutWatches(t, proxy, "the tracker's watch", func() bool { return !known() })
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	readyAt := replace(t, ns, "web", rsUID, labels, 1)
-	got = waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded) // the connection stays cut
+	got := waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded) // the connection stays cut
 	w := got.Status.Workloads[0]
 	if w.RecoveredAt == nil || !w.RecoveredAt.Time.Equal(readyAt) {
 		t.Fatalf("recoveredAt %v, want %s, when the replacement was reported ready", w.RecoveredAt, readyAt)
@@ -231,6 +207,24 @@ func TestExperimentRecordsRecoveryWhileItsWatchIsDown(t *testing.T) {
 	if w.TimeToRecover == nil || w.TimeToRecover.Duration != readyAt.Sub(killedAt) {
 		t.Fatalf("timeToRecover %v, want %s", w.TimeToRecover, readyAt.Sub(killedAt))
 	}
+}
+
+// killAndTrack deletes pod of ref's namespace, as a kill with no grace, and has tr follow ref
+// for exp from that moment, which it returns.
+func killAndTrack(t *testing.T, tr *workload.Tracker, ref workload.Ref, pod string, exp types.NamespacedName) time.Time {
+	t.Helper()
+	victim := &corev1.Pod{}
+	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: ref.Namespace, Name: pod}, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(t.Context(), victim, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	if err := tr.Track(t.Context(), exp, ref, at, sets.New(victim.UID)); err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 // runCache runs c until the test ends.
