@@ -6,9 +6,11 @@
 package livewatch
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -55,6 +57,17 @@ func (s *State) Wrap(w watch.Interface) watch.Interface {
 		}
 	}()
 	return t
+}
+
+// Watching returns open with every watch it opens wrapped (Wrap): an informer's watch function.
+func (s *State) Watching(open func(context.Context, metav1.ListOptions) (watch.Interface, error)) func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+	return func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		w, err := open(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return s.Wrap(w), nil
+	}
 }
 
 type wrapped struct {

@@ -1,9 +1,12 @@
 package livewatch
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -68,4 +71,23 @@ func TestStateFollowsEachWatchToItsEnd(t *testing.T) {
 	if got := s.Ended(); got != 4 {
 		t.Fatalf("ended %d, want 4", got)
 	}
+}
+
+// Watching wraps the watches an informer's watch function opens, and leaves a failed open alone.
+func TestWatchingWrapsWhatItOpens(t *testing.T) {
+	var s State
+	fail := s.Watching(func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+		return nil, errors.New("refused")
+	})
+	if w, err := fail(t.Context(), metav1.ListOptions{}); err == nil || w != nil || s.Open() || s.Ended() != 0 {
+		t.Fatalf("failed open: watch %v, error %v, open %v, ended %d; want the error and the state untouched", w, err, s.Open(), s.Ended())
+	}
+	inner := watch.NewFake()
+	open := s.Watching(func(context.Context, metav1.ListOptions) (watch.Interface, error) { return inner, nil })
+	w, err := open(t.Context(), metav1.ListOptions{})
+	if err != nil || !s.Open() {
+		t.Fatalf("open: error %v, open %v; want a watch, open", err, s.Open())
+	}
+	w.Stop()
+	until(t, "open after the wrapped watch was stopped", func() bool { return !s.Open() && s.Ended() == 1 })
 }

@@ -206,14 +206,10 @@ func (c *Cache) warm(ctx context.Context, namespace string, sel labels.Selector,
 			o.LabelSelector = k.selector
 			return pods.List(ctx, o)
 		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		WatchFuncWithContext: s.live.Watching(func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = k.selector
-			w, err := pods.Watch(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			return s.live.Wrap(w), nil
-		},
+			return pods.Watch(ctx, o)
+		}),
 	}
 	inf := cache.NewSharedIndexInformerWithOptions(listThenWatch{lw}, &corev1.Pod{}, cache.SharedIndexInformerOptions{})
 	if err := inf.SetTransform(keep); err != nil {

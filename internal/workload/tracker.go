@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -86,11 +85,10 @@ type waiter struct {
 	since     time.Time
 	killed    sets.Set[types.UID]
 	sawBroken bool
-	// ended is how many of the workload's watches had ended when the wait began; inOutage, that
-	// the wait began while the watch was down (after one had been open): what the next watch
+	// ended is how many of the workload's watches had ended when the wait began. A wait begun
+	// while the watch is down counts from before the end that took it down: what the next watch
 	// brings is replayed then, for this wait as for the earlier ones.
 	ended     uint64
-	inOutage  bool
 	recovered *Recovery
 }
 
@@ -136,7 +134,10 @@ func (t *Tracker) Track(ctx context.Context, exp types.NamespacedName, ref Ref, 
 		u := w.users[exp]
 		if u == nil || since.After(u.since) {
 			ended := w.live.Ended()
-			u = &waiter{since: since, killed: sets.New[types.UID](), ended: ended, inOutage: ended > 0 && !w.live.Open()}
+			if ended > 0 && !w.live.Open() {
+				ended--
+			}
+			u = &waiter{since: since, killed: sets.New[types.UID](), ended: ended}
 			w.users[exp] = u
 		}
 		u.killed.Insert(killed.UnsortedList()...)
@@ -222,15 +223,8 @@ func (t *Tracker) start(ctx context.Context, ref Ref, desired int32, sel labels.
 		pods: map[string]*corev1.Pod{}, users: map[types.NamespacedName]*waiter{}}
 	lw := cache.NewFilteredListWatchFromClient(t.Pods.CoreV1().RESTClient(), "pods", ref.Namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = sel.String() })
-	watchPods := lw.WatchFuncWithContext
 	lw.WatchFunc = nil // every watch goes through the one below
-	lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		wi, err := watchPods(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		return w.live.Wrap(wi), nil
-	}
+	lw.WatchFuncWithContext = w.live.Watching(lw.WatchFuncWithContext)
 	_, ctl := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
 		ObjectType:    &corev1.Pod{},
@@ -311,7 +305,7 @@ func (t *Tracker) judge(w *watched, u *waiter) bool {
 		u.sawBroken = true
 		return false
 	}
-	if u.sawBroken && !u.inOutage && w.live.Ended() == u.ended {
+	if u.sawBroken && w.live.Ended() == u.ended {
 		u.recovered = &Recovery{Since: u.since, At: t.Clock.Now(), Desired: w.desired, Live: true}
 	} else {
 		// Not seen happen: whole at the first look, or seen after a watch ended (the events

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/internal/selector"
@@ -60,7 +61,7 @@ func TestKeptSelectionIsListedWhileItsConnectionIsLost(t *testing.T) {
 	runningPods(t, builder.Pod(ns, "web-a", web), builder.Pod(ns, "web-b", web), builder.Pod(ns, "web-c", web))
 	proxy := newCutProxy(t)
 	c := &selector.Cache{Pods: kubernetes.NewForConfigOrDie(proxy.config()), Clock: clock.RealClock{}, Idle: time.Hour, MaxPods: 100, MaxSelections: 4}
-	runCache(t, c)
+	runUntilTestEnds(t, c)
 	reads := &countingReader{Reader: k8s}
 	sel := chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: web}}
 	keptSelection(t, reads, c, sel)
@@ -119,10 +120,7 @@ func TestRecoveryIsNotDatedByAReconnect(t *testing.T) {
 	proxy := newCutProxy(t)
 	tr := &workload.Tracker{Reader: k8s, Pods: kubernetes.NewForConfigOrDie(proxy.config()), Clock: clock.RealClock{},
 		Notify: func(types.NamespacedName) {}}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- tr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runUntilTestEnds(t, tr)
 
 	ref := workload.Ref{Kind: "ReplicaSet", Namespace: ns, Name: "api-rs"}
 	exp := types.NamespacedName{Namespace: ns, Name: "kill"}
@@ -227,11 +225,12 @@ func killAndTrack(t *testing.T, tr *workload.Tracker, ref workload.Ref, pod stri
 	return at
 }
 
-// runCache runs c until the test ends.
-func runCache(t *testing.T, c *selector.Cache) {
+// runUntilTestEnds runs r (a selection cache, a tracker) until the test ends, and waits for it
+// to stop.
+func runUntilTestEnds(t *testing.T, r manager.Runnable) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
+	go func() { done <- r.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 }

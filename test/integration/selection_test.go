@@ -62,7 +62,7 @@ func TestKeptSelectionsFollowThePodsAndStayBounded(t *testing.T) {
 	reads := &countingReader{Reader: k8s}
 	clk := clocktesting.NewFakeClock(time.Now())
 	c := &selector.Cache{Pods: kubernetes.NewForConfigOrDie(cfg), Clock: clk, Idle: time.Minute, MaxPods: 5, MaxSelections: 2}
-	runCache(t, c)
+	runUntilTestEnds(t, c)
 	sel := chaosv1alpha1.TargetSelector{Namespaces: []string{ns}, LabelSelector: &chaosv1alpha1.LabelSelector{MatchLabels: web}}
 
 	if got, want := keptSelection(t, reads, c, sel), []string{"web-a", "web-b", "web-c"}; !slices.Equal(got, want) {
