@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -93,7 +95,22 @@ type scope struct {
 	deleted bool
 	// steps times a round started on this pass (nil otherwise).
 	steps *stepTimer
+	// plan says how round 1's targets came from spec.plannedTargets, if they did.
+	plan planUse
 }
+
+// planUse is how a pass took round 1's targets from spec.plannedTargets.
+type planUse int
+
+const (
+	planNone planUse = iota
+	// planFresh: every target is a planned pod still selectable. The plan, in the object since
+	// its creation, is the round's intent: no write goes before the kill.
+	planFresh
+	// planResumed: some planned pod is no longer selectable, killed before a restart (or by
+	// someone else meanwhile): the round is recorded and resumed, never picked again.
+	planResumed
+)
 
 // Reconcile reads the Experiment, runs the phase function for where it is, and writes status once
 // at the end. The one exception is the intent record written before a fault is injected.
@@ -235,7 +252,7 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 	if stopped, err := r.stopped(ctx, s, fault); stopped || err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.injectRound(ctx, s, fault, false)
+	return r.injectRound(ctx, s, fault, s.plan == planResumed)
 }
 
 // selectRound resolves the selector and picks this round's targets. It returns nil targets when
@@ -262,6 +279,13 @@ func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault 
 		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
 		return nil, err
 	}
+	if round == 1 && len(exp.Spec.PlannedTargets) > 0 && !exp.Spec.DryRun {
+		picked, err := r.adoptPlan(ctx, s, fault, cands)
+		if picked != nil || err != nil || s.exp.Status.Phase.Finished() {
+			return picked, err
+		}
+		// No planned pod is selectable and none was acted on: select as if none was planned.
+	}
 	n := selector.Count(exp.Spec.Mode, exp.Spec.Value, len(cands.Eligible))
 	if n == 0 {
 		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonNoTargets,
@@ -287,13 +311,101 @@ func (r *ExperimentReconciler) selectRound(ctx context.Context, s *scope, fault 
 	s.exp.Status.SelectedTargets = int32(n)
 	out := make([]chaosv1alpha1.TargetStatus, 0, n)
 	for i := range pods {
-		p := &pods[i]
-		t := chaosv1alpha1.TargetStatus{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Node: p.Spec.NodeName,
-			Round: round, State: chaosv1alpha1.TargetSelected}
-		if c := metav1.GetControllerOf(p); c != nil {
-			t.OwnerKind, t.OwnerName = c.Kind, c.Name
+		out = append(out, targetOf(&pods[i], round))
+	}
+	return out, nil
+}
+
+func targetOf(p *corev1.Pod, round int32) chaosv1alpha1.TargetStatus {
+	t := chaosv1alpha1.TargetStatus{Namespace: p.Namespace, Name: p.Name, UID: p.UID, Node: p.Spec.NodeName,
+		Round: round, State: chaosv1alpha1.TargetSelected}
+	if c := metav1.GetControllerOf(p); c != nil {
+		t.OwnerKind, t.OwnerName = c.Kind, c.Name
+	}
+	return t
+}
+
+// adoptPlan takes round 1's targets from spec.plannedTargets, picked at admission (PlanWebhook).
+// A planned pod spec.selector still selects is a target. One it no longer selects was killed
+// before a restart, or by someone else meanwhile, when it is terminating or gone: it is a target
+// resumed, never replaced by another pick. Any other (relabelled since, or named in a manifest
+// that did not pass the webhook) is left alone. The plan is held to the same caps as a pick. nil
+// targets: no planned pod is a target (or the experiment failed, and why is set).
+func (r *ExperimentReconciler) adoptPlan(ctx context.Context, s *scope, fault experiments.Fault, cands selector.Candidates) ([]chaosv1alpha1.TargetStatus, error) {
+	exp := s.exp
+	eligible := make(map[types.UID]*corev1.Pod, len(cands.Eligible))
+	for i := range cands.Eligible {
+		eligible[cands.Eligible[i].UID] = &cands.Eligible[i]
+	}
+	sel := *exp.Spec.Selector
+	ls := labels.Everything()
+	if sel.LabelSelector != nil {
+		var err error
+		if ls, err = metav1.LabelSelectorAsSelector(sel.LabelSelector.AsMeta()); err != nil {
+			return nil, err // selector.List converted it already
 		}
-		out = append(out, t)
+	}
+	var (
+		out      []chaosv1alpha1.TargetStatus
+		pods     []corev1.Pod
+		resumed  int
+		declined []string
+	)
+	for _, pt := range exp.Spec.PlannedTargets {
+		if p, ok := eligible[pt.UID]; ok && p.Namespace == pt.Namespace && p.Name == pt.Name {
+			out, pods = append(out, targetOf(p, 1)), append(pods, *p)
+			continue
+		}
+		if r.Protected.Has(pt.Namespace) || (!sel.ClusterWide && !slices.Contains(sel.Namespaces, pt.Namespace)) {
+			declined = append(declined, pt.Namespace+"/"+pt.Name)
+			continue
+		}
+		var p corev1.Pod
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pt.Namespace, Name: pt.Name}, &p)
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && p.UID != pt.UID):
+			resumed++ // the kill finds it gone
+			out = append(out, chaosv1alpha1.TargetStatus{Namespace: pt.Namespace, Name: pt.Name, UID: pt.UID,
+				Round: 1, State: chaosv1alpha1.TargetSelected})
+		case err != nil:
+			r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
+			return nil, fmt.Errorf("reading planned pod %s/%s: %w", pt.Namespace, pt.Name, err)
+		case p.DeletionTimestamp != nil && ls.Matches(labels.Set(p.Labels)):
+			resumed++ // the kill finds it terminating, and when it was killed
+			out, pods = append(out, targetOf(&p, 1)), append(pods, p)
+		default:
+			declined = append(declined, pt.Namespace+"/"+pt.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	total := len(cands.Eligible) + resumed
+	if most := selector.Count(exp.Spec.Mode, exp.Spec.Value, total); len(out) > most {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonBlastRadiusExceeded,
+			fmt.Sprintf("spec.plannedTargets names %d pods; mode %s picks %d of the %d matching", len(out), modeOf(exp), most, total))
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	if msg := r.blastRadius(exp, len(out), total); msg != "" {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonBlastRadiusExceeded, msg)
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	if err := fault.Preflight(ctx, exp, pods); err != nil {
+		r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionFalse, chaosv1alpha1.ReasonPreflightFailed, err.Error())
+		r.finish(s, chaosv1alpha1.ExperimentFailed, metav1.Condition{})
+		return nil, nil
+	}
+	msg := fmt.Sprintf("round 1: %d of %d matching pods, as planned when the experiment was created (mode %s)", len(out), total, modeOf(exp))
+	if len(declined) > 0 {
+		msg += fmt.Sprintf("; planned but not selected by spec.selector, left alone: %s", strings.Join(declined, ", "))
+	}
+	r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionTrue, chaosv1alpha1.ReasonTargetsFound, msg+skippedNote(cands.SkippedNamespaces))
+	s.exp.Status.SelectedTargets = int32(len(out))
+	s.plan = planFresh
+	if resumed > 0 {
+		s.plan = planResumed
 	}
 	return out, nil
 }
@@ -372,6 +484,9 @@ func (r *ExperimentReconciler) recordRound(ctx context.Context, s *scope, target
 	}
 	r.setCondition(s, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjecting,
 		fmt.Sprintf("round %d: injecting %d targets", round, len(targets)))
+	if s.plan == planFresh {
+		return nil // the plan is the intent, written with the experiment
+	}
 	if err := r.writeStatus(ctx, s); err != nil {
 		return err
 	}

@@ -173,6 +173,7 @@ type SafetyLimits struct {
 // +kubebuilder:validation:XValidation:rule="(self.action == 'CacheFlush') != has(self.selector)",message="spec.selector is required for pod actions; CacheFlush names its cache in spec.cacheFlush and takes no selector"
 // +kubebuilder:validation:XValidation:rule="self.action != 'CacheFlush' || self.mode == 'one'",message="spec.mode does not apply to CacheFlush, which acts on the one cache it names"
 // +kubebuilder:validation:XValidation:rule="!has(self.cacheFlush) || !has(self.cacheFlush.restore) || has(self.duration)",message="spec.duration is required with spec.cacheFlush.restore: the snapshot is put back when it ends"
+// +kubebuilder:validation:XValidation:rule="!has(self.plannedTargets) || (self.action == 'PodKill' && !(has(self.dryRun) && self.dryRun))",message="spec.plannedTargets is made only for a PodKill that is not a dry run"
 // +kubebuilder:validation:XValidation:rule="self.action != 'NetworkPartition' || !has(self.network) || !(has(self.network.delay) || has(self.network.loss) || has(self.network.corrupt) || has(self.network.duplicate) || has(self.network.rateLimitKbps))",message="spec.network of a NetworkPartition drops every matched packet and takes no delay, loss, corrupt, duplicate or rateLimitKbps"
 type ExperimentSpec struct {
 	// action is the fault kind.
@@ -218,6 +219,27 @@ type ExperimentSpec struct {
 	// cacheFlush holds the CacheFlush settings; set exactly when action is CacheFlush.
 	// +optional
 	CacheFlush *CacheFlushSpec `json:"cacheFlush,omitempty"`
+
+	// plannedTargets are round 1's pods, picked by Firedrill's admission webhook when a PodKill
+	// experiment is created: the pick is recorded in the write that creates the experiment, so
+	// the kill needs no write of its own before it. Leave it unset: the webhook replaces what a
+	// manifest gives. The manager kills only planned pods that spec.selector still selects, and
+	// selects as usual when no plan was made (the webhook was not reachable).
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	PlannedTargets []PlannedTarget `json:"plannedTargets,omitempty"`
+}
+
+// PlannedTarget names a pod picked at admission.
+type PlannedTarget struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string    `json:"name"`
+	UID  types.UID `json:"uid"`
 }
 
 // ExperimentPhase is a coarse summary of where an experiment is; conditions carry the detail.
@@ -386,6 +408,7 @@ type ExperimentStatus struct {
 // +kubebuilder:printcolumn:name="Recovered",type=string,JSONPath=`.status.conditions[?(@.type=="Recovered")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || self.spec == oldSelf.spec",message="spec cannot change once the experiment has started (status.phase is not Pending): delete it and create a new one"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.plannedTargets) || (has(oldSelf.spec.plannedTargets) && self.spec.plannedTargets == oldSelf.spec.plannedTargets)",message="spec.plannedTargets is made when the experiment is created and cannot be added or changed afterwards"
 type Experiment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

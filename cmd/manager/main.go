@@ -2,6 +2,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -21,13 +22,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
 	"github.com/firedrill-dev/firedrill/controllers"
 	"github.com/firedrill-dev/firedrill/experiments/cacheflush"
 	"github.com/firedrill-dev/firedrill/internal/selector"
+	"github.com/firedrill-dev/firedrill/internal/webhookcert"
 	"github.com/firedrill-dev/firedrill/internal/workload"
 )
+
+// The plan webhook's configuration, whose caBundle the manager sets (webhookcert.Trust).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,resourceNames=firedrill-plan,verbs=get;patch
 
 func main() {
 	if err := run(); err != nil {
@@ -47,6 +53,8 @@ func run() error {
 		apiBurst                          int
 		selectionIdle                     time.Duration
 		selectionMaxPods                  int
+		webhookPort                       int
+		webhookService, webhookConfig     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the health probes bind to")
@@ -63,6 +71,9 @@ func run() error {
 	// the API server.
 	flag.Float64Var(&apiQPS, "kube-api-qps", 50, "client-side limit of API requests per second")
 	flag.IntVar(&apiBurst, "kube-api-burst", 100, "client-side burst of API requests")
+	flag.IntVar(&webhookPort, "webhook-port", 9443, "port of the admission webhook that plans a PodKill's first round when it is created (see spec.plannedTargets); 0 serves none")
+	flag.StringVar(&webhookService, "webhook-service", "firedrill-webhook", "the Service, in the manager's namespace, through which the API server calls the webhook: the certificate's name")
+	flag.StringVar(&webhookConfig, "webhook-configuration", "firedrill-plan", "the MutatingWebhookConfiguration whose caBundle the manager sets to its certificate")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -81,7 +92,20 @@ func run() error {
 
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(apiQPS), apiBurst
+	var cert *webhookcert.Cert
+	webhookOpts := webhook.Options{Port: webhookPort}
+	if webhookPort > 0 {
+		svc := webhookService + "." + ownNamespace
+		// A year: a restart makes a new one. Past it the API server refuses the certificate and,
+		// with failurePolicy Ignore, experiments are created unplanned (one write slower).
+		var err error
+		if cert, err = webhookcert.New([]string{svc + ".svc", svc, svc + ".svc.cluster.local"}, time.Now(), 365*24*time.Hour); err != nil {
+			return err
+		}
+		webhookOpts.TLSOpts = []func(*tls.Config){cert.Serve}
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		WebhookServer:                 webhook.NewServer(webhookOpts),
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
@@ -104,7 +128,7 @@ func run() error {
 	if selectionIdle > 0 {
 		selections = &selector.Cache{Pods: pods, Clock: clock.RealClock{}, Idle: selectionIdle, MaxPods: selectionMaxPods, MaxSelections: 64}
 	}
-	if err := (&controllers.ExperimentReconciler{
+	experimentReconciler := &controllers.ExperimentReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("firedrill-manager"),
@@ -115,8 +139,23 @@ func run() error {
 		InjectTimeout:   injectTimeout,
 		Tracker:         &workload.Tracker{Reader: mgr.GetAPIReader(), Pods: pods, Clock: clock.RealClock{}},
 		Selections:      selections,
-	}).SetupWithManager(ctx, mgr); err != nil {
+	}
+	if err := experimentReconciler.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
+	}
+	if cert != nil {
+		mgr.GetWebhookServer().Register(controllers.PlanPath, &webhook.Admission{Handler: &controllers.PlanWebhook{Reconciler: experimentReconciler}})
+		trust := &webhookcert.Trust{Cert: cert, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Name: webhookConfig}
+		if err := mgr.Add(trust); err != nil {
+			return err
+		}
+		// Ready, and in the webhook Service's endpoints, once it serves and is trusted.
+		if err := mgr.AddReadyzCheck("webhook-serving", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("webhook-trusted", trust.Checker); err != nil {
+			return err
+		}
 	}
 	if err := (&controllers.GameDayReconciler{
 		Client:    mgr.GetClient(),

@@ -57,6 +57,14 @@ func (b *ExperimentBuilder) DryRun() *ExperimentBuilder {
 	return b
 }
 
+// Planned sets spec.plannedTargets, as a manifest that did not pass the plan webhook could.
+func (b *ExperimentBuilder) Planned(pods ...*corev1.Pod) *ExperimentBuilder {
+	for _, p := range pods {
+		b.e.Spec.PlannedTargets = append(b.e.Spec.PlannedTargets, chaosv1alpha1.PlannedTarget{Namespace: p.Namespace, Name: p.Name, UID: p.UID})
+	}
+	return b
+}
+
 // Build returns the experiment.
 func (b *ExperimentBuilder) Build() *chaosv1alpha1.Experiment { return b.e.DeepCopy() }
 

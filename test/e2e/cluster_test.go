@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,8 +220,14 @@ spec:
 		if len(exp.Status.Targets) != 2 {
 			t.Fatalf("targets %+v, want 2", exp.Status.Targets)
 		}
+		// Planned when created, through the Service, by the manager's webhook (its own
+		// certificate, trusted through the caBundle it set): the targets are the plan.
+		planned := strings.Fields(kubectl(t, "-n", "firedrill-demo", "get", "experiment", "kill-half", "-o", "jsonpath={range .spec.plannedTargets[*]}{.uid} {end}"))
 		after := podUIDs(t, "firedrill-demo", "app=checkout")
 		for _, tg := range exp.Status.Targets {
+			if !slices.Contains(planned, tg.UID) {
+				t.Errorf("target %s (%s) is not in spec.plannedTargets %v: the plan webhook did not plan the kill", tg.Name, tg.UID, planned)
+			}
 			if !before[tg.UID] {
 				t.Errorf("target %s/%s (%s) was not a checkout pod before", tg.Namespace, tg.Name, tg.UID)
 			}

@@ -58,6 +58,12 @@ func TestSchemaRejectsBadManifests(t *testing.T) {
 			e.Spec.PodKill.Interval, e.Spec.Duration = &metav1.Duration{Duration: 100 * time.Millisecond}, &metav1.Duration{Duration: time.Minute}
 		}, "spec.podKill.interval must be at least 1s"},
 		{"whole cluster without opt-in", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = nil }, "spec.selector: set namespaces, or clusterWide: true to select in every namespace, not both"},
+		{"plannedTargets on a dry run", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.DryRun, e.Spec.PlannedTargets = true, []chaosv1alpha1.PlannedTarget{{Namespace: "schema", Name: "p", UID: "u"}}
+		}, "spec.plannedTargets is made only for a PodKill that is not a dry run"},
+		{"plannedTargets without a name", func(e *chaosv1alpha1.Experiment) {
+			e.Spec.PlannedTargets = []chaosv1alpha1.PlannedTarget{{Namespace: "schema", UID: "u"}}
+		}, "spec.plannedTargets[0].name in body should be at least 1 chars long"},
 		{"namespaces and clusterWide", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.ClusterWide = true }, "spec.selector: set namespaces, or clusterWide: true to select in every namespace, not both"},
 		{"duplicate namespaces", func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.Namespaces = []string{"a", "a"} }, `spec.selector.namespaces[1]: Duplicate value: "a"`},
 		{"too many namespaces", func(e *chaosv1alpha1.Experiment) {
@@ -345,6 +351,11 @@ func TestSpecIsFrozenOnceStarted(t *testing.T) {
 	pending.Spec.Mode = chaosv1alpha1.ModeAll
 	if err := k8s.Update(t.Context(), pending); err != nil {
 		t.Fatalf("editing an experiment that has not started: %v", err)
+	}
+	// Not its plan, though (made at creation: the round's intent).
+	pending.Spec.PlannedTargets = []chaosv1alpha1.PlannedTarget{{Namespace: ns, Name: "api-0", UID: "u"}}
+	if err := k8s.Update(t.Context(), pending); err == nil || !strings.Contains(err.Error(), "spec.plannedTargets is made when the experiment is created and cannot be added or changed afterwards") {
+		t.Fatalf("adding a plan to a pending experiment: %v, want it refused", err)
 	}
 	if err := k8s.Delete(t.Context(), pending); err != nil {
 		t.Fatal(err)
