@@ -6,6 +6,7 @@ import (
 
 // GameDayStep is one step of a game day: an Experiment the GameDay creates and owns, or a pause.
 // +kubebuilder:validation:XValidation:rule="has(self.experiment) != has(self.pause)",message="a step has exactly one of experiment or pause"
+// +kubebuilder:validation:XValidation:rule="!has(self.experiment) || !has(self.experiment.plannedTargets)",message="steps[].experiment.plannedTargets is not taken: each run's Experiment is planned when it is created"
 type GameDayStep struct {
 	// name of the step, unique within the game day; it names the Experiment the step creates.
 	// +kubebuilder:validation:MinLength=1

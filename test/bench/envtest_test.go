@@ -50,11 +50,12 @@ func startManagerEnv(t *testing.T, make string) *managerEnv {
 	return e
 }
 
-// run starts the manager (no leader election, no metrics or probe ports), logging to logName in
-// the env's directory; stop kills it and waits for it.
+// run starts the manager (no leader election, no metrics or probe ports, no plan webhook: its
+// PodKills are unplanned, the path when the webhook cannot be reached, with the intent written to
+// status before the kill), logging to logName in the env's directory; stop kills it and waits.
 func (e *managerEnv) run(t *testing.T, logName string) (mgr *exec.Cmd, stop func()) {
 	t.Helper()
-	mgr = exec.Command(e.bin, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	mgr = exec.Command(e.bin, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-port=0")
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig, "POD_NAMESPACE=firedrill-system")
 	logf, err := os.Create(filepath.Join(e.dir, logName))
 	if err != nil {

@@ -290,8 +290,15 @@ func TestBenchPodKill(t *testing.T) {
 	factory.Start(ictx.Done())
 	factory.WaitForCacheSync(ictx.Done())
 
+	// planned counts the experiments the plan webhook planned in their Create (its response).
+	planned, plannedCold := 0, 0
 	startFiredrill := func(i int) error {
-		return c.Create(ctx, builder.Experiment(ns, fmt.Sprintf("kill-%d", i)).Labels(targetLabels).Grace(0).Build())
+		exp := builder.Experiment(ns, fmt.Sprintf("kill-%d", i)).Labels(targetLabels).Grace(0).Build()
+		err := c.Create(ctx, exp)
+		if len(exp.Spec.PlannedTargets) > 0 {
+			planned++
+		}
+		return err
 	}
 	startIdeal := func(i int) error {
 		return c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("kill-%d", i),
@@ -330,7 +337,11 @@ func TestBenchPodKill(t *testing.T) {
 		exp := builder.Experiment(ns, fmt.Sprintf("cold-%d", i)).Labels(targetLabels).Grace(0).Build()
 		exp.Spec.Selector.LabelSelector.MatchExpressions = []chaosv1alpha1.LabelSelectorRequirement{
 			{Key: fmt.Sprintf("firedrill.dev/bench-cold-%d", i), Operator: metav1.LabelSelectorOpDoesNotExist}}
-		return c.Create(ctx, exp)
+		err := c.Create(ctx, exp)
+		if len(exp.Spec.PlannedTargets) > 0 {
+			plannedCold++
+		}
+		return err
 	}
 	for i := 0; i < nCold; i++ {
 		r, _, _ := killOnce(t, c, ns, i, func() error { return waitReadyAndSettle(ctx, c, settle) }, startCold)
@@ -367,6 +378,7 @@ func TestBenchPodKill(t *testing.T) {
 	fmt.Printf("  firedrill:                 %s; worst %s\n", fd, fd.worst(5))
 	fmt.Printf("  ideal one-step controller: %s; worst %s\n", ideal, ideal.worst(5))
 	fmt.Printf("  firedrill/ideal median ratio: %.2fx\n", ratio)
+	fmt.Printf("  planned at admission (spec.plannedTargets in the Create's response): %d of %d; of the never-made selections below, %d of %d\n", planned, n, plannedCold, nCold)
 	fmt.Printf("  the same, from Create sent: firedrill %s; ideal %s\n", fdSend, idealSend)
 	fmt.Printf("  a selection never made before, listed on the path (%d runs, taking turns with the ideal again): firedrill %s; ideal %s; ratio %.2fx\n",
 		nCold, cold, coldIdeal, float64(cold.pct(0.5))/float64(coldIdeal.pct(0.5)))

@@ -414,6 +414,11 @@ func TestGameDaySchema(t *testing.T) {
 			st.Pause = &metav1.Duration{Duration: time.Second}
 			s.Steps = []chaosv1alpha1.GameDayStep{st}
 		}, "a step has exactly one of experiment or pause", ""},
+		{"step with a plan", func(s *chaosv1alpha1.GameDaySpec) {
+			st := step("planned")
+			st.Experiment.PlannedTargets = []chaosv1alpha1.PlannedTarget{{Namespace: "shop", Name: "web-0", UID: "u"}}
+			s.Steps = []chaosv1alpha1.GameDayStep{st}
+		}, "steps[].experiment.plannedTargets is not taken: each run's Experiment is planned when it is created", ""},
 		{"pause over a day", func(s *chaosv1alpha1.GameDaySpec) {
 			s.Steps = []chaosv1alpha1.GameDayStep{{Name: "wait", Pause: &metav1.Duration{Duration: 48 * time.Hour}}}
 		}, "pause must be greater than 0s and at most 24h", ""},
