@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -74,6 +72,10 @@ type ExperimentReconciler struct {
 
 	// written is this controller's last write to each Experiment (see read).
 	written ownWrites
+	// planActed holds the UIDs of experiments whose planned kill was sent on a pass whose status
+	// write has not landed yet: a pass after a failed write resumes the plan (reads each pod from
+	// the API server) instead of acting on a selection that may not show the kill yet.
+	planActed sync.Map
 }
 
 // +kubebuilder:rbac:groups=chaos.firedrill.dev,resources=experiments,verbs=get;list;watch;update;patch
@@ -150,6 +152,9 @@ func (r *ExperimentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	written := s.before // what this pass last wrote (the intent), or what it read
 	werr := r.writeOutcome(ctx, s)
 	if werr == nil {
+		if s.plan != planNone {
+			r.planActed.Delete(exp.UID) // the round is in status now: no pass goes back to the plan
+		}
 		r.recordEvents(ctx, s.eventsFrom, s.exp)
 		if s.exp.Status.Phase.Finished() {
 			r.release(req.NamespacedName)
@@ -228,6 +233,9 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 			Message: fmt.Sprintf("dry run: %d targets would be hit; nothing was touched", len(picked))})
 		return ctrl.Result{}, nil
 	}
+	if s.plan == planResumed {
+		s.steps = nil // a round resumed is not a round started: it is not timed
+	}
 	s.steps.done(StepSelect)
 	if fault.Lasting(s.exp) && !controllerutil.ContainsFinalizer(s.exp, FinalizerRecoverFaults) {
 		// Patch a copy: the response must not overwrite the status computed so far. The lock
@@ -251,6 +259,9 @@ func (r *ExperimentReconciler) start(ctx context.Context, s *scope, fault experi
 	}
 	if stopped, err := r.stopped(ctx, s, fault); stopped || err != nil {
 		return ctrl.Result{}, err
+	}
+	if s.plan == planFresh {
+		r.planActed.Store(s.exp.UID, struct{}{})
 	}
 	return r.injectRound(ctx, s, fault, s.plan == planResumed)
 }
@@ -326,37 +337,37 @@ func targetOf(p *corev1.Pod, round int32) chaosv1alpha1.TargetStatus {
 }
 
 // adoptPlan takes round 1's targets from spec.plannedTargets, picked at admission (PlanWebhook).
-// A planned pod spec.selector still selects is a target. One it no longer selects was killed
-// before a restart, or by someone else meanwhile, when it is terminating or gone: it is a target
-// resumed, never replaced by another pick. Any other (relabelled since, or named in a manifest
-// that did not pass the webhook) is left alone. The plan is held to the same caps as a pick. nil
-// targets: no planned pod is a target (or the experiment failed, and why is set).
+// A planned pod spec.selector still selects is a target. A planned pod that is terminating or gone
+// is a target resumed: the manager may have killed it before a restart (or a failed status write),
+// and cannot tell that from someone else's deletion, so it never picks in its place. Any other
+// planned pod (relabelled since, or named in a manifest that did not pass the webhook) is left
+// alone, as is one in a protected namespace, which the webhook never plans. The plan is held to
+// the same count and caps as a pick. nil targets: no planned pod is a target (or the experiment
+// failed, and why is set).
 func (r *ExperimentReconciler) adoptPlan(ctx context.Context, s *scope, fault experiments.Fault, cands selector.Candidates) ([]chaosv1alpha1.TargetStatus, error) {
 	exp := s.exp
 	eligible := make(map[types.UID]*corev1.Pod, len(cands.Eligible))
 	for i := range cands.Eligible {
 		eligible[cands.Eligible[i].UID] = &cands.Eligible[i]
 	}
-	sel := *exp.Spec.Selector
-	ls := labels.Everything()
-	if sel.LabelSelector != nil {
-		var err error
-		if ls, err = metav1.LabelSelectorAsSelector(sel.LabelSelector.AsMeta()); err != nil {
-			return nil, err // selector.List converted it already
-		}
-	}
+	_, acted := r.planActed.Load(exp.UID)
 	var (
 		out      []chaosv1alpha1.TargetStatus
 		pods     []corev1.Pod
 		resumed  int
 		declined []string
+		seen     = sets.New[types.UID]()
 	)
 	for _, pt := range exp.Spec.PlannedTargets {
-		if p, ok := eligible[pt.UID]; ok && p.Namespace == pt.Namespace && p.Name == pt.Name {
+		if seen.Has(pt.UID) {
+			continue
+		}
+		seen.Insert(pt.UID)
+		if p, ok := eligible[pt.UID]; ok && p.Namespace == pt.Namespace && p.Name == pt.Name && !acted {
 			out, pods = append(out, targetOf(p, 1)), append(pods, *p)
 			continue
 		}
-		if r.Protected.Has(pt.Namespace) || (!sel.ClusterWide && !slices.Contains(sel.Namespaces, pt.Namespace)) {
+		if r.Protected.Has(pt.Namespace) {
 			declined = append(declined, pt.Namespace+"/"+pt.Name)
 			continue
 		}
@@ -370,8 +381,10 @@ func (r *ExperimentReconciler) adoptPlan(ctx context.Context, s *scope, fault ex
 		case err != nil:
 			r.setCondition(s, chaosv1alpha1.ConditionTargetsSelected, metav1.ConditionUnknown, chaosv1alpha1.ReasonSelectionError, err.Error())
 			return nil, fmt.Errorf("reading planned pod %s/%s: %w", pt.Namespace, pt.Name, err)
-		case p.DeletionTimestamp != nil && ls.Matches(labels.Set(p.Labels)):
-			resumed++ // the kill finds it terminating, and when it was killed
+		case p.DeletionTimestamp != nil || (acted && eligible[pt.UID] != nil):
+			// The kill finds it terminating, and when it was killed; or, acted on by this process
+			// on a pass whose status write failed, still running (a kill that did not land).
+			resumed++
 			out, pods = append(out, targetOf(&p, 1)), append(pods, p)
 		default:
 			declined = append(declined, pt.Namespace+"/"+pt.Name)

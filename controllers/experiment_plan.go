@@ -67,6 +67,11 @@ func (w *PlanWebhook) plan(ctx context.Context, exp *chaosv1alpha1.Experiment) (
 	if exp.Spec.Action != chaosv1alpha1.ActionPodKill || exp.Spec.DryRun || exp.Spec.Selector == nil {
 		return nil, nil
 	}
+	if exp.Spec.Selector.ClusterWide {
+		// Never kept (selector.Cache): it would list every pod in the cluster inside the
+		// API server's call, against its timeout. The controller selects.
+		return nil, nil
+	}
 	cands, err := selector.List(ctx, r.APIReader, r.Selections, *exp.Spec.Selector, r.Protected)
 	if err != nil {
 		return nil, fmt.Errorf("selecting: %w", err)

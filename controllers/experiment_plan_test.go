@@ -1,15 +1,24 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	chaosv1alpha1 "github.com/firedrill-dev/firedrill/api/v1alpha1"
@@ -107,4 +116,68 @@ func running(p *corev1.Pod) *corev1.Pod {
 func withPlan(e *chaosv1alpha1.Experiment, plan []chaosv1alpha1.PlannedTarget) *chaosv1alpha1.Experiment {
 	e.Spec.PlannedTargets = plan
 	return e
+}
+
+// A planned kill whose status write then fails is resumed on the next pass, never sent again as a
+// fresh kill, even while the selection still shows the pod running (a kept selection follows
+// the API server by milliseconds): the pod is deleted once, and recorded killed when it was.
+func TestPlannedKillAfterAFailedStatusWriteIsResumed(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	web := map[string]string{"app": "web"}
+	a, b := running(builder.Pod("shop", "web-a", web)), running(builder.Pod("shop", "web-b", web))
+	for _, p := range []*corev1.Pod{a, b} {
+		p.Finalizers = []string{"test.firedrill.dev/keep"} // a deleted pod stays, terminating
+	}
+	exp := builder.Experiment("shop", "kill").Labels(web).Grace(30).Planned(a).Build()
+	exp.UID = "exp-uid"
+	stale := corev1.PodList{Items: []corev1.Pod{*a.DeepCopy(), *b.DeepCopy()}}
+	deletes, writes := map[string]int{}, 0
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(a, b, exp).WithStatusSubresource(&chaosv1alpha1.Experiment{}).
+		WithInterceptorFuncs(interceptor.Funcs{
+			List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+				if pl, ok := list.(*corev1.PodList); ok {
+					stale.DeepCopyInto(pl) // the selection has not seen the kill
+					return nil
+				}
+				return cl.List(ctx, list, opts...)
+			},
+			Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+				deletes[obj.GetName()]++
+				return cl.Delete(ctx, obj, opts...)
+			},
+			SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if writes++; writes == 1 {
+					return errors.New("etcdserver: request timed out")
+				}
+				return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			},
+		}).Build()
+	r := &ExperimentReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(100), Protected: selector.NewProtected("firedrill-system"),
+		Faults: Faults(c, c, FaultOptions{}), RecoveryPoll: time.Second, Clock: clock.RealClock{}}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(exp)}
+	if _, err := r.Reconcile(t.Context(), req); err == nil || !strings.Contains(err.Error(), "request timed out") {
+		t.Fatalf("first pass: %v, want its status write to fail", err)
+	}
+	if deletes["web-a"] != 1 {
+		t.Fatalf("first pass deleted %v, want the planned web-a", deletes)
+	}
+	if _, err := r.Reconcile(t.Context(), req); err != nil {
+		t.Fatalf("second pass: %v", err)
+	}
+	var got chaosv1alpha1.Experiment
+	if err := c.Get(t.Context(), req.NamespacedName, &got); err != nil {
+		t.Fatal(err)
+	}
+	if deletes["web-a"] != 1 || len(deletes) != 1 {
+		t.Errorf("deleted %v, want web-a once", deletes)
+	}
+	if len(got.Status.Targets) != 1 || got.Status.Targets[0].Name != "web-a" || got.Status.Targets[0].State != chaosv1alpha1.TargetInjected {
+		t.Errorf("targets %+v, want web-a Injected", got.Status.Targets)
+	}
 }

@@ -226,7 +226,9 @@ type ExperimentSpec struct {
 	// manifest gives. The manager kills only planned pods that spec.selector still selects, and
 	// selects as usual when no plan was made (the webhook was not reachable).
 	// +kubebuilder:validation:MaxItems=1000
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
 	// +optional
 	PlannedTargets []PlannedTarget `json:"plannedTargets,omitempty"`
 }
@@ -238,8 +240,11 @@ type PlannedTarget struct {
 	Namespace string `json:"namespace"`
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Name string    `json:"name"`
-	UID  types.UID `json:"uid"`
+	Name string `json:"name"`
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	UID types.UID `json:"uid"`
 }
 
 // ExperimentPhase is a coarse summary of where an experiment is; conditions carry the detail.
@@ -408,7 +413,8 @@ type ExperimentStatus struct {
 // +kubebuilder:printcolumn:name="Recovered",type=string,JSONPath=`.status.conditions[?(@.type=="Recovered")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || self.spec == oldSelf.spec",message="spec cannot change once the experiment has started (status.phase is not Pending): delete it and create a new one"
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.plannedTargets) || (has(oldSelf.spec.plannedTargets) && self.spec.plannedTargets == oldSelf.spec.plannedTargets)",message="spec.plannedTargets is made when the experiment is created and cannot be added or changed afterwards"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.plannedTargets) || has(oldSelf.spec.plannedTargets)",message="spec.plannedTargets is made when the experiment is created and cannot be added afterwards"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.spec.plannedTargets) || self.spec == oldSelf.spec",message="spec cannot change once its targets are planned (spec.plannedTargets): its pods may already be killed; delete it and create a new one"
 type Experiment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -4,6 +4,7 @@
 package webhookcert
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -82,32 +83,44 @@ func (c *Cert) Serve(cfg *tls.Config) {
 	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c.tls, nil }
 }
 
-// SetCABundle sets every webhook of the MutatingWebhookConfiguration name to trust the certificate.
-func (c *Cert) SetCABundle(ctx context.Context, r client.Reader, w client.Writer, name string) error {
+// SetCABundle sets every webhook of the MutatingWebhookConfiguration name to trust the
+// certificate, and says whether it had to (false: every webhook trusted it already).
+func (c *Cert) SetCABundle(ctx context.Context, r client.Reader, w client.Writer, name string) (changed bool, err error) {
 	var cfg admissionregistrationv1.MutatingWebhookConfiguration
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, &cfg); err != nil {
-		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", name, err)
+		return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", name, err)
+	}
+	if len(cfg.Webhooks) == 0 {
+		return false, fmt.Errorf("MutatingWebhookConfiguration %s has no webhooks", name)
 	}
 	orig := cfg.DeepCopy()
 	for i := range cfg.Webhooks {
-		cfg.Webhooks[i].ClientConfig.CABundle = c.PEM
+		if !bytes.Equal(cfg.Webhooks[i].ClientConfig.CABundle, c.PEM) {
+			cfg.Webhooks[i].ClientConfig.CABundle, changed = c.PEM, true
+		}
+	}
+	if !changed {
+		return false, nil
 	}
 	// The lock: another writer's change to the webhooks meanwhile is not overwritten.
 	if err := w.Patch(ctx, &cfg, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("setting the caBundle of MutatingWebhookConfiguration %s: %w", name, err)
+		return false, fmt.Errorf("setting the caBundle of MutatingWebhookConfiguration %s: %w", name, err)
 	}
-	return nil
+	return true, nil
 }
 
-// Trust is a manager.Runnable, on every replica, that sets the caBundle (SetCABundle) at start,
-// retrying until it is set: until then the API server cannot call the webhook and, with
-// failurePolicy Ignore, creates experiments unplanned.
+// Trust is a manager.Runnable, on every replica, that keeps the webhook configuration's caBundle
+// set to the certificate: at start, retrying until it is set, then checking every Recheck (a
+// configuration applied again or recreated has lost it). Until it is set the API server cannot
+// call the webhook and, with failurePolicy Ignore, creates experiments unplanned.
 type Trust struct {
 	Cert   *Cert
 	Reader client.Reader
 	Writer client.Writer
 	// Name of the MutatingWebhookConfiguration.
 	Name string
+	// Recheck is how often the caBundle is checked once set (default a minute).
+	Recheck time.Duration
 
 	set atomic.Bool
 }
@@ -115,30 +128,45 @@ type Trust struct {
 // NeedLeaderElection is false: every replica serves the webhook.
 func (t *Trust) NeedLeaderElection() bool { return false }
 
-// Checker is a readiness check (healthz.Checker): ready once the caBundle is set.
+// Checker is a readiness check (healthz.Checker): ready while the caBundle is the certificate.
 func (t *Trust) Checker(*http.Request) error {
 	if !t.set.Load() {
-		return fmt.Errorf("the caBundle of MutatingWebhookConfiguration %s is not set yet", t.Name)
+		return fmt.Errorf("the caBundle of MutatingWebhookConfiguration %s is not this replica's certificate", t.Name)
 	}
 	return nil
 }
 
-// Start sets the caBundle, retrying with a backoff of up to 30 s, then waits for the end.
+// Start keeps the caBundle set until ctx ends.
 func (t *Trust) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithValues("mutatingWebhookConfiguration", t.Name)
-	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
-		if err := t.Cert.SetCABundle(ctx, t.Reader, t.Writer, t.Name); err != nil {
-			log.Error(err, "the API server cannot call the plan webhook yet: experiments are created unplanned")
-			return false, nil
-		}
-		t.set.Store(true)
-		log.Info("plan webhook trusted")
-		return true, nil
-	})
-	if err != nil && ctx.Err() == nil {
-		return err
+	recheck := t.Recheck
+	if recheck <= 0 {
+		recheck = time.Minute
 	}
-	<-ctx.Done()
-	return nil
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	for {
+		err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+			changed, err := t.Cert.SetCABundle(ctx, t.Reader, t.Writer, t.Name)
+			t.set.Store(err == nil)
+			if err != nil {
+				log.Error(err, "the API server cannot call the plan webhook: experiments are created unplanned")
+				return false, nil
+			}
+			if changed {
+				log.Info("plan webhook trusted")
+			}
+			return true, nil
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(recheck):
+		}
+	}
 }

@@ -295,7 +295,7 @@ func TestBenchPodKill(t *testing.T) {
 	startFiredrill := func(i int) error {
 		exp := builder.Experiment(ns, fmt.Sprintf("kill-%d", i)).Labels(targetLabels).Grace(0).Build()
 		err := c.Create(ctx, exp)
-		if len(exp.Spec.PlannedTargets) > 0 {
+		if err == nil && len(exp.Spec.PlannedTargets) > 0 {
 			planned++
 		}
 		return err
@@ -338,7 +338,7 @@ func TestBenchPodKill(t *testing.T) {
 		exp.Spec.Selector.LabelSelector.MatchExpressions = []chaosv1alpha1.LabelSelectorRequirement{
 			{Key: fmt.Sprintf("firedrill.dev/bench-cold-%d", i), Operator: metav1.LabelSelectorOpDoesNotExist}}
 		err := c.Create(ctx, exp)
-		if len(exp.Spec.PlannedTargets) > 0 {
+		if err == nil && len(exp.Spec.PlannedTargets) > 0 {
 			plannedCold++
 		}
 		return err

@@ -354,7 +354,7 @@ func TestSpecIsFrozenOnceStarted(t *testing.T) {
 	}
 	// Not its plan, though (made at creation: the round's intent).
 	pending.Spec.PlannedTargets = []chaosv1alpha1.PlannedTarget{{Namespace: ns, Name: "api-0", UID: "u"}}
-	if err := k8s.Update(t.Context(), pending); err == nil || !strings.Contains(err.Error(), "spec.plannedTargets is made when the experiment is created and cannot be added or changed afterwards") {
+	if err := k8s.Update(t.Context(), pending); err == nil || !strings.Contains(err.Error(), "spec.plannedTargets is made when the experiment is created and cannot be added afterwards") {
 		t.Fatalf("adding a plan to a pending experiment: %v, want it refused", err)
 	}
 	if err := k8s.Delete(t.Context(), pending); err != nil {

@@ -196,13 +196,16 @@ func refreshRefusal(t *testing.T, ns, node string, selectorOlder bool) {
 	}
 
 	destPod(t, ns, "db-2", "10.99.0.3") // the db fault now reaches into the subnet: a conflict
-	if selectorOlder {                  // the older fault's Refresh is what brings the clash to the agent
-		if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil && !errors.Is(err, experiments.ErrInProgress) {
-			t.Fatalf("Refresh of the older fault: %v", err)
-		}
-	}
 	var err error
 	eventually(t, "the newer fault's Refresh to report the agent's refusal", 15*time.Second, func() bool {
+		if selectorOlder {
+			// The older fault's Refresh is what brings the clash to the agent. It is repeated, as
+			// the manager's passes repeat it: destinations are listed from the API server's watch
+			// cache, which may not have db-2 yet on the first (seen in CI under load).
+			if err := n.Refresh(t.Context(), db, []chaosv1alpha1.TargetStatus{target}); err != nil && !errors.Is(err, experiments.ErrInProgress) {
+				t.Fatalf("Refresh of the older fault: %v", err)
+			}
+		}
 		err = n.Refresh(t.Context(), newer, []chaosv1alpha1.TargetStatus{target})
 		return err != nil && !errors.Is(err, experiments.ErrInProgress)
 	})

@@ -78,7 +78,7 @@ func servePlanWebhook(t *testing.T, ns string) {
 		}
 	})
 	// The manager's way of trusting it.
-	if err := cert.SetCABundle(t.Context(), k8s, k8s, cfg.Name); err != nil {
+	if _, err := cert.SetCABundle(t.Context(), k8s, k8s, cfg.Name); err != nil {
 		t.Fatal(err)
 	}
 	// The API server picks the configuration up from its own watch: wait until a dry-run create
@@ -117,8 +117,10 @@ func shippedPlanWebhook(t *testing.T) admissionregistrationv1.MutatingWebhookCon
 	return admissionregistrationv1.MutatingWebhookConfiguration{}
 }
 
-// deleteCounter counts the pods deleted through a client.
+// deleteCounter counts the pods of namespace ns deleted through a client (the manager also
+// resumes other tests' experiments).
 type deleteCounter struct {
+	ns      string
 	mu      sync.Mutex
 	deletes map[string]int
 }
@@ -132,7 +134,7 @@ func (d *deleteCounter) client(t *testing.T) client.Client {
 	d.deletes = map[string]int{}
 	return interceptor.NewClient(c, interceptor.Funcs{Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 		err := cl.Delete(ctx, obj, opts...)
-		if _, isPod := obj.(*corev1.Pod); isPod && err == nil {
+		if _, isPod := obj.(*corev1.Pod); isPod && err == nil && obj.GetNamespace() == d.ns {
 			d.mu.Lock()
 			d.deletes[obj.GetName()]++
 			d.mu.Unlock()
@@ -185,7 +187,7 @@ func TestPlannedKillHasNoWriteBeforeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer watch.Stop()
-	var dc deleteCounter
+	dc := deleteCounter{ns: ns}
 	startManager(t, managerOptions{podClient: dc.client(t)})
 
 	exp := builder.Experiment(ns, "kill").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Planned(bystander).Build()
@@ -216,9 +218,13 @@ func TestPlannedKillHasNoWriteBeforeIt(t *testing.T) {
 
 	// Every version of the experiment, from its creation to Recovering.
 	versions := 0
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
-		case ev := <-watch.ResultChan():
+		case ev, open := <-watch.ResultChan():
+			if !open {
+				t.Fatalf("the watch ended after %d versions, before the experiment was Recovering", versions)
+			}
 			e, ok := ev.Object.(*chaosv1alpha1.Experiment)
 			if !ok || e.Name != exp.Name {
 				continue
@@ -238,71 +244,113 @@ func TestPlannedKillHasNoWriteBeforeIt(t *testing.T) {
 				}
 				return
 			}
-		case <-time.After(10 * time.Second):
+		case <-deadline:
 			t.Fatalf("the watch never showed the experiment Recovering (%d versions seen)", versions)
 		}
 	}
 }
 
 // A manager that dies after the planned kills, before it records anything, resumes the plan after
-// a restart: each planned pod is killed exactly once, recorded at its kill, and no pod is picked
-// afresh, though the killed pods are no longer selectable.
+// a restart: each planned pod is killed exactly once and recorded at its kill, and no pod is
+// picked afresh, though the killed pods are no longer selectable: whether they are still
+// terminating or already gone (grace 0, or the kubelet done).
 func TestRestartAfterAPlannedKillNeverKillsTwice(t *testing.T) {
-	ns := "plan-crash"
-	labels, rsUID := deployment(t, ns, "pay", 4)
-	keepTerminating(t, ns)
-	servePlanWebhook(t, ns)
+	for _, tc := range []struct {
+		name        string
+		ns          string
+		terminating bool
+	}{
+		{"killed pods still terminating", "plan-crash", true},
+		{"killed pods gone", "plan-crash-gone", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := tc.ns
+			labels, rsUID := deployment(t, ns, "pay", 4)
+			if tc.terminating {
+				keepTerminating(t, ns)
+			}
+			servePlanWebhook(t, ns)
 
-	var dc deleteCounter
-	reader, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk := podkill.PodKill{Client: dc.client(t), Reader: reader}
-	crashing := &crashingFault{inner: pk, at: crashAfterAllKills, n: 2, crashed: make(chan struct{})}
-	stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
-	crashing.crash = crash1
-	exp := builder.Experiment(ns, "kill").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Build()
-	mustCreate(t, exp)
-	key := client.ObjectKeyFromObject(exp)
-	crashing.await(t, stop1)
-	crashedAt := time.Now()
-	var before chaosv1alpha1.Experiment
-	if err := k8s.Get(t.Context(), key, &before); err != nil {
-		t.Fatal(err)
-	}
-	if before.Status.Phase != "" || len(before.Status.Targets) != 0 || len(before.Spec.PlannedTargets) != 2 {
-		t.Fatalf("before the restart: phase %q, targets %+v, plan %+v; want no status and a plan of 2 (the plan is the only intent)",
-			before.Status.Phase, before.Status.Targets, before.Spec.PlannedTargets)
-	}
-	if d := dc.counts(); len(d) != 2 {
-		t.Fatalf("before the restart: deleted %v, want the 2 planned", d)
-	}
-	time.Sleep(1500 * time.Millisecond) // status times are whole seconds: a resume's time would show
+			dc := deleteCounter{ns: ns}
+			reader, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk := podkill.PodKill{Client: dc.client(t), Reader: reader}
+			crashing := &crashingFault{inner: pk, at: crashAfterAllKills, n: 2, crashed: make(chan struct{})}
+			stop1, crash1 := startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: crashing}})
+			crashing.crash = crash1
+			exp := builder.Experiment(ns, "kill").Labels(labels).Mode(chaosv1alpha1.ModeFixed, 2).Grace(30).Build()
+			mustCreate(t, exp)
+			key := client.ObjectKeyFromObject(exp)
+			crashing.await(t, stop1)
+			crashedAt := time.Now()
+			var before chaosv1alpha1.Experiment
+			if err := k8s.Get(t.Context(), key, &before); err != nil {
+				t.Fatal(err)
+			}
+			if before.Status.Phase != "" || len(before.Status.Targets) != 0 || len(before.Spec.PlannedTargets) != 2 {
+				t.Fatalf("before the restart: phase %q, targets %+v, plan %+v; want no status and a plan of 2 (the plan is the only intent)",
+					before.Status.Phase, before.Status.Targets, before.Spec.PlannedTargets)
+			}
+			if d := dc.counts(); len(d) != 2 {
+				t.Fatalf("before the restart: deleted %v, want the 2 planned", d)
+			}
+			// Nor can the spec change now, though status shows no start: a pass would select elsewhere.
+			for what, edit := range map[string]func(*chaosv1alpha1.Experiment){
+				"editing the selector": func(e *chaosv1alpha1.Experiment) { e.Spec.Selector.LabelSelector = nil },
+				"removing the plan":    func(e *chaosv1alpha1.Experiment) { e.Spec.PlannedTargets = nil },
+			} {
+				edited := before.DeepCopy()
+				edit(edited)
+				if err := k8s.Update(t.Context(), edited); err == nil || !strings.Contains(err.Error(), "spec cannot change once its targets are planned") {
+					t.Fatalf("%s of a planned experiment: %v, want it refused", what, err)
+				}
+			}
+			time.Sleep(1500 * time.Millisecond) // status times are whole seconds: a resume's time would show
+			steps, t0 := roundSteps(t, chaosv1alpha1.ActionPodKill), time.Now()
 
-	startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
-	got := waitForPhase(t, key, chaosv1alpha1.ExperimentRecovering)
-	if !slices.Equal(targetUIDs(got), plannedUIDs(exp)) {
-		t.Fatalf("after restart: targets %+v, want the planned %+v", got.Status.Targets, exp.Spec.PlannedTargets)
+			startManager(t, managerOptions{faults: map[chaosv1alpha1.Action]experiments.Fault{chaosv1alpha1.ActionPodKill: pk}})
+			// Gone targets count as recovered: nothing is left to wait for.
+			phase := chaosv1alpha1.ExperimentSucceeded
+			if tc.terminating {
+				phase = chaosv1alpha1.ExperimentRecovering
+			}
+			got := waitForPhase(t, key, phase)
+			if !slices.Equal(targetUIDs(got), plannedUIDs(exp)) {
+				t.Fatalf("after restart: targets %+v, want the planned %+v", got.Status.Targets, exp.Spec.PlannedTargets)
+			}
+			deletes := dc.counts()
+			for _, tg := range got.Status.Targets {
+				if deletes[tg.Name] != 1 {
+					t.Errorf("pod %s deleted %d times, want exactly once", tg.Name, deletes[tg.Name])
+				}
+				if !tc.terminating {
+					// Gone: the resume cannot tell when it was killed, only that it was.
+					if tg.State != chaosv1alpha1.TargetGone {
+						t.Errorf("target %s state %s, want Gone", tg.Name, tg.State)
+					}
+					continue
+				}
+				if tg.State != chaosv1alpha1.TargetInjected {
+					t.Errorf("target %s state %s, want Injected", tg.Name, tg.State)
+				}
+				if tg.InjectedAt == nil || tg.InjectedAt.After(crashedAt) {
+					t.Errorf("target %s recorded injected at %v, after the crash (%s): the resume's time, not the kill's", tg.Name, tg.InjectedAt, crashedAt.Format(time.RFC3339Nano))
+				}
+			}
+			if len(deletes) != 2 {
+				t.Errorf("pods deleted %v, want the 2 planned", deletes)
+			}
+			// A resumed round is not a round started: the restarted manager times no step of it.
+			requireStepsAdded(t, steps, roundSteps(t, chaosv1alpha1.ActionPodKill), nil, time.Since(t0))
+			if tc.terminating {
+				releasePods(t, ns)
+				replace(t, ns, "pay", rsUID, labels, 2)
+				waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
+			}
+		})
 	}
-	deletes := dc.counts()
-	for _, tg := range got.Status.Targets {
-		if tg.State != chaosv1alpha1.TargetInjected {
-			t.Errorf("target %s state %s, want Injected", tg.Name, tg.State)
-		}
-		if deletes[tg.Name] != 1 {
-			t.Errorf("pod %s deleted %d times, want exactly once", tg.Name, deletes[tg.Name])
-		}
-		if tg.InjectedAt == nil || tg.InjectedAt.After(crashedAt) {
-			t.Errorf("target %s recorded injected at %v, after the crash (%s): the resume's time, not the kill's", tg.Name, tg.InjectedAt, crashedAt.Format(time.RFC3339Nano))
-		}
-	}
-	if len(deletes) != 2 {
-		t.Errorf("pods deleted %v, want the 2 planned", deletes)
-	}
-	releasePods(t, ns)
-	replace(t, ns, "pay", rsUID, labels, 2)
-	waitForPhase(t, key, chaosv1alpha1.ExperimentSucceeded)
 }
 
 // keepTerminating holds the namespace's pods once deleted (no kubelet finishes them), until the
@@ -331,7 +379,7 @@ func TestPlanFromAManifestIsHeldToTheSelector(t *testing.T) {
 	labels, _ := deployment(t, ns, "web", 3)
 	bystander := builder.Pod(ns, "bystander", map[string]string{"app": "other"})
 	runningPods(t, bystander)
-	var dc deleteCounter
+	dc := deleteCounter{ns: ns}
 	startManager(t, managerOptions{podClient: dc.client(t)})
 
 	// Not selected: a pod the labels do not match, and one outside spec.selector.namespaces.
