@@ -612,18 +612,7 @@ func TestRestartMidKillNeverKillsTwice(t *testing.T) {
 			ns := tc.ns
 			labels, rsUID := deployment(t, ns, "pay", tc.replicas)
 			// Keep killed pods terminating (no kubelet finishes them), so a second kill would show.
-			var pods corev1.PodList
-			if err := k8s.List(t.Context(), &pods, client.InNamespace(ns)); err != nil {
-				t.Fatal(err)
-			}
-			for i := range pods.Items {
-				p := &pods.Items[i]
-				p.Finalizers = append(p.Finalizers, "test.firedrill.dev/keep")
-				if err := k8s.Update(t.Context(), p); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { releasePods(t, ns) })
+			keepTerminating(t, ns)
 
 			var mu sync.Mutex
 			deletes := map[string]int{}
